@@ -1,0 +1,170 @@
+"""The households' rules, as pure functions on arrays.
+
+Each function states its formula and units. Random decisions take uniforms, not
+generators, so every rule is deterministic given its inputs and easy to test.
+Parameter meanings, defaults and sources: :data:`sim.config.BEHAVIOUR_FIELDS` and
+``docs/model.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+
+def fear_kernel(road_km: np.ndarray, fear_distance_km: float) -> np.ndarray:
+    """``K[j, k] = exp(-road_km[j, k] / L)``: how much danger at ``k`` frightens people at ``j``."""
+    return np.exp(-road_km / fear_distance_km)
+
+
+def danger(intensity: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Danger felt at each place (0-1): ``D_j = 1 - prod_k (1 - I_k K_jk)``.
+
+    Attacks at different places are independent threats; one close heavy attack weighs
+    as much as several distant ones. ``intensity`` is today's conflict intensity by place
+    (0-1), ``kernel`` from :func:`fear_kernel`.
+    """
+    return 1.0 - np.prod(1.0 - kernel * intensity[None, :], axis=1)
+
+
+def update_fear(previous: np.ndarray, danger_today: np.ndarray, memory_days: float) -> np.ndarray:
+    """Remembered danger: ``F(t) = max(D(t), F(t-1) exp(-1/memory_days))`` (0-1)."""
+    if memory_days <= 0:
+        return danger_today.copy()
+    return np.maximum(danger_today, previous * np.exp(-1.0 / memory_days))
+
+
+def flee_probability(fear: np.ndarray, propensity: np.ndarray, flee_rate: float) -> np.ndarray:
+    """Daily probability that a household flees: ``p = 1 - exp(-flee_rate * propensity * fear)``.
+
+    ``flee_rate`` in 1/day, ``propensity`` (mean 1) per household, ``fear`` (0-1) at its place.
+    """
+    return -np.expm1(-flee_rate * propensity * fear)
+
+
+def routes(
+    edge_km: np.ndarray,
+    blocked: np.ndarray,
+    government: np.ndarray,
+    penalty_km: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shortest routes for civilians between all pairs of places.
+
+    ``edge_km`` (n, n) road lengths (inf = no road); ``blocked`` (n, n) roads closed
+    today; entering a government-held place costs ``penalty_km`` extra, so such routes are
+    taken only when nothing else exists. Returns ``next_hop[i, j]`` (next place from ``i``
+    toward ``j``, -1 if none, ``j`` itself when ``i == j``), ``cost[i, j]`` (km including
+    penalties) and ``km[i, j]`` (real road km along that route).
+    """
+    n = edge_km.shape[0]
+    w = np.where(blocked, np.inf, edge_km) + np.where(government, penalty_km, 0.0)[None, :]
+    i, j = np.nonzero(np.isfinite(w))
+    # Paths from every i to a fixed j are paths from j in the reversed graph, whose
+    # predecessor array is then the next hop from i toward j.
+    g_rev = csr_matrix((w[i, j], (j, i)), shape=(n, n))
+    cost, pred = dijkstra(g_rev, directed=True, return_predecessors=True)
+    cost = cost.T  # cost[i, j] from i to j
+    next_hop = pred.T.astype(np.int64)  # pred[j, i] = node after i on the way to j
+    next_hop[next_hop < 0] = -1
+    np.fill_diagonal(next_hop, np.arange(n))
+    # real km: follow the hops (at most n steps)
+    km = np.zeros((n, n))
+    cur = np.repeat(np.arange(n)[:, None], n, axis=1)
+    dest = np.repeat(np.arange(n)[None, :], n, axis=0)
+    live = (cur != dest) & np.isfinite(cost)
+    for _ in range(n):
+        if not live.any():
+            break
+        nxt = next_hop[cur[live], dest[live]]
+        km[live] += edge_km[cur[live], nxt]
+        cur[live] = nxt
+        live = (cur != dest) & np.isfinite(cost)
+    km[~np.isfinite(cost)] = np.inf
+    return next_hop, cost, km
+
+
+def attractiveness(
+    cost_km: np.ndarray,
+    fear: np.ndarray,
+    border_km: np.ndarray,
+    room: np.ndarray,
+    candidate: np.ndarray,
+    distance_km: float,
+    safety_weight: float,
+    border_pull_km: float,
+) -> np.ndarray:
+    """Probability that a household fleeing from ``i`` heads for ``j`` (rows sum to 1 or 0).
+
+    ``w_ij = exp(-cost_ij / distance_km) * (1 - fear_j)^safety_weight
+    * exp(-border_km_j / border_pull_km) * room_j`` for candidate places ``j != i``;
+    ``cost`` is the route length in km (with the front-line penalty), ``border_km`` the
+    road distance to the nearest border crossing, ``room`` (0-1] the share of host and
+    camp places still free (never below the crowding floor: full places still receive
+    people, in informal sites). Computed in logs and normalised per row.
+    """
+    with np.errstate(divide="ignore"):
+        logw = (
+            -cost_km / distance_km
+            + safety_weight * np.log1p(-np.minimum(fear, 1.0 - 1e-12))[None, :]
+            - (border_km / border_pull_km)[None, :]
+            + np.log(room)[None, :]
+        )
+    ok = candidate[None, :] & np.isfinite(cost_km)
+    np.fill_diagonal(ok, False)
+    logw = np.where(ok, logw, -np.inf)
+    top = logw.max(axis=1, keepdims=True)
+    w = np.where(np.isfinite(top), np.exp(logw - np.where(np.isfinite(top), top, 0.0)), 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+
+
+def choose(prob: np.ndarray, origin: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Destination of each household by inverse CDF: row ``origin`` of ``prob``, uniform ``u``.
+
+    Returns -1 where the origin has no possible destination.
+    """
+    cdf = np.cumsum(prob, axis=1)
+    rows = cdf[origin]
+    total = rows[:, -1]
+    j = (rows <= (u * total)[:, None]).sum(axis=1)
+    j = np.minimum(j, prob.shape[1] - 1)
+    return np.where(total > 0, j, -1)
+
+
+def fill_in_order(
+    group: np.ndarray,
+    size: np.ndarray,
+    order_key: np.ndarray,
+    tiebreak: np.ndarray,
+    free: list[np.ndarray],
+) -> np.ndarray:
+    """Share out places, in priority order, among households arriving at the same place.
+
+    Households are ranked within their ``group`` (the place) by ``order_key``
+    (smaller first), then ``tiebreak`` (the household id, so that the result never
+    depends on the order of the arrays). Tier ``t`` of ``free`` (e.g. host places, then camp places) gives
+    the places still free at each place. A household takes the first tier whose
+    cumulative capacity still covers the running total of people ranked before it plus
+    itself; households beyond all tiers get ``len(free)`` (overflow: informal sites).
+    Returns the tier of each household (in the input order).
+    """
+    n = len(group)
+    tier = np.full(n, len(free), dtype=np.int64)
+    if n == 0:
+        return tier
+    order = np.lexsort((tiebreak, order_key, group))
+    g = group[order]
+    s = size[order].astype(np.float64)
+    c = np.cumsum(s)
+    first = np.r_[True, g[1:] != g[:-1]]
+    base = np.maximum.accumulate(np.where(first, c - s, 0.0))
+    running = c - base  # people up to and including this household, within its place
+    t_sorted = np.full(n, len(free), dtype=np.int64)
+    cum = np.zeros(n)
+    for t, f in enumerate(free):
+        cum = cum + np.maximum(f[g], 0.0)
+        take = (t_sorted == len(free)) & (running <= cum)
+        t_sorted[take] = t
+    tier[order] = t_sorted
+    return tier

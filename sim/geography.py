@@ -1,0 +1,520 @@
+"""Places and roads as arrays.
+
+The geography is read from two CSV files, always by column name (as Flee's
+``locations.csv`` and ``routes.csv``, but never by position):
+
+``locations.csv``
+    ``name, kind, control, lat, lon, population, camp_population, camp_capacity,
+    hosting_population`` (+ source and note columns). Populations and capacities in
+    people, coordinates in decimal degrees.
+``routes.csv``
+    ``from, to, km`` (+ ``road``, ``source``): undirected road links, length in km.
+
+:func:`load` checks both files thoroughly (missing columns, duplicated names, unknown
+kinds, impossible numbers or coordinates, roads to unknown places, a disconnected road
+network) and returns a :class:`World`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra
+
+from .errors import InputError, Problem, did_you_mean
+
+KINDS = ("sub_district", "town", "camp_cluster", "crossing", "host_area", "abroad", "government")
+#: Kinds where the model places civilians at the start.
+POPULATED_KINDS = ("sub_district", "camp_cluster")
+#: Kinds a fleeing household may choose as its destination (abroad only through an open crossing).
+DESTINATION_KINDS = ("sub_district", "camp_cluster", "host_area", "abroad")
+
+OPPOSITION, GOVERNMENT, TURKISH_BACKED, TURKEY = 0, 1, 2, 3
+CONTROLS = {
+    "opposition": OPPOSITION,
+    "government": GOVERNMENT,
+    "turkish_backed": TURKISH_BACKED,
+    "turkey": TURKEY,
+}
+
+LOCATION_COLUMNS = (
+    "name",
+    "kind",
+    "control",
+    "lat",
+    "lon",
+    "population",
+    "camp_population",
+    "camp_capacity",
+    "hosting_population",
+)
+ROUTE_COLUMNS = ("from", "to", "km")
+# Plausible box around north-west Syria and the Turkish border towns (degrees).
+LAT_RANGE = (34.0, 38.0)
+LON_RANGE = (35.0, 39.0)
+MAX_CSV_BYTES = 5_000_000
+
+
+@dataclass
+class World:
+    """Places (index ``i``) and roads (index ``r``); distances in km, people in people."""
+
+    names: list[str]
+    kind: np.ndarray  # str per place
+    control: np.ndarray  # int8 control code at the start (see CONTROLS)
+    lat: np.ndarray
+    lon: np.ndarray
+    population: np.ndarray  # people at the start (before scaling to the scenario total)
+    camp_population: np.ndarray  # of which in formal camps
+    camp_capacity: np.ndarray  # formal camp places, people
+    hosting_population: np.ndarray  # residents whose homes can host the displaced, people
+    district: list[str]
+    route_from: np.ndarray  # int
+    route_to: np.ndarray  # int
+    route_km: np.ndarray  # float, km
+    route_road: list[str]
+    index: dict[str, int] = field(default_factory=dict)
+    _route_lookup: dict[tuple[int, int], int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self._route_lookup = {}
+        for r, (a, b) in enumerate(zip(self.route_from, self.route_to, strict=True)):
+            self._route_lookup[(int(a), int(b))] = r
+            self._route_lookup[(int(b), int(a))] = r
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    @property
+    def n_routes(self) -> int:
+        return len(self.route_km)
+
+    def route_index(self, a: str, b: str) -> int | None:
+        return self._route_lookup.get((self.index[a], self.index[b]))
+
+    def route_between(self, i: int, j: int) -> int | None:
+        return self._route_lookup.get((int(i), int(j)))
+
+    def edge_km(self) -> np.ndarray:
+        """Dense (n, n) matrix of road lengths, inf where there is no road."""
+        m = np.full((self.n, self.n), np.inf)
+        m[self.route_from, self.route_to] = self.route_km
+        m[self.route_to, self.route_from] = self.route_km
+        return m
+
+    def road_distance_km(self) -> np.ndarray:
+        """All-pairs shortest road distance (km) on the whole network, ignoring control."""
+        g = csr_matrix(
+            (
+                np.r_[self.route_km, self.route_km],
+                (np.r_[self.route_from, self.route_to], np.r_[self.route_to, self.route_from]),
+            ),
+            shape=(self.n, self.n),
+        )
+        return dijkstra(g, directed=False)
+
+    def is_kind(self, *kinds: str) -> np.ndarray:
+        return np.isin(self.kind, kinds)
+
+
+def _read_csv(
+    path: Path, required: tuple[str, ...], what: str
+) -> tuple[list[dict[str, str]], list[int]]:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(
+            [Problem(path, "", f"{what} file not found", "check [geography] in the scenario")]
+        )
+    data = path.read_bytes()
+    if len(data) > MAX_CSV_BYTES:
+        raise InputError(
+            [
+                Problem(
+                    path,
+                    "",
+                    f"file is {len(data):,} bytes; too large for a {what} file",
+                    "check the path",
+                )
+            ]
+        )
+    if b"\x00" in data:
+        raise InputError(
+            [Problem(path, "", "is a binary file, not CSV text", f"give the {what} CSV file")]
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            [Problem(path, "", f"is not UTF-8 text (byte {exc.start})", "save it as UTF-8 CSV")]
+        ) from None
+    if not text.strip():
+        raise InputError(
+            [Problem(path, "", "is empty", f"the {what} file needs a header row and data rows")]
+        )
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(
+            [
+                Problem(
+                    path,
+                    "header",
+                    f"missing column(s) {', '.join(missing)}",
+                    f"the {what} file needs columns {', '.join(required)} (read by name, in any order); "
+                    + (did_you_mean(missing[0], header) if header else ""),
+                    1,
+                )
+            ]
+        )
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise InputError(
+            [
+                Problem(
+                    path,
+                    "header",
+                    f"duplicated column(s) {', '.join(dupes)}",
+                    "keep one of each",
+                    1,
+                )
+            ]
+        )
+    rows, lines = [], []
+    for row in reader:
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue
+        rows.append(
+            {(k or "").strip(): (v.strip() if isinstance(v, str) else "") for k, v in row.items()}
+        )
+        lines.append(reader.line_num)
+    if not rows:
+        raise InputError([Problem(path, "", "has a header but no data rows", f"add the {what}")])
+    return rows, lines
+
+
+def _number(
+    row: dict,
+    col: str,
+    line: int,
+    problems: list[Problem],
+    path: Path,
+    *,
+    default: float | None = None,
+    integer: bool = False,
+) -> float:
+    raw = row.get(col, "")
+    if raw == "" and default is not None:
+        return default
+    try:
+        v = float(raw.replace("_", ""))
+    except ValueError:
+        problems.append(
+            Problem(
+                path,
+                f"{col} (row '{row.get('name', row.get('from', '?'))}')",
+                f"'{raw}' is not a number",
+                "write a plain number such as 12000",
+                line,
+            )
+        )
+        return math.nan
+    if not math.isfinite(v):
+        problems.append(
+            Problem(path, col, f"'{raw}' is not a finite number", "write a plain number", line)
+        )
+    elif v < 0:
+        problems.append(
+            Problem(
+                path,
+                col,
+                f"{raw} is negative",
+                "populations, capacities and distances are >= 0",
+                line,
+            )
+        )
+    elif integer and not v.is_integer():
+        problems.append(
+            Problem(path, col, f"{raw} is not a whole number of people", "round it", line)
+        )
+    return v
+
+
+def load(locations_file: Path, routes_file: Path) -> World:
+    """Read and check the locations and routes files."""
+    problems: list[Problem] = []
+    rows, lines = _read_csv(locations_file, LOCATION_COLUMNS, "locations")
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    cols: dict[str, list] = {
+        c: []
+        for c in (
+            "kind",
+            "control",
+            "lat",
+            "lon",
+            "population",
+            "camp_population",
+            "camp_capacity",
+            "hosting_population",
+            "district",
+        )
+    }
+    for row, line in zip(rows, lines, strict=True):
+        name = row["name"]
+        if not name:
+            problems.append(
+                Problem(locations_file, "name", "empty place name", "every row needs a name", line)
+            )
+        elif name in seen:
+            problems.append(
+                Problem(
+                    locations_file,
+                    "name",
+                    f"duplicated name '{name}' (also on line {seen[name]})",
+                    "names must be unique: rename or remove one row",
+                    line,
+                )
+            )
+        seen.setdefault(name, line)
+        names.append(name)
+        kind = row["kind"]
+        if kind not in KINDS:
+            problems.append(
+                Problem(
+                    locations_file,
+                    f"kind (row '{name}')",
+                    f"unknown kind '{kind}'",
+                    did_you_mean(kind, KINDS),
+                    line,
+                )
+            )
+        ctrl = row["control"]
+        if ctrl not in CONTROLS:
+            problems.append(
+                Problem(
+                    locations_file,
+                    f"control (row '{name}')",
+                    f"unknown control '{ctrl}'",
+                    did_you_mean(ctrl, CONTROLS),
+                    line,
+                )
+            )
+        lat = _number_signed(row, "lat", line, problems, locations_file)
+        lon = _number_signed(row, "lon", line, problems, locations_file)
+        if math.isfinite(lat) and math.isfinite(lon):
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                problems.append(
+                    Problem(
+                        locations_file,
+                        f"lat/lon (row '{name}')",
+                        f"({lat}, {lon}) is not a coordinate on Earth",
+                        "latitude within -90..90, longitude within -180..180, decimal degrees",
+                        line,
+                    )
+                )
+            elif not (LAT_RANGE[0] <= lat <= LAT_RANGE[1] and LON_RANGE[0] <= lon <= LON_RANGE[1]):
+                problems.append(
+                    Problem(
+                        locations_file,
+                        f"lat/lon (row '{name}')",
+                        f"({lat}, {lon}) is outside north-west Syria and the Turkish border area "
+                        f"({LAT_RANGE[0]}-{LAT_RANGE[1]} N, {LON_RANGE[0]}-{LON_RANGE[1]} E)",
+                        "check for swapped latitude and longitude or a typo",
+                        line,
+                    )
+                )
+        pop = _number(row, "population", line, problems, locations_file, default=0.0, integer=True)
+        camp = _number(
+            row, "camp_population", line, problems, locations_file, default=0.0, integer=True
+        )
+        cap = _number(
+            row, "camp_capacity", line, problems, locations_file, default=0.0, integer=True
+        )
+        host = _number(
+            row, "hosting_population", line, problems, locations_file, default=-1.0, integer=True
+        )
+        if math.isfinite(pop) and math.isfinite(camp) and camp > pop:
+            problems.append(
+                Problem(
+                    locations_file,
+                    f"camp_population (row '{name}')",
+                    f"{camp:g} people in camps but population is only {pop:g}",
+                    "camp_population is part of population",
+                    line,
+                )
+            )
+        if kind in KINDS and kind not in POPULATED_KINDS and math.isfinite(pop) and pop > 0:
+            problems.append(
+                Problem(
+                    locations_file,
+                    f"population (row '{name}')",
+                    f"a {kind} holds no simulated civilians at the start, got {pop:g}",
+                    f"set population to 0, or make it a {' or '.join(POPULATED_KINDS)}",
+                    line,
+                )
+            )
+        if ctrl == "government" and math.isfinite(pop) and pop > 0:
+            problems.append(
+                Problem(
+                    locations_file,
+                    f"population (row '{name}')",
+                    "a government-held place starts with no simulated civilians",
+                    "set population to 0",
+                    line,
+                )
+            )
+        cols["kind"].append(kind)
+        cols["control"].append(CONTROLS.get(ctrl, 0))
+        cols["lat"].append(lat)
+        cols["lon"].append(lon)
+        cols["population"].append(pop)
+        cols["camp_population"].append(camp)
+        cols["camp_capacity"].append(cap)
+        cols["hosting_population"].append(pop if host < 0 else host)
+        cols["district"].append(row.get("district", "") or name)
+    if problems:
+        raise InputError(problems)
+    if sum(cols["population"]) <= 0:
+        raise InputError(
+            [
+                Problem(
+                    locations_file,
+                    "population",
+                    "no place has any population",
+                    "give the sub-districts their populations",
+                )
+            ]
+        )
+
+    index = {n: i for i, n in enumerate(names)}
+    rrows, rlines = _read_csv(routes_file, ROUTE_COLUMNS, "routes")
+    rf, rt, rk, road = [], [], [], []
+    pairs: dict[tuple[int, int], int] = {}
+    for row, line in zip(rrows, rlines, strict=True):
+        a, b = row["from"], row["to"]
+        bad = False
+        for end_, col in ((a, "from"), (b, "to")):
+            if end_ not in index:
+                problems.append(
+                    Problem(
+                        routes_file,
+                        col,
+                        f"unknown place '{end_}' (not in {Path(locations_file).name})",
+                        did_you_mean(end_, names),
+                        line,
+                    )
+                )
+                bad = True
+        if bad:
+            continue
+        if a == b:
+            problems.append(
+                Problem(routes_file, "to", f"road from '{a}' to itself", "remove the row", line)
+            )
+            continue
+        key = (min(index[a], index[b]), max(index[a], index[b]))
+        if key in pairs:
+            problems.append(
+                Problem(
+                    routes_file,
+                    "from/to",
+                    f"duplicated road '{a}' - '{b}' (also on line {pairs[key]})",
+                    "keep one row per pair of places",
+                    line,
+                )
+            )
+            continue
+        pairs[key] = line
+        km = _number(row, "km", line, problems, routes_file)
+        if math.isfinite(km) and km <= 0:
+            problems.append(
+                Problem(
+                    routes_file,
+                    "km",
+                    f"road '{a}' - '{b}' has length {km:g} km",
+                    "give a positive length in km",
+                    line,
+                )
+            )
+        rf.append(index[a])
+        rt.append(index[b])
+        rk.append(km)
+        road.append(row.get("road", ""))
+    if problems:
+        raise InputError(problems)
+
+    world = World(
+        names=names,
+        kind=np.array(cols["kind"], dtype=object),
+        control=np.array(cols["control"], dtype=np.int8),
+        lat=np.array(cols["lat"]),
+        lon=np.array(cols["lon"]),
+        population=np.array(cols["population"]),
+        camp_population=np.array(cols["camp_population"]),
+        camp_capacity=np.array(cols["camp_capacity"]),
+        hosting_population=np.array(cols["hosting_population"]),
+        district=cols["district"],
+        route_from=np.array(rf, dtype=np.int64),
+        route_to=np.array(rt, dtype=np.int64),
+        route_km=np.array(rk, dtype=float),
+        route_road=road,
+    )
+    g = csr_matrix((np.ones(len(rf)), (rf, rt)), shape=(world.n, world.n))
+    ncomp, labels = connected_components(g, directed=False)
+    if ncomp > 1:
+        main = np.bincount(labels).argmax()
+        cut = [names[i] for i in range(world.n) if labels[i] != main]
+        raise InputError(
+            [
+                Problem(
+                    routes_file,
+                    "",
+                    f"the road network is not connected: {len(cut)} place(s) cannot be reached from the rest: "
+                    + ", ".join(f"'{c}'" for c in cut[:10])
+                    + (" ..." if len(cut) > 10 else ""),
+                    "add road links joining them to the network",
+                )
+            ]
+        )
+    return world
+
+
+def _number_signed(row: dict, col: str, line: int, problems: list[Problem], path: Path) -> float:
+    raw = row.get(col, "")
+    try:
+        v = float(raw)
+    except ValueError:
+        problems.append(
+            Problem(
+                path,
+                f"{col} (row '{row.get('name', '?')}')",
+                f"'{raw}' is not a number",
+                "decimal degrees, e.g. 35.93",
+                line,
+            )
+        )
+        return math.nan
+    if not math.isfinite(v):
+        problems.append(
+            Problem(
+                path, col, f"'{raw}' is not a finite number", "decimal degrees, e.g. 35.93", line
+            )
+        )
+    return v
+
+
+def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine distance in km (Earth radius 6371 km)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(a))

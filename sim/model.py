@@ -1,0 +1,324 @@
+"""The Mesa model: places on a road network, civilians as arrays, one day per step."""
+
+from __future__ import annotations
+
+import mesa
+import networkx as nx
+import numpy as np
+from mesa.discrete_space import FixedAgent, Network
+
+from . import geography
+from .config import Scenario
+from .conflict import Conditions, compile_timeline
+from .geography import POPULATED_KINDS
+from .history import DAILY_COLUMNS, History, daily_row, dates, locations_table, routes_table
+from .movement import Movement
+from .population import (
+    IN_CAMP,
+    IN_HOST,
+    IN_INFORMAL,
+    N_STATUS,
+    ON_THE_MOVE,
+    STATUS_NAMES,
+    Population,
+)
+
+
+class InvariantError(AssertionError):
+    """A model invariant failed (population not conserved, negative counts ...)."""
+
+
+def population_weight(scale: float) -> int:
+    """People per person-row for a population scale; the scale must be 1/k for a whole k."""
+    if not (0 < scale <= 1):
+        raise ValueError(f"population scale must be in (0, 1], got {scale}")
+    k = round(1.0 / scale)
+    if abs(k * scale - 1.0) > 1e-9:
+        raise ValueError(
+            f"population scale {scale} is not 1/k for a whole k; use e.g. 1, 0.5, 0.2, 0.1, 0.05 or 0.01 "
+            "so that every simulated person stands for a whole number of people"
+        )
+    return k
+
+
+class Location(FixedAgent):
+    """A place on the road network (sub-district, camp cluster, crossing, host area ...).
+
+    The people are not Mesa agents (they are rows of :class:`~sim.population.Population`);
+    a location reads its counts from the model's latest record.
+    """
+
+    def __init__(self, model: DisplacementModel, cell, index: int):
+        super().__init__(model)
+        self.cell = cell
+        self.index = index
+        w = model.world
+        self.name = w.names[index]
+        self.kind = str(w.kind[index])
+        self.lat, self.lon = float(w.lat[index]), float(w.lon[index])
+
+    def _count(self, status: int) -> int:
+        return int(self.model.current_counts[self.index, status]) * self.model.population.weight
+
+    @property
+    def residents(self) -> int:
+        """People living here now, at home or displaced (people)."""
+        c = self.model.current_counts[self.index]
+        return int(c.sum() - c[ON_THE_MOVE]) * self.model.population.weight
+
+    @property
+    def in_camp(self) -> int:
+        return self._count(IN_CAMP)
+
+    @property
+    def in_informal_site(self) -> int:
+        return self._count(IN_INFORMAL)
+
+    @property
+    def in_host_community(self) -> int:
+        return self._count(IN_HOST)
+
+    @property
+    def camp_capacity(self) -> int:
+        return int(round(self.model.conditions.camp_capacity[self.index]))
+
+    @property
+    def fear(self) -> float:
+        return float(self.model.conditions.fear[self.index])
+
+    @property
+    def government_held(self) -> bool:
+        return bool(self.model.conditions.government[self.index])
+
+
+class DisplacementModel(mesa.Model):
+    """Civilian displacement in north-west Syria under an offensive scenario.
+
+    Parameters
+    ----------
+    scenario
+        A validated scenario (:func:`sim.config.load_scenario`).
+    seed
+        Seed of every random stream (:mod:`sim.rng`).
+    population_scale
+        Person-rows per person: 1 simulates every civilian; 0.1 one row per 10 people.
+    check
+        Assert the invariants (conservation, non-negative counts, capacities, nobody
+        settled in a captured place, people match households) after every day.
+    """
+
+    def __init__(
+        self, scenario: Scenario, seed: int = 0, population_scale: float = 1.0, check: bool = False
+    ):
+        super().__init__(
+            rng=int(seed)
+        )  # Mesa's own generator; the simulation's streams are in sim.rng
+        self.scenario = scenario
+        self.seed = int(seed)
+        self.check = check
+        self.population_scale = float(population_scale)
+        weight = population_weight(population_scale)
+        beh = scenario.behaviour
+
+        # Geography: places as Mesa agents on a network of roads.
+        self.world = w = geography.load(scenario.locations_file, scenario.routes_file)
+        graph = nx.Graph()
+        graph.add_nodes_from(range(w.n))
+        for a, b, km in zip(w.route_from, w.route_to, w.route_km, strict=True):
+            graph.add_edge(int(a), int(b), km=float(km))
+        self.space = Network(graph, random=self.random)
+        self.places = [Location(self, self.space[i], i) for i in range(w.n)]
+
+        # Conflict: the scenario's events as daily arrays, and today's conditions.
+        self.timeline = compile_timeline(scenario, w)
+        self.conditions = Conditions(
+            self.timeline, w.road_distance_km(), beh.fear_distance_km, beh.fear_memory_days
+        )
+
+        # Population: the scenario total shared out by the places' estimates.
+        people, camp_people, hosting = self._population_targets(weight)
+        self.population = Population.create(
+            people, camp_people, scenario.household_size, beh.propensity_shape, self.seed
+        )
+        self.population.weight = weight
+        host_capacity = beh.host_capacity_share * hosting
+        host_capacity[~w.is_kind("sub_district", "host_area")] = 0.0
+
+        # Records and movement.
+        self.history = History(scenario.n_days, w.n, w.n_routes)
+        self.history.host_capacity[:] = host_capacity
+        self.movement = Movement(
+            w, self.population, beh, self.seed, host_capacity, scenario.report_offset, self.history
+        )
+        self.current_counts = self.population.counts(w.n)
+        # places with formal camps at some point: their informal sites are camp overflow
+        self._camp_places = (self.timeline.camp_capacity.max(axis=0) > 0).astype(np.int64)
+        self.today: dict[str, int] = {}
+        self.n_people = int(self.population.households.size.sum())
+        self.day = 0  # index of the next day to simulate (0 = scenario start)
+        self.datacollector = mesa.DataCollector(
+            model_reporters={k: _reporter(k) for k in DAILY_COLUMNS if k not in ("date", "day")}
+        )
+        self.running = True
+
+    def _population_targets(self, weight: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Person-rows (and of them in camps) per place, and hosting residents (people)."""
+        w, sc = self.world, self.scenario
+        base = np.where(w.is_kind(*POPULATED_KINDS), w.population, 0.0)
+        factor = sc.population_total / base.sum()
+        rows_total = int(round(sc.population_total / weight))
+        exact = base * factor / weight
+        rows = np.floor(exact).astype(np.int64)
+        short = rows_total - rows.sum()
+        if short > 0:  # largest remainders, ties broken by place order
+            order = np.lexsort((np.arange(w.n), -(exact - rows)))
+            rows[order[:short]] += 1
+        camp = np.minimum(np.rint(w.camp_population * factor / weight).astype(np.int64), rows)
+        hosting = np.where(w.is_kind(*POPULATED_KINDS), base * factor, w.hosting_population)
+        return rows, camp, hosting
+
+    # ----------------------------------------------------------------------------------
+    def step(self) -> None:
+        """Simulate one day, in order:
+
+        1. **conditions** -- today's intensity, front line, roads, border and camp policy;
+           fear at every place;
+        2. **flight** -- who flees: households under threat, everyone in a captured place;
+        3. **destinations** -- where they go (and new goals for travellers whose goal fell);
+        4. **returns** -- displaced households whose home is safe again set off home;
+        5. **travel** -- everyone on the move advances along the roads;
+        6. **settling** -- host places, then camps, then informal sites; border admissions;
+        7. **record** -- daily counts (and invariant checks in check mode).
+        """
+        d = self.day
+        if d >= self.scenario.n_days:
+            self.running = False
+            return
+        cond = self.conditions
+        cond.update(d)
+        if self.timeline.routing_changed(d):
+            self.movement.update_routes(cond)
+        fleeing = self.movement.flight(d, cond)
+        self.movement.destinations(d, cond, fleeing, self.current_counts)
+        self.movement.returns(d, cond)
+        self.movement.travel(d, cond)
+        self.movement.settle(d, cond)
+        self._record(d)
+        self.day += 1
+        self.running = self.day < self.scenario.n_days
+
+    def run(self, progress: bool = False) -> DisplacementModel:
+        """Simulate every day of the scenario."""
+        days = range(self.day, self.scenario.n_days)
+        if progress:
+            from tqdm import tqdm
+
+            days = tqdm(days, desc=self.scenario.name, unit="day", leave=False)
+        for _ in days:
+            self.step()
+        return self
+
+    # ----------------------------------------------------------------------------------
+    def _record(self, d: int) -> None:
+        pop, h, cond = self.population, self.history, self.conditions
+        pop.sync_people(self.movement.take_touched())
+        counts = pop.counts(self.world.n)
+        self.current_counts = counts
+        h.status[d] = counts
+        hh = pop.households
+        away = (hh.location != hh.home) | (hh.status == ON_THE_MOVE)
+        h.displaced_from[d] = np.bincount(
+            hh.home[away].astype(np.int64), weights=hh.size[away], minlength=self.world.n
+        ).astype(np.int64)
+        h.intensity[d] = cond.intensity
+        h.fear[d] = cond.fear
+        h.government[d] = cond.government
+        h.camp_capacity[d] = cond.camp_capacity
+        h.days_recorded = d + 1
+        if self.check:
+            self.check_invariants(d)
+        if d >= self.scenario.report_offset:
+            self.today = daily_row(h, d, self.scenario.report_offset, pop.weight, self._camp_places)
+            self.datacollector.collect(self)
+
+    def check_invariants(self, d: int) -> None:
+        """Raise :class:`InvariantError` if any invariant fails at the end of day ``d``."""
+        pop, cond, counts = self.population, self.conditions, self.current_counts
+        problems = []
+        if counts.sum() != self.n_people:
+            problems.append(
+                f"population not conserved: {counts.sum()} person-rows, expected {self.n_people}"
+            )
+        if (counts < 0).any():
+            problems.append("negative counts")
+        people = pop.people_counts(self.world.n)
+        if not np.array_equal(people, counts):
+            problems.append("people and households disagree on who is where")
+        hh = pop.households
+        if hh.status.min() < 0 or hh.status.max() >= N_STATUS:
+            problems.append("invalid status code")
+        settled_in_captured = (hh.status != ON_THE_MOVE) & cond.government[hh.location]
+        if settled_in_captured.any():
+            names = sorted({self.world.names[i] for i in hh.location[settled_in_captured]})
+            problems.append(f"people settled in captured places: {names}")
+        camp_cap = cond.camp_capacity / pop.weight
+        if (counts[:, IN_CAMP] > camp_cap + 1e-6).any():
+            problems.append("camp occupancy above capacity (overflow must go to informal sites)")
+        host_cap = self.movement.host_capacity
+        if (counts[:, IN_HOST] > host_cap + 1e-6).any():
+            problems.append("host occupancy above capacity")
+        moving = hh.status == ON_THE_MOVE
+        if (hh.destination[moving] < 0).any():
+            problems.append("travellers without a destination")
+        if problems:
+            date = self.scenario.start.toordinal() + d
+            from datetime import date as _date
+
+            raise InvariantError(f"day {d} ({_date.fromordinal(date)}): " + "; ".join(problems))
+
+    # ----------------------------------------------------------------------------------
+    def daily(self):
+        """The daily series (pandas DataFrame, the DataCollector's model variables), one row per reported day."""
+        df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+        start = self.scenario.report_from
+        df.insert(0, "day", np.arange(len(df)))
+        df.insert(0, "date", dates(start, len(df)))
+        return df.astype({c: "int64" for c in df.columns if c != "date"})
+
+    def locations(self):
+        """Per reported day and place: residents, arrivals, departures, camps (DataFrame)."""
+        w = self.world
+        return locations_table(
+            self.history,
+            self.scenario.start,
+            self.scenario.report_offset,
+            self.population.weight,
+            w.names,
+            w.kind,
+            w.district,
+        )
+
+    def route_flows(self):
+        """People travelling each road per reported day (DataFrame)."""
+        return routes_table(
+            self.history,
+            self.scenario.start,
+            self.scenario.report_offset,
+            self.population.weight,
+            self.world,
+        )
+
+    def status_totals(self) -> dict[str, int]:
+        """People by status now."""
+        tot = self.current_counts.sum(axis=0) * self.population.weight
+        return {name: int(tot[i]) for i, name in enumerate(STATUS_NAMES)}
+
+
+def _reporter(column: str):
+    """DataCollector reporter for one column of daily.csv (read from today's row)."""
+
+    def report(model: DisplacementModel) -> int:
+        return model.today[column]
+
+    report.__name__ = column
+    return report

@@ -1,0 +1,259 @@
+"""The civilians: every person a row, grouped into households, held as NumPy columns.
+
+Two frames (struct of arrays, after LASER's ``LaserFrame``):
+
+``people`` (one row per person)
+    ``household`` (row of the household), ``home``, ``location``, ``status``,
+    ``times_displaced``, ``first_displaced_on`` and ``displaced_on`` (day index, -1 =
+    never).
+``households`` (one row per household; households decide together)
+    ``id`` (canonical id: entry ``id`` of each day's random draws belongs to it, so
+    results do not depend on row order), ``size`` (people), ``home``, ``location``,
+    ``status``, ``destination``, ``next_node``, ``km_left`` (km to ``next_node``),
+    ``propensity`` (to flee, mean 1), ``times_displaced``, ``displaced_on``,
+    ``fled_in_report`` (fled at least once since the first reported day),
+    ``returning``, ``pre_displaced`` (already in a camp when the scenario starts),
+    ``queued_on`` (day it reached a border crossing, -1).
+
+The households drive the rules; after each day the people of every household that
+changed are updated to match (:meth:`Population.sync_people`), so person-level
+questions (how many times was each person displaced?) have person-level answers.
+
+At ``scale < 1`` each person-row stands for ``1/scale`` people (a whole number), and
+households keep their realistic size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import gammaincinv
+
+from . import rng as rngmod
+
+AT_HOME, ON_THE_MOVE, IN_HOST, IN_CAMP, IN_INFORMAL, RETURNED, ABROAD = range(7)
+STATUS_NAMES = (
+    "at_home",
+    "on_the_move",
+    "in_host_community",
+    "in_camp",
+    "in_informal_site",
+    "returned",
+    "abroad",
+)
+N_STATUS = len(STATUS_NAMES)
+#: Statuses of households that stay put today and may decide to flee.
+STATIONARY = (AT_HOME, IN_HOST, IN_CAMP, IN_INFORMAL, RETURNED)
+#: Statuses of displaced people settled somewhere other than home.
+SETTLED_DISPLACED = (IN_HOST, IN_CAMP, IN_INFORMAL)
+
+
+class Frame:
+    """Named, equally long NumPy columns (a minimal LASER-style frame)."""
+
+    def __init__(self, n: int):
+        self.n = int(n)
+        self._columns: dict[str, np.ndarray] = {}
+
+    def add(self, name: str, dtype: np.dtype | type, fill: float | int = 0) -> np.ndarray:
+        col = np.full(self.n, fill, dtype=dtype)
+        self._columns[name] = col
+        return col
+
+    def set(self, name: str, values: np.ndarray) -> None:
+        if len(values) != self.n:
+            raise ValueError(f"column {name}: {len(values)} values for {self.n} rows")
+        self._columns[name] = values
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["_columns"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        return self._columns
+
+    def take(self, order: np.ndarray) -> Frame:
+        out = Frame(len(order))
+        for k, v in self._columns.items():
+            out.set(k, v[order].copy())
+        return out
+
+
+@dataclass
+class Population:
+    households: Frame
+    people: Frame
+    weight: int  # people represented by one person-row (1/scale)
+    member_index: np.ndarray  # person rows sorted by household row
+    member_start: np.ndarray  # first entry in member_index of each household row
+
+    # ----------------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        people_at: np.ndarray,
+        camp_people_at: np.ndarray,
+        household_size: float,
+        propensity_shape: float,
+        seed: int,
+    ) -> Population:
+        """Place people (person-rows) at each place, in households.
+
+        ``people_at[i]`` person-rows live at place ``i``, of whom ``camp_people_at[i]`` in
+        formal camps (already displaced before the scenario starts). Household sizes are
+        ``1 + Poisson(household_size - 1)``; the last household of a place is cut to fit.
+        """
+        gen = rngmod.generator(seed, "population")
+        sizes, homes, in_camp = [], [], []
+        for i in range(len(people_at)):
+            for n, camp in (
+                (int(camp_people_at[i]), True),
+                (int(people_at[i] - camp_people_at[i]), False),
+            ):
+                if n <= 0:
+                    continue
+                k = int(n / household_size * 1.3) + 16
+                s = 1 + gen.poisson(household_size - 1.0, size=k)
+                while s.sum() < n:
+                    s = np.r_[s, 1 + gen.poisson(household_size - 1.0, size=k)]
+                c = np.cumsum(s)
+                m = int(np.searchsorted(c, n)) + 1
+                s = s[:m].copy()
+                s[-1] -= c[m - 1] - n
+                sizes.append(s)
+                homes.append(np.full(m, i))
+                in_camp.append(np.full(m, camp))
+        size = np.concatenate(sizes).astype(np.int32)
+        home = np.concatenate(homes).astype(np.int16)
+        camp = np.concatenate(in_camp)
+        nh = len(size)
+
+        hh = Frame(nh)
+        hh.set("id", np.arange(nh, dtype=np.int32))
+        hh.set("size", size)
+        hh.set("home", home)
+        hh.set("location", home.copy())
+        status = np.where(camp, IN_CAMP, AT_HOME).astype(np.int8)
+        hh.set("status", status)
+        hh.add("destination", np.int16, -1)
+        hh.add("next_node", np.int16, -1)
+        hh.add("km_left", np.float32, 0)
+        hh.set(
+            "propensity", propensity_from_uniforms(_propensity_uniforms(seed, nh), propensity_shape)
+        )
+        hh.add("times_displaced", np.int16, 0)
+        hh.add("displaced_on", np.int32, -1)
+        hh.add("fled_in_report", bool, False)
+        hh.add("returning", bool, False)
+        hh.set("pre_displaced", camp.copy())
+        hh.add("queued_on", np.int32, -1)
+
+        npeople = int(size.sum())
+        pp = Frame(npeople)
+        hrow = np.repeat(np.arange(nh, dtype=np.int32), size)
+        pp.set("household", hrow)
+        pp.set("home", home[hrow])
+        pp.set("location", home[hrow])
+        pp.set("status", status[hrow])
+        pp.add("times_displaced", np.int16, 0)
+        pp.add("first_displaced_on", np.int32, -1)
+        pp.add("displaced_on", np.int32, -1)
+        pop = cls(
+            hh,
+            pp,
+            1,
+            np.arange(npeople, dtype=np.int64),
+            np.r_[0, np.cumsum(size)[:-1]].astype(np.int64),
+        )
+        return pop
+
+    # ----------------------------------------------------------------------------------
+    @property
+    def n_people(self) -> int:
+        return self.people.n
+
+    @property
+    def n_households(self) -> int:
+        return self.households.n
+
+    def set_propensity_shape(self, seed: int, shape: float) -> None:
+        """Redraw propensities for a new gamma shape from the same uniforms (common random numbers)."""
+        self.households.set(
+            "propensity",
+            propensity_from_uniforms(
+                _propensity_uniforms(seed, self.households.n)[self.households.id], shape
+            ),
+        )
+
+    def members(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Person rows of the given household rows, and the household row of each."""
+        rows = np.asarray(rows, dtype=np.int64)
+        sizes = self.households.size[rows].astype(np.int64)
+        total = int(sizes.sum())
+        if total == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        starts = self.member_start[rows]
+        offsets = np.cumsum(sizes) - sizes
+        pos = np.repeat(starts - offsets, sizes) + np.arange(total)
+        return self.member_index[pos], np.repeat(rows, sizes)
+
+    def sync_people(self, rows: np.ndarray) -> None:
+        """Copy the state of the given household rows to their people."""
+        if len(rows) == 0:
+            return
+        prow, hrow = self.members(rows)
+        hh, pp = self.households, self.people
+        pp.location[prow] = hh.location[hrow]
+        pp.status[prow] = hh.status[hrow]
+        newly = pp.times_displaced[prow] < hh.times_displaced[hrow]
+        first = newly & (pp.first_displaced_on[prow] < 0)
+        pp.first_displaced_on[prow[first]] = hh.displaced_on[hrow[first]]
+        pp.times_displaced[prow] = hh.times_displaced[hrow]
+        pp.displaced_on[prow] = hh.displaced_on[hrow]
+
+    def counts(self, n_places: int) -> np.ndarray:
+        """Person-rows by place and status, ``(n_places, N_STATUS)``, from the households."""
+        hh = self.households
+        key = hh.location.astype(np.int64) * N_STATUS + hh.status
+        return (
+            np.bincount(key, weights=hh.size, minlength=n_places * N_STATUS)
+            .astype(np.int64)
+            .reshape(n_places, N_STATUS)
+        )
+
+    def people_counts(self, n_places: int) -> np.ndarray:
+        """The same from the person rows (an independent check of :meth:`counts`)."""
+        pp = self.people
+        key = pp.location.astype(np.int64) * N_STATUS + pp.status
+        return np.bincount(key, minlength=n_places * N_STATUS).reshape(n_places, N_STATUS)
+
+    def permuted(self, gen: np.random.Generator) -> Population:
+        """The same population with households and people stored in a random order (for tests)."""
+        horder = gen.permutation(self.households.n)
+        hh = self.households.take(horder)
+        new_row = np.empty_like(horder)
+        new_row[horder] = np.arange(len(horder))
+        porder = gen.permutation(self.people.n)
+        pp = self.people.take(porder)
+        pp.set("household", new_row[pp.household].astype(np.int32))
+        member_index = np.argsort(pp.household, kind="stable").astype(np.int64)
+        member_start = np.r_[0, np.cumsum(hh.size)[:-1]].astype(np.int64)
+        return Population(hh, pp, self.weight, member_index, member_start)
+
+
+def _propensity_uniforms(seed: int, n: int) -> np.ndarray:
+    u = rngmod.generator(seed, "propensity").random(n)
+    return np.clip(u, 1e-12, 1 - 1e-12)
+
+
+def propensity_from_uniforms(u: np.ndarray, shape: float) -> np.ndarray:
+    """Gamma(shape, 1/shape) propensities (mean 1) by inverse CDF of uniforms ``u``.
+
+    The inverse CDF keeps each household's rank whatever the shape, so a calibration that
+    varies the shape compares like with like (common random numbers).
+    """
+    return (gammaincinv(shape, u) / shape).astype(np.float32)
