@@ -576,6 +576,29 @@ class Scenario:
         resolved["behaviour"] = {**resolved.get("behaviour", {}), **beh.as_dict()}
         return replace(self, behaviour=beh, resolved=resolved)
 
+    def truncated(self, days: int) -> Scenario:
+        """The same scenario simulating only its first ``days`` days (``--days``)."""
+        from dataclasses import replace
+        from datetime import timedelta
+
+        if days < 1:
+            raise ValueError("--days must be at least 1")
+        if days > self.n_days:
+            raise ValueError(
+                f"--days {days} is longer than the scenario ({self.n_days} days, {self.start} to {self.end})"
+            )
+        end = self.start + timedelta(days=days - 1)
+        if end < self.report_from:
+            raise ValueError(
+                f"--days {days} ends on {end}, before the first reported day {self.report_from}; "
+                f"give at least {(self.report_from - self.start).days + 1} days"
+            )
+        resolved = {
+            **self.resolved,
+            "scenario": {**self.resolved["scenario"], "end": end.isoformat()},
+        }
+        return replace(self, end=end, resolved=resolved)
+
     def input_hashes(self) -> dict[str, str]:
         return {str(p): sha256_file(p) for p in self.files}
 

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from .geography import World
 from .population import (
     ABROAD,
     AT_HOME,
@@ -52,6 +53,8 @@ LOCATION_COLUMNS = (
     "location",
     "kind",
     "district",
+    "lat",
+    "lon",
     "government_held",
     "intensity",
     "fear",
@@ -135,7 +138,7 @@ def daily_row(
 
 
 def locations_table(
-    h: History, start: date, offset: int, weight: int, names: list[str], kinds, districts
+    h: History, start: date, offset: int, weight: int, world: World
 ) -> pd.DataFrame:
     """One row per reported day and place."""
     s = slice(offset, h.days_recorded)
@@ -151,9 +154,11 @@ def locations_table(
         {
             "date": day_dates,
             "day": np.repeat(np.arange(nd), n),
-            "location": np.tile(np.array(names, dtype=object), nd),
-            "kind": np.tile(np.asarray(kinds, dtype=object), nd),
-            "district": np.tile(np.array(districts, dtype=object), nd),
+            "location": np.tile(np.array(world.names, dtype=object), nd),
+            "kind": np.tile(np.asarray(world.kind, dtype=object), nd),
+            "district": np.tile(np.array(world.district, dtype=object), nd),
+            "lat": np.tile(world.lat, nd),
+            "lon": np.tile(world.lon, nd),
             "government_held": h.government[s].reshape(-1).astype(np.int8),
             "intensity": np.round(h.intensity[s].reshape(-1).astype(np.float64), 4),
             "fear": np.round(h.fear[s].reshape(-1).astype(np.float64), 4),

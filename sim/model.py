@@ -161,6 +161,13 @@ class DisplacementModel(mesa.Model):
         )
         self.running = True
 
+    def reorder_population(self, gen: np.random.Generator) -> None:
+        """Store households and people in a random order; results must not change (a test)."""
+        if self.day:
+            raise RuntimeError("reorder the population before the first step")
+        self.population = self.population.permuted(gen)
+        self.movement.pop = self.population
+
     def _population_targets(self, weight: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Person-rows (and of them in camps) per place, and hosting residents (people)."""
         w, sc = self.world, self.scenario
@@ -287,15 +294,12 @@ class DisplacementModel(mesa.Model):
 
     def locations(self):
         """Per reported day and place: residents, arrivals, departures, camps (DataFrame)."""
-        w = self.world
         return locations_table(
             self.history,
             self.scenario.start,
             self.scenario.report_offset,
             self.population.weight,
-            w.names,
-            w.kind,
-            w.district,
+            self.world,
         )
 
     def route_flows(self):

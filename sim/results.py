@@ -1,0 +1,215 @@
+"""Run folders: written atomically, with a manifest that says exactly what produced them.
+
+A run folder ``results/<scenario>/<run-id>/`` holds
+
+``manifest.json``  scenario (resolved, every default), seed, population scale, versions,
+                   input file hashes, command, wall time, and the hash of every output;
+``daily.csv``      one row per day (:data:`sim.history.DAILY_COLUMNS`);
+``locations.csv``  one row per day and place;
+``routes.csv``     people on each road per day;
+``summary.json``   the headline numbers (also printed);
+``plots/``         PNG figures.
+
+The folder is written under a temporary name in the same parent and renamed into place
+only when complete, so an interrupted run never leaves a folder that looks finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import Scenario
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MANIFEST_VERSION = 1
+
+
+class ResultsExistError(FileExistsError):
+    """The results folder exists and ``force`` was not given."""
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("idlibsim", "mesa", "numpy", "scipy", "pandas", "matplotlib", "networkx"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def display_path(p: Path | str) -> str:
+    """Path relative to the project root when inside it (portable manifests)."""
+    p = Path(p).resolve()
+    try:
+        return p.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def scenario_digest(scenario: Scenario) -> str:
+    """Hash of the resolved scenario and the contents of every input file."""
+    h = hashlib.sha256()
+    h.update(json.dumps(portable(scenario.resolved), sort_keys=True).encode())
+    for path, digest in sorted(scenario.input_hashes().items()):
+        h.update(Path(path).name.encode() + digest.encode())
+    return h.hexdigest()
+
+
+def portable(resolved: dict[str, Any]) -> dict[str, Any]:
+    """The resolved scenario with file paths relative to the project root."""
+
+    def fix(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, str) and os.path.isabs(v) and os.path.exists(v):
+            return display_path(v)
+        return v
+
+    return fix(resolved)
+
+
+def scale_label(scale: float) -> str:
+    return f"{scale:g}"
+
+
+def run_id(scenario: Scenario, seed: int, scale: float) -> str:
+    """Deterministic name: the same scenario, inputs, seed and scale give the same folder."""
+    return f"seed{seed}_scale{scale_label(scale)}_{scenario_digest(scenario)[:8]}"
+
+
+def default_run_dir(
+    scenario: Scenario, seed: int, scale: float, results_root: Path | None = None
+) -> Path:
+    root = Path(results_root) if results_root else PROJECT_ROOT / "results"
+    return root / scenario.name / run_id(scenario, seed, scale)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """CSV that opens in a spreadsheet and is byte-identical for identical data."""
+    df.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+
+
+class RunWriter:
+    """Context manager that writes a run folder atomically.
+
+    >>> with RunWriter(target, force=False) as tmp:   # doctest: +SKIP
+    ...     write files into tmp
+    """
+
+    def __init__(self, target: Path, force: bool = False):
+        self.target = Path(target)
+        self.force = force
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> Path:
+        if self.target.exists() and not self.force:
+            raise ResultsExistError(
+                f"results folder {self.target} already exists; "
+                "use --force to replace it or --out to write elsewhere"
+            )
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        stamp = f"{os.getpid()}-{time.time_ns()}"
+        self.tmp = self.target.parent / f".incomplete-{self.target.name}-{stamp}"
+        self.tmp.mkdir()
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        assert self.tmp is not None
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        old = None
+        if self.target.exists():
+            old = (
+                self.target.parent / f".replaced-{self.target.name}-{os.getpid()}-{time.time_ns()}"
+            )
+            os.replace(self.target, old)
+        os.replace(self.tmp, self.target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return False
+
+
+def manifest(
+    scenario: Scenario,
+    seed: int,
+    scale: float,
+    wall_seconds: float,
+    outputs: dict[str, str],
+    command: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "tool": "idlibsim",
+        "created_utc": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "command": command if command is not None else sys.argv,
+        "scenario_file": display_path(scenario.path),
+        "scenario_name": scenario.name,
+        "scenario_title": scenario.title,
+        "scenario_label": scenario.label,
+        "seed": int(seed),
+        "population_scale": float(scale),
+        "people_per_simulated_person": int(round(1 / scale)),
+        "period": {
+            "start": scenario.start.isoformat(),
+            "end": scenario.end.isoformat(),
+            "report_from": scenario.report_from.isoformat(),
+        },
+        "scenario": portable(scenario.resolved),
+        "inputs_sha256": {display_path(p): d for p, d in sorted(scenario.input_hashes().items())},
+        "scenario_digest": scenario_digest(scenario),
+        "versions": versions(),
+        "wall_seconds": round(wall_seconds, 3),
+        "outputs_sha256": outputs,
+        **(extra or {}),
+    }
+
+
+def write_json(obj: Any, path: Path) -> None:
+    path.write_text(
+        json.dumps(obj, indent=2, default=_json_default, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))
+
+
+def read_run(run_dir: Path | str) -> dict[str, Any]:
+    """Load a run folder: manifest, summary and tables (pandas DataFrames)."""
+    run_dir = Path(run_dir)
+    out: dict[str, Any] = {"dir": run_dir}
+    out["manifest"] = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    if (run_dir / "summary.json").exists():
+        out["summary"] = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    for name in ("daily", "locations", "routes"):
+        p = run_dir / f"{name}.csv"
+        if p.exists():
+            out[name] = pd.read_csv(p)
+    return out

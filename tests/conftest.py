@@ -1,0 +1,74 @@
+"""Shared fixtures: tiny hand-checkable worlds written to a temporary folder."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+TWO_TOWNS_LOCATIONS = """\
+name,kind,control,lat,lon,population,camp_population,camp_capacity,hosting_population
+Bombed Town,sub_district,opposition,35.50,36.60,50000,0,0,
+Safe Town,sub_district,opposition,36.10,36.70,50000,0,0,
+Border Camp,camp_cluster,opposition,36.30,36.68,2000,2000,5000,
+Crossing,crossing,opposition,36.23,36.69,0,0,0,0
+Turkey,abroad,turkey,36.27,36.57,0,0,0,0
+"""
+
+TWO_TOWNS_ROUTES = """\
+from,to,km
+Bombed Town,Safe Town,70
+Safe Town,Border Camp,25
+Border Camp,Crossing,5
+Crossing,Turkey,8
+"""
+
+BASE_SCENARIO = """\
+[scenario]
+name = "tiny"
+title = "One bombarded town and one safe town"
+start = 2019-05-01
+end = 2019-05-30
+
+[population]
+total = 102000
+
+[geography]
+locations = "data/locations.csv"
+routes = "data/routes.csv"
+"""
+
+
+class World:
+    """Writes a tiny world (CSV files + scenario TOML) into a folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        (folder / "data").mkdir(parents=True, exist_ok=True)
+        self.locations(TWO_TOWNS_LOCATIONS)
+        self.routes(TWO_TOWNS_ROUTES)
+
+    def locations(self, text: str) -> Path:
+        p = self.folder / "data" / "locations.csv"
+        p.write_text(textwrap.dedent(text))
+        return p
+
+    def routes(self, text: str) -> Path:
+        p = self.folder / "data" / "routes.csv"
+        p.write_text(textwrap.dedent(text))
+        return p
+
+    def scenario(self, extra: str = "", name: str = "tiny.toml", base: str = BASE_SCENARIO) -> Path:
+        p = self.folder / name
+        p.write_text(textwrap.dedent(base) + "\n" + textwrap.dedent(extra))
+        return p
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIOS = REPO / "scenarios"

@@ -1,0 +1,290 @@
+"""The model on tiny worlds whose outcome can be worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.config import load_scenario
+from sim.model import DisplacementModel, population_weight
+from sim.runner import simulate
+
+# A household flees with p = 1 - exp(-rate * propensity * fear). With a very large gamma
+# shape every propensity is ~1; with no memory and a tiny fear distance, fear at the
+# bombed town equals its intensity and nothing reaches the safe town 70 km away.
+CLEAN = """
+[behaviour]
+flee_rate = 0.1
+propensity_shape = 100.0
+fear_memory_days = 0.0
+fear_distance_km = 2.0
+return_rate = 0.0
+"""
+
+BOMB = """
+[events.bomb]
+kind = "bombardment"
+locations = ["Bombed Town"]
+start = 2019-05-02
+end = 2019-05-20
+intensity = 0.5
+source = "test"
+"""
+
+
+def run(path, seed=1, scale=1.0, check=True):
+    return simulate(load_scenario(path), seed=seed, population_scale=scale, check=check)
+
+
+def at(locations: pd.DataFrame, place: str) -> pd.DataFrame:
+    return locations[locations["location"] == place].reset_index(drop=True)
+
+
+def test_population_is_conserved_every_day(world):
+    res = run(world.scenario(CLEAN + BOMB))  # check=True asserts it after every day too
+    d = res.daily
+    assert (d["population"] == 102000).all()
+    stocks = d[
+        [
+            "at_home",
+            "on_the_move",
+            "in_host_community",
+            "in_camps",
+            "in_informal_sites",
+            "returned",
+            "abroad",
+        ]
+    ]
+    assert (stocks.sum(axis=1) == d["population"]).all()
+    per_day = res.locations.groupby("day")[["residents", "on_the_move", "abroad"]].sum().sum(axis=1)
+    assert (per_day == 102000).all()
+
+
+def test_bombed_town_departures_match_the_rule(world):
+    res = run(world.scenario(CLEAN + BOMB))
+    bombed = at(res.locations, "Bombed Town")
+    # 10 days of bombardment, 2-11 May: a household is still home with probability
+    # E[exp(-rate*I*t*X)] = (1 + rate*I*t/k)^-k for X ~ Gamma(k, 1/k).
+    rate, intensity, days, k = 0.1, 0.5, 10, 100.0
+    q = 1 - (1 + rate * intensity * days / k) ** -k
+    households = 50000 / 5.0
+    mean_size, var_size = 5.0, 4.0  # 1 + Poisson(4)
+    expected = 50000 * q
+    sd = math.sqrt(households * (q * (var_size + mean_size**2) - (q * mean_size) ** 2))
+    departed = int(bombed.loc[bombed["date"] <= "2019-05-11", "departures"].sum())
+    assert abs(departed - expected) < 5 * sd, (departed, expected, sd)
+    # and none before the bombardment, none from the safe town
+    assert bombed.loc[bombed["date"] == "2019-05-01", "departures"].item() == 0
+    assert at(res.locations, "Safe Town")["departures"].sum() == 0
+
+
+def test_no_conflict_no_displacement(world):
+    res = run(world.scenario(CLEAN))
+    assert res.daily["displacements_cumulative"].iloc[-1] == 0
+    assert (res.daily["at_home"] == 100000).all()
+
+
+def test_same_seed_same_numbers_and_different_seed_different(world):
+    path = world.scenario(BOMB)
+    a, b, c = run(path, seed=7), run(path, seed=7), run(path, seed=8)
+    pd.testing.assert_frame_equal(a.daily, b.daily)
+    pd.testing.assert_frame_equal(a.locations, b.locations)
+    pd.testing.assert_frame_equal(a.routes, b.routes)
+    assert not a.daily.equals(c.daily)
+
+
+def test_results_do_not_depend_on_the_order_of_the_population_arrays(world):
+    sc = load_scenario(world.scenario(BOMB))
+    plain = DisplacementModel(sc, seed=3, check=True).run()
+    shuffled = DisplacementModel(sc, seed=3, check=True)
+    shuffled.reorder_population(np.random.default_rng(99))
+    shuffled.run()
+    pd.testing.assert_frame_equal(plain.daily(), shuffled.daily())
+    pd.testing.assert_frame_equal(plain.locations(), shuffled.locations())
+
+
+def test_capture_empties_the_place_and_nobody_returns_while_held(world):
+    returns = """
+[behaviour]
+return_rate = 1.0
+return_min_days = 0
+return_fear_threshold = 0.9
+"""
+    capture = """
+[events.capture]
+kind = "capture"
+locations = ["Bombed Town"]
+date = 2019-05-10
+source = "test"
+"""
+    held = run(world.scenario(BOMB + returns + capture))
+    bombed = at(held.locations, "Bombed Town")
+    before = bombed[bombed["date"] == "2019-05-09"].iloc[0]
+    day = bombed[bombed["date"] == "2019-05-10"].iloc[0]
+    assert before["residents"] > 0
+    assert day["government_held"] == 1
+    assert day["departures"] == before["residents"]  # everyone left that day
+    after = bombed[bombed["date"] >= "2019-05-10"]
+    assert (after["residents"] == 0).all()
+    assert after["returns_home"].sum() == 0
+    # Without the capture the same people do go back once the bombing stops.
+    free = at(run(world.scenario(BOMB + returns)).locations, "Bombed Town")
+    assert free["returns_home"].sum() > 0
+
+
+def test_closed_border_holds_people_at_the_camps(world):
+    closed = run(world.scenario(BOMB))
+    assert (closed.daily["abroad"] == 0).all()
+    assert closed.daily["crossed_to_turkey"].sum() == 0
+    camp = at(closed.locations, "Border Camp").iloc[-1]
+    assert camp["in_camp"] + camp["in_informal_site"] > 2000  # more than its pre-war residents
+
+
+def test_open_border_admits_at_most_its_daily_capacity(world):
+    opened = """
+[crossings."Crossing"]
+open = true
+daily_capacity = 300
+"""
+    res = run(world.scenario(BOMB + opened))
+    crossed = res.daily["crossed_to_turkey"]
+    assert crossed.max() <= 300
+    assert crossed.sum() > 1000
+    assert res.daily["abroad"].iloc[-1] == crossed.sum()
+
+
+def test_border_closing_mid_scenario_stops_crossings(world):
+    policy = """
+[crossings."Crossing"]
+open = true
+daily_capacity = 500
+
+[events.close]
+kind = "border"
+crossing = "Crossing"
+start = 2019-05-15
+open = false
+source = "test"
+"""
+    res = run(world.scenario(BOMB + policy))
+    d = res.daily.set_index("date")
+    assert d.loc["2019-05-02":"2019-05-14", "crossed_to_turkey"].sum() > 0
+    assert d.loc["2019-05-15":, "crossed_to_turkey"].sum() == 0
+
+
+def test_full_camps_spill_into_informal_sites(world):
+    res = run(world.scenario(BOMB))
+    camp = at(res.locations, "Border Camp")
+    assert (camp["in_camp"] <= camp["camp_capacity"]).all()
+    assert camp["in_informal_site"].iloc[-1] > 0
+
+
+def test_new_camp_places_take_people_out_of_informal_sites(world):
+    more = """
+[events.new_camp]
+kind = "camp_capacity"
+locations = ["Border Camp"]
+date = 2019-05-25
+capacity = 40000
+source = "test"
+"""
+    res = run(world.scenario(BOMB + more))
+    camp = at(res.locations, "Border Camp").set_index("date")
+    assert camp.loc["2019-05-24", "in_informal_site"] > 0
+    assert camp.loc["2019-05-25", "in_informal_site"] == 0
+    assert camp.loc["2019-05-25", "in_camp"] > camp.loc["2019-05-24", "in_camp"]
+
+
+def test_ceasefire_reduces_flight(world):
+    cease = """
+[events.ceasefire]
+kind = "ceasefire"
+start = 2019-05-02
+end = 2019-05-20
+factor = 0.0
+source = "test"
+"""
+    with_war = run(world.scenario(BOMB))
+    with_peace = run(world.scenario(BOMB + cease))
+    assert with_war.daily["displacements_cumulative"].iloc[-1] > 1000
+    assert with_peace.daily["displacements_cumulative"].iloc[-1] == 0
+
+
+def test_movements_count_repeat_displacement_people_count_once(world):
+    # People flee the bombed town, then the safe town is bombed too: they flee again.
+    second = """
+[events.second]
+kind = "bombardment"
+locations = ["Safe Town"]
+start = 2019-05-12
+end = 2019-05-30
+intensity = 1.0
+source = "test"
+"""
+    res = run(world.scenario(BOMB + second))
+    last = res.daily.iloc[-1]
+    assert last["displacements_cumulative"] > last["displaced_people_cumulative"] > 0
+
+
+def test_population_scale_gives_the_same_curves_within_noise(world):
+    path = world.scenario(
+        BOMB.replace("[events.bomb]", "[population]\ntotal = 1000000\n\n[events.bomb]"),
+        name="big.toml",
+    )
+    text = path.read_text().replace("[population]\ntotal = 102000\n", "", 1)
+    path.write_text(text)
+    full = run(path, scale=1.0, check=False).daily
+    tenth = run(path, scale=0.1, check=False).daily
+    for col in (
+        "displacements_cumulative",
+        "displaced_people_cumulative",
+        "in_camps",
+        "in_informal_sites",
+    ):
+        a, b = full[col].iloc[-1], tenth[col].iloc[-1]
+        assert abs(a - b) <= 0.05 * max(a, 1), (col, a, b)
+    assert tenth["population"].iloc[0] == full["population"].iloc[0]
+
+
+@pytest.mark.parametrize("scale,weight", [(1, 1), (0.5, 2), (0.1, 10), (0.01, 100)])
+def test_population_weight(scale, weight):
+    assert population_weight(scale) == weight
+
+
+@pytest.mark.parametrize("scale", [0, -1, 1.5, 0.3, 0.15])
+def test_population_weight_refuses_scales_that_are_not_one_over_k(scale):
+    with pytest.raises(ValueError):
+        population_weight(scale)
+
+
+def test_people_follow_their_households(world):
+    sc = load_scenario(world.scenario(BOMB))
+    m = DisplacementModel(sc, seed=2).run()
+    pop = m.population
+    hh, pp = pop.households, pop.people
+    assert np.array_equal(pp.location, hh.location[pp.household])
+    assert np.array_equal(pp.status, hh.status[pp.household])
+    assert np.array_equal(pp.times_displaced, hh.times_displaced[pp.household])
+    assert (pp.first_displaced_on[pp.times_displaced > 0] >= 1).all()
+
+
+def test_mesa_shape(world):
+    sc = load_scenario(world.scenario(BOMB))
+    m = DisplacementModel(sc, seed=2)
+    assert len(m.places) == 5 and len(m.agents) == 5
+    assert {p.name for p in m.places} == {
+        "Bombed Town",
+        "Safe Town",
+        "Border Camp",
+        "Crossing",
+        "Turkey",
+    }
+    m.step()
+    m.step()
+    df = m.datacollector.get_model_vars_dataframe()
+    assert len(df) == 2 and "displacements_cumulative" in df.columns
+    camp = next(p for p in m.places if p.name == "Border Camp")
+    assert camp.in_camp == 2000 and camp.camp_capacity == 5000
