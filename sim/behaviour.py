@@ -43,6 +43,23 @@ def flee_probability(fear: np.ndarray, propensity: np.ndarray, flee_rate: float)
     return -np.expm1(-flee_rate * propensity * fear)
 
 
+def flee_hazard(fear: np.ndarray, flee_rate: float, tolerance: float = 0.0) -> np.ndarray:
+    """Daily hazard of flight per unit propensity at each place (1/day).
+
+    ``hazard = flee_rate * max(0, fear - tolerance) / (1 - tolerance)``: people live with
+    a background of fear (``tolerance``) and leave at a rate that grows with the fear
+    above it. A household with propensity ``x`` flees when an Exponential(1) draw ``E`` is
+    below ``x * hazard``, which happens with probability
+    ``1 - exp(-x * hazard)`` (:func:`flee_probability`).
+    """
+    excess = (
+        np.maximum(fear - tolerance, 0.0) / (1.0 - tolerance)
+        if tolerance < 1
+        else np.zeros_like(fear)
+    )
+    return flee_rate * excess
+
+
 def routes(
     edge_km: np.ndarray,
     blocked: np.ndarray,

@@ -212,6 +212,15 @@ BEHAVIOUR_FIELDS = (
         source="Fitted to the 2019 OCHA/CCCM series (idlibsim calibrate).",
     ),
     Field(
+        "fear_tolerance",
+        "prob",
+        0.05,
+        unit="0-1",
+        doc="Fear households live with: the rules use max(0, fear - tolerance) / (1 - tolerance). "
+        "Distant shelling alone does not make people leave.",
+        source="Fitted to the 2019 OCHA/CCCM series (idlibsim calibrate).",
+    ),
+    Field(
         "fear_memory_days",
         "float",
         7.0,
@@ -477,6 +486,7 @@ class Behaviour:
     flee_rate: float
     propensity_shape: float
     fear_distance_km: float
+    fear_tolerance: float
     fear_memory_days: float
     travel_km_per_day: float
     destination_distance_km: float

@@ -148,7 +148,14 @@ class DisplacementModel(mesa.Model):
         self.history = History(scenario.n_days, w.n, w.n_routes)
         self.history.host_capacity[:] = host_capacity
         self.movement = Movement(
-            w, self.population, beh, self.seed, host_capacity, scenario.report_offset, self.history
+            w,
+            self.population,
+            beh,
+            self.seed,
+            host_capacity,
+            scenario.report_offset,
+            self.history,
+            scenario.household_size,
         )
         self.current_counts = self.population.counts(w.n)
         # places with formal camps at some point: their informal sites are camp overflow
@@ -166,7 +173,7 @@ class DisplacementModel(mesa.Model):
         if self.day:
             raise RuntimeError("reorder the population before the first step")
         self.population = self.population.permuted(gen)
-        self.movement.pop = self.population
+        self.movement.rebind(self.population)
 
     def _population_targets(self, weight: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Person-rows (and of them in camps) per place, and hosting residents (people)."""
@@ -228,15 +235,11 @@ class DisplacementModel(mesa.Model):
     # ----------------------------------------------------------------------------------
     def _record(self, d: int) -> None:
         pop, h, cond = self.population, self.history, self.conditions
-        pop.sync_people(self.movement.take_touched())
-        counts = pop.counts(self.world.n)
+        pop.sync_people(self.movement.take_touched(), d)
+        counts = self.movement.counts.copy()
         self.current_counts = counts
         h.status[d] = counts
-        hh = pop.households
-        away = (hh.location != hh.home) | (hh.status == ON_THE_MOVE)
-        h.displaced_from[d] = np.bincount(
-            hh.home[away].astype(np.int64), weights=hh.size[away], minlength=self.world.n
-        ).astype(np.int64)
+        h.displaced_from[d] = self.movement.away_from
         h.intensity[d] = cond.intensity
         h.fear[d] = cond.fear
         h.government[d] = cond.government
@@ -252,6 +255,13 @@ class DisplacementModel(mesa.Model):
         """Raise :class:`InvariantError` if any invariant fails at the end of day ``d``."""
         pop, cond, counts = self.population, self.conditions, self.current_counts
         problems = []
+        if not np.array_equal(counts, pop.counts(self.world.n)):
+            problems.append("running counts by place and status disagree with a recount")
+        hh = pop.households
+        away = (hh.location != hh.home) | (hh.status == ON_THE_MOVE)
+        recount = np.bincount(hh.home[away], weights=hh.size[away], minlength=self.world.n)
+        if not np.array_equal(self.movement.away_from, recount.astype(np.int64)):
+            problems.append("running count of people away from home disagrees with a recount")
         if counts.sum() != self.n_people:
             problems.append(
                 f"population not conserved: {counts.sum()} person-rows, expected {self.n_people}"
@@ -261,7 +271,6 @@ class DisplacementModel(mesa.Model):
         people = pop.people_counts(self.world.n)
         if not np.array_equal(people, counts):
             problems.append("people and households disagree on who is where")
-        hh = pop.households
         if hh.status.min() < 0 or hh.status.max() >= N_STATUS:
             problems.append("invalid status code")
         settled_in_captured = (hh.status != ON_THE_MOVE) & cond.government[hh.location]

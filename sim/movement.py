@@ -37,7 +37,7 @@ from .population import (
     SETTLED_DISPLACED,
     Population,
 )
-from .rng import daily_uniforms
+from .rng import exponentials, uniforms
 
 _SETTLED = np.zeros(N_STATUS, bool)
 _SETTLED[list(SETTLED_DISPLACED)] = True
@@ -57,6 +57,7 @@ class Movement:
         host_capacity_people: np.ndarray,
         report_offset: int,
         history: History,
+        min_room: float = 5.0,
     ):
         self.world = world
         self.pop = population
@@ -81,8 +82,21 @@ class Movement:
         self.route_id = np.full((n, n), -1, dtype=np.int64)
         self.route_id[world.route_from, world.route_to] = np.arange(world.n_routes)
         self.route_id[world.route_to, world.route_from] = np.arange(world.n_routes)
-        self.touched: list[np.ndarray] = []
+        self.min_room = min_room  # person-rows: an average household
+        self.touched = np.zeros(population.n_households, bool)
         self.next_hop = self.cost = self.km = None
+        # Live tallies, kept up to date by every change (checked against a recount in check mode):
+        self.counts = population.counts(n)  # person-rows by place and status
+        hh = population.households
+        away = (hh.location != hh.home) | (hh.status == ON_THE_MOVE)
+        self.away_from = np.bincount(hh.home[away], weights=hh.size[away], minlength=n).astype(
+            np.int64
+        )
+
+    def rebind(self, population: Population) -> None:
+        """Use another (e.g. reordered) copy of the same population."""
+        self.pop = population
+        self.touched = np.zeros(population.n_households, bool)
 
     # ----------------------------------------------------------------------------------
     def update_routes(self, cond: Conditions) -> None:
@@ -99,14 +113,46 @@ class Movement:
             self.edge_km, blocked, cond.government, self.beh.front_line_penalty_km
         )
 
-    def _uniforms(self, stream: str, day: int) -> np.ndarray:
-        """Today's uniforms for ``stream``, one per household row (drawn by household id)."""
+    def _uniforms(self, stream: str, day: int, rows: np.ndarray) -> np.ndarray:
+        """Today's uniforms for ``stream`` for the household rows ``rows`` (keyed by household id)."""
+        return uniforms(self.seed, stream, day, self.pop.households.id[rows])
+
+    def _touch(self, rows: np.ndarray) -> None:
+        self.touched[rows] = True
+
+    def _change(
+        self,
+        rows: np.ndarray,
+        status: np.ndarray | int | None = None,
+        location: np.ndarray | None = None,
+    ) -> None:
+        """Set the status and/or location of households, keeping the live tallies exact."""
+        if len(rows) == 0:
+            return
         hh = self.pop.households
-        return daily_uniforms(self.seed, stream, day, hh.n)[hh.id]
+        n, size = self.n, hh.size[rows]
+        home = hh.home[rows]
+        before = hh.location[rows] * N_STATUS + hh.status[rows]
+        was_away = (hh.location[rows] != home) | (hh.status[rows] == ON_THE_MOVE)
+        if status is not None:
+            hh.status[rows] = status
+        if location is not None:
+            hh.location[rows] = location
+        after = hh.location[rows] * N_STATUS + hh.status[rows]
+        is_away = (hh.location[rows] != home) | (hh.status[rows] == ON_THE_MOVE)
+        delta = np.bincount(after, weights=size, minlength=n * N_STATUS) - np.bincount(
+            before, weights=size, minlength=n * N_STATUS
+        )
+        self.counts += delta.astype(np.int64).reshape(n, N_STATUS)
+        flip = was_away != is_away
+        if flip.any():
+            sign = np.where(is_away[flip], 1, -1) * size[flip]
+            self.away_from += np.bincount(home[flip], weights=sign, minlength=n).astype(np.int64)
+        self._touch(rows)
 
     def _set_course(self, rows: np.ndarray) -> None:
         hh = self.pop.households
-        loc = hh.location[rows].astype(np.int64)
+        loc = hh.location[rows]
         nxt = self.next_hop[loc, hh.destination[rows]]
         hh.next_node[rows] = nxt
         hh.km_left[rows] = np.where(nxt >= 0, self.edge_km[loc, np.maximum(nxt, 0)], 0.0)
@@ -115,23 +161,30 @@ class Movement:
     # ----------------------------------------------------------------------------------
     # 2. flight
     def flight(self, day: int, cond: Conditions) -> np.ndarray:
-        """Rows of households that flee today: ``u < 1 - exp(-rate * propensity * fear)``, or captured."""
+        """Rows of households that flee today.
+
+        A stationary household flees when its Exponential(1) draw is below
+        ``propensity * hazard`` at its place (:func:`sim.behaviour.flee_hazard`); everyone in
+        a place held by the government leaves.
+        """
         hh = self.pop.households
-        u = self._uniforms("flee", day)
-        loc = hh.location
-        fear = cond.fear[loc]
-        p = rules.flee_probability(fear, hh.propensity, self.beh.flee_rate)
-        flee = _STATIONARY[hh.status] & ((u < p) | cond.government[loc])
-        return np.flatnonzero(flee)
+        hazard = rules.flee_hazard(cond.fear, self.beh.flee_rate, self.beh.fear_tolerance)
+        threat = (hazard > 0) | cond.government
+        rows = np.flatnonzero(threat[hh.location])
+        rows = rows[_STATIONARY[hh.status[rows]]]
+        if len(rows) == 0:
+            return rows
+        loc = hh.location[rows]
+        e = exponentials(self.seed, "flee", day, hh.id[rows])
+        flee = cond.government[loc] | (e < hh.propensity[rows] * hazard[loc])
+        return rows[flee]
 
     # 3. destinations
     def room(self, cond: Conditions, counts: np.ndarray) -> np.ndarray:
         """Share of host and camp places still free at each place (floored), for the choice."""
         hh = self.pop.households
         moving = (hh.status == ON_THE_MOVE) & ~hh.returning
-        pending = np.bincount(
-            hh.destination[moving].astype(np.int64), weights=hh.size[moving], minlength=self.n
-        )
+        pending = np.bincount(hh.destination[moving], weights=hh.size[moving], minlength=self.n)
         cap = self.host_capacity + cond.camp_capacity / self.weight
         occ = counts[:, IN_HOST] + counts[:, IN_CAMP] + counts[:, IN_INFORMAL] + pending
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -146,8 +199,8 @@ class Movement:
         """Choose destinations for new flights and for travellers whose goal is lost; start the flights."""
         hh = self.pop.households
         moving = np.flatnonzero(hh.status == ON_THE_MOVE)
-        dest = hh.destination[moving].astype(np.int64)
-        loc = hh.location[moving].astype(np.int64)
+        dest = hh.destination[moving]
+        loc = hh.location[moving]
         ret = hh.returning[moving]
         lost = np.where(
             ret, cond.government[hh.home[moving]], cond.government[dest]
@@ -167,9 +220,9 @@ class Movement:
             b.safety_weight,
             b.border_pull_km,
         )
-        u = self._uniforms("destination", day)
-        rows = np.r_[fleeing, reroute].astype(np.int64)
-        choice = rules.choose(prob, hh.location[rows].astype(np.int64), u[rows])
+        rows = np.r_[fleeing, reroute].astype(np.intp)
+        u = self._uniforms("destination", day, rows)
+        choice = rules.choose(prob, hh.location[rows], u)
         ok = choice >= 0
         rows, choice = rows[ok], choice[ok]
         new = rows[: int(ok[: len(fleeing)].sum())]
@@ -181,44 +234,49 @@ class Movement:
         if len(new):
             h = self.history
             size = hh.size[new]
-            hh.status[new] = ON_THE_MOVE
+            self._change(new, status=ON_THE_MOVE)
             hh.times_displaced[new] += 1
             hh.displaced_on[new] = day
             h.departures[day] += np.bincount(
-                hh.location[new].astype(np.int64), weights=size, minlength=self.n
+                hh.location[new], weights=size, minlength=self.n
             ).astype(np.int64)
             h.new_displacements[day] += int(size.sum())
             if day >= self.report_offset:
                 first = new[~hh.fled_in_report[new]]
                 hh.fled_in_report[first] = True
                 h.new_people_displaced[day] += int(hh.size[first].sum())
-        self.touched.append(rows)
+        self._touch(rows)
 
     # 4. returns
     def returns(self, day: int, cond: Conditions) -> None:
-        """Displaced households go home with daily probability ``return_rate`` once home is safe."""
+        """Displaced households go home with daily probability ``return_rate`` once home is safe.
+
+        Eligible: settled away from home (host community, camp or informal site), home not
+        held by the government, fear at home below ``return_fear_threshold``, displaced for
+        at least ``return_min_days``.
+        """
         hh = self.pop.households
         b = self.beh
-        home = hh.home
-        eligible = (
-            _SETTLED[hh.status]
-            & (hh.location != home)
-            & ~cond.government[home]
-            & (cond.fear[home] < b.return_fear_threshold)
-            & (day - hh.displaced_on >= b.return_min_days)
+        safe_home = ~cond.government & (cond.fear < b.return_fear_threshold)
+        rows = np.flatnonzero(_SETTLED[hh.status])
+        home = hh.home[rows]
+        ok = (
+            (hh.location[rows] != home)
+            & safe_home[home]
+            & (day - hh.displaced_on[rows] >= b.return_min_days)
         )
-        if not eligible.any():
+        rows = rows[ok]
+        if len(rows) == 0:
             return
-        u = self._uniforms("return", day)
-        go = np.flatnonzero(eligible & (u < b.return_rate))
+        go = rows[self._uniforms("return", day, rows) < b.return_rate]
         if len(go) == 0:
             return
-        hh.status[go] = ON_THE_MOVE
+        self._change(go, status=ON_THE_MOVE)
         hh.returning[go] = True
-        hh.destination[go] = home[go]
+        hh.destination[go] = hh.home[go]
         self._set_course(go)
         self.history.returns_started[day] += int(hh.size[go].sum())
-        self.touched.append(go)
+        self._touch(go)
 
     # 5. travel
     def travel(self, day: int, cond: Conditions) -> None:
@@ -227,9 +285,10 @@ class Movement:
         rows = np.flatnonzero(hh.status == ON_THE_MOVE)
         if len(rows) == 0:
             return
-        loc = hh.location[rows].astype(np.int64)
-        dest = hh.destination[rows].astype(np.int64)
-        nxt = hh.next_node[rows].astype(np.int64)
+        loc0 = hh.location[rows]
+        loc = loc0.copy()
+        dest = hh.destination[rows]
+        nxt = hh.next_node[rows].copy()
         left = hh.km_left[rows].astype(np.float64)
         size = hh.size[rows]
         budget = np.full(len(rows), self.beh.travel_km_per_day)
@@ -260,126 +319,105 @@ class Movement:
                 nxt[go_on] = self.next_hop[loc[go_on], dest[go_on]]
                 ok = nxt[go_on] >= 0
                 left[go_on] = np.where(ok, self.edge_km[loc[go_on], np.maximum(nxt[go_on], 0)], 0.0)
-        hh.location[rows] = loc
+        moved = loc != loc0
+        self._change(rows[moved], location=loc[moved])
         hh.next_node[rows] = nxt
         hh.km_left[rows] = left
         waiting = rows[(hh.queued_on[rows] < 0) & self.is_crossing[loc] & self.is_abroad[dest]]
         hh.queued_on[waiting] = day
         self.history.route_flow[day] += flow.astype(np.int64)
-        self.touched.append(rows)
 
     # 6. settling
     def settle(self, day: int, cond: Conditions) -> None:
-        """Arrivals and people in informal sites take free host, then camp places; crossings admit."""
+        """Arrivals, then people waiting in informal sites, take free host and camp places.
+
+        Order of service at each place: earliest displaced first (ties by a random draw).
+        A place serves its informal sites only when at least an average household's worth
+        of places is free. Camps whose capacity fell below their occupancy send their latest
+        arrivals to informal sites. Border crossings admit their queue, first come first
+        served, up to their daily capacity.
+        """
         hh = self.pop.households
         h = self.history
-        counts = self.pop.counts(self.n)
+        n = self.n
+        counts = self.counts
         camp_cap = cond.camp_capacity / self.weight
-        u = self._uniforms("settle", day)
 
-        # camps whose capacity is now below their occupancy send the latest arrivals to informal sites
         over = counts[:, IN_CAMP] > camp_cap + 1e-9
         if over.any():
-            rows = np.flatnonzero((hh.status == IN_CAMP) & over[hh.location])
+            rows = np.flatnonzero(over[hh.location])
+            rows = rows[hh.status[rows] == IN_CAMP]
+            key = hh.displaced_on[rows] + self._uniforms("settle", day, rows)
             keep = rules.fill_in_order(
-                hh.location[rows],
-                hh.size[rows],
-                hh.displaced_on[rows] + u[rows],
-                hh.id[rows],
-                [camp_cap],
+                hh.location[rows], hh.size[rows], key, hh.id[rows], [camp_cap]
             )
-            out = rows[keep > 0]
-            hh.status[out] = IN_INFORMAL
-            self.touched.append(out)
-            counts = self.pop.counts(self.n)
+            self._change(rows[keep > 0], status=IN_INFORMAL)
 
-        at_goal = (hh.status == ON_THE_MOVE) & (hh.location == hh.destination)
-        home_again = np.flatnonzero(at_goal & hh.returning & ~hh.pre_displaced)
+        moving = np.flatnonzero(hh.status == ON_THE_MOVE)
+        at_goal = moving[hh.location[moving] == hh.destination[moving]]
+        at_goal = at_goal[~self.is_abroad[hh.location[at_goal]]]
+        back = hh.returning[at_goal]
+        home_again = at_goal[back & ~hh.pre_displaced[at_goal]]
+        arrivals = at_goal[~(back & ~hh.pre_displaced[at_goal])]
+        if len(at_goal):
+            ret = at_goal[back]
+            h.returns_home[day] += _people_by_place(hh, ret, n)
+            h.arrivals[day] += _people_by_place(hh, at_goal[~back], n)
         if len(home_again):
-            hh.status[home_again] = RETURNED
-            hh.returning[home_again] = False
-            h.returns_home[day] += np.bincount(
-                hh.location[home_again].astype(np.int64),
-                weights=hh.size[home_again],
-                minlength=self.n,
-            ).astype(np.int64)
-        arrivals = np.flatnonzero(
-            at_goal & ~(hh.returning & ~hh.pre_displaced) & ~self.is_abroad[hh.location]
-        )
-        if len(arrivals):
-            back = hh.returning[arrivals]
-            h.returns_home[day] += np.bincount(
-                hh.location[arrivals[back]].astype(np.int64),
-                weights=hh.size[arrivals[back]],
-                minlength=self.n,
-            ).astype(np.int64)
-            h.arrivals[day] += np.bincount(
-                hh.location[arrivals[~back]].astype(np.int64),
-                weights=hh.size[arrivals[~back]],
-                minlength=self.n,
-            ).astype(np.int64)
-            hh.returning[arrivals] = False
+            self._change(home_again, status=RETURNED)
+            self._arrive(home_again)
+
         host_free = self.host_capacity - counts[:, IN_HOST]
         camp_free = camp_cap - counts[:, IN_CAMP]
-        has_room = (host_free > 0) | (camp_free > 0)
-        waiting = np.flatnonzero((hh.status == IN_INFORMAL) & has_room[hh.location])
-        rows = np.r_[waiting, arrivals].astype(np.int64)
+        room = (host_free >= self.min_room) | (camp_free >= self.min_room)
+        waiting = np.flatnonzero(room[hh.location])
+        waiting = waiting[hh.status[waiting] == IN_INFORMAL]
+        rows = np.r_[waiting, arrivals].astype(np.intp)
         if len(rows):
+            key = hh.displaced_on[rows] + self._uniforms("settle", day, rows)
             tier = rules.fill_in_order(
-                hh.location[rows],
-                hh.size[rows],
-                hh.displaced_on[rows] + u[rows],
-                hh.id[rows],
-                [host_free, camp_free],
+                hh.location[rows], hh.size[rows], key, hh.id[rows], [host_free, camp_free]
             )
-            hh.status[rows] = np.array([IN_HOST, IN_CAMP, IN_INFORMAL], dtype=np.int8)[tier]
-            hh.destination[rows] = -1
-            hh.next_node[rows] = -1
-            hh.km_left[rows] = 0.0
-            self.touched.append(rows)
-        if len(home_again):
-            hh.destination[home_again] = -1
-            hh.next_node[home_again] = -1
-            hh.km_left[home_again] = 0.0
+            self._change(rows, status=_TIER_STATUS[tier])
+            self._arrive(rows)
 
-        # border crossings admit the queue, first come first served, up to their daily capacity
-        queue = np.flatnonzero(
-            (hh.status == ON_THE_MOVE)
-            & self.is_crossing[hh.location]
-            & self.is_abroad[hh.destination]
-            & (hh.queued_on >= 0)
-        )
+        queue = moving[self.is_crossing[hh.location[moving]]]
+        queue = queue[(hh.queued_on[queue] >= 0) & self.is_abroad[hh.destination[queue]]]
         if len(queue):
-            cap = cond.crossing_capacity * cond.crossing_open / self.weight
-            vu = self._uniforms("border", day)
-            tier = rules.fill_in_order(
-                hh.location[queue],
-                hh.size[queue],
-                hh.queued_on[queue] + vu[queue],
-                hh.id[queue],
-                [cap],
-            )
+            cap = np.where(cond.crossing_open, cond.crossing_capacity, 0.0) / self.weight
+            key = hh.queued_on[queue] + self._uniforms("border", day, queue)
+            tier = rules.fill_in_order(hh.location[queue], hh.size[queue], key, hh.id[queue], [cap])
             inn = queue[tier == 0]
             if len(inn):
-                src = hh.location[inn].astype(np.int64)
-                dst = hh.destination[inn].astype(np.int64)
+                src, dst = hh.location[inn], hh.destination[inn]
                 h.route_flow[day] += np.bincount(
                     self.route_id[src, dst], weights=hh.size[inn], minlength=self.world.n_routes
                 ).astype(np.int64)
                 h.crossed[day] += int(hh.size[inn].sum())
-                h.arrivals[day] += np.bincount(dst, weights=hh.size[inn], minlength=self.n).astype(
-                    np.int64
-                )
-                hh.location[inn] = dst
-                hh.status[inn] = ABROAD
-                hh.next_node[inn] = -1
-                hh.km_left[inn] = 0.0
-                self.touched.append(inn)
+                h.arrivals[day] += _people_by_place(hh, inn, n, dst)
+                self._change(inn, status=ABROAD, location=dst)
+                self._arrive(inn)
+
+    def _arrive(self, rows: np.ndarray) -> None:
+        hh = self.pop.households
+        hh.returning[rows] = False
+        hh.destination[rows] = -1
+        hh.next_node[rows] = -1
+        hh.km_left[rows] = 0.0
+        hh.queued_on[rows] = -1
+        self._touch(rows)
 
     def take_touched(self) -> np.ndarray:
         """Rows changed since the last call (to update their people)."""
-        if not self.touched:
-            return np.empty(0, np.int64)
-        rows = np.unique(np.concatenate(self.touched))
-        self.touched = []
+        rows = np.flatnonzero(self.touched)
+        self.touched[rows] = False
         return rows
+
+
+_TIER_STATUS = np.array([IN_HOST, IN_CAMP, IN_INFORMAL], dtype=np.int8)
+
+
+def _people_by_place(hh, rows: np.ndarray, n: int, where: np.ndarray | None = None) -> np.ndarray:
+    """People (person-rows) of households ``rows`` counted by their location (or ``where``)."""
+    places = hh.location[rows] if where is None else where
+    return np.bincount(places, weights=hh.size[rows], minlength=n).astype(np.int64)

@@ -128,7 +128,7 @@ class Population:
                 homes.append(np.full(m, i))
                 in_camp.append(np.full(m, camp))
         size = np.concatenate(sizes).astype(np.int32)
-        home = np.concatenate(homes).astype(np.int16)
+        home = np.concatenate(homes).astype(np.intp)
         camp = np.concatenate(in_camp)
         nh = len(size)
 
@@ -139,8 +139,8 @@ class Population:
         hh.set("location", home.copy())
         status = np.where(camp, IN_CAMP, AT_HOME).astype(np.int8)
         hh.set("status", status)
-        hh.add("destination", np.int16, -1)
-        hh.add("next_node", np.int16, -1)
+        hh.add("destination", np.intp, -1)
+        hh.add("next_node", np.intp, -1)
         hh.add("km_left", np.float32, 0)
         hh.set(
             "propensity", propensity_from_uniforms(_propensity_uniforms(seed, nh), propensity_shape)
@@ -156,8 +156,8 @@ class Population:
         pp = Frame(npeople)
         hrow = np.repeat(np.arange(nh, dtype=np.int32), size)
         pp.set("household", hrow)
-        pp.set("home", home[hrow])
-        pp.set("location", home[hrow])
+        pp.set("home", home[hrow].astype(np.int16))
+        pp.set("location", home[hrow].astype(np.int16))
         pp.set("status", status[hrow])
         pp.add("times_displaced", np.int16, 0)
         pp.add("first_displaced_on", np.int32, -1)
@@ -201,24 +201,30 @@ class Population:
         pos = np.repeat(starts - offsets, sizes) + np.arange(total)
         return self.member_index[pos], np.repeat(rows, sizes)
 
-    def sync_people(self, rows: np.ndarray) -> None:
-        """Copy the state of the given household rows to their people."""
+    def sync_people(self, rows: np.ndarray, day: int) -> None:
+        """Copy the state of the given household rows to their people.
+
+        Place and status for all of them; the displacement record only for households
+        that fled on ``day``.
+        """
         if len(rows) == 0:
             return
-        prow, hrow = self.members(rows)
         hh, pp = self.households, self.people
+        prow, hrow = self.members(rows)
         pp.location[prow] = hh.location[hrow]
         pp.status[prow] = hh.status[hrow]
-        newly = pp.times_displaced[prow] < hh.times_displaced[hrow]
-        first = newly & (pp.first_displaced_on[prow] < 0)
-        pp.first_displaced_on[prow[first]] = hh.displaced_on[hrow[first]]
-        pp.times_displaced[prow] = hh.times_displaced[hrow]
-        pp.displaced_on[prow] = hh.displaced_on[hrow]
+        fled = rows[hh.displaced_on[rows] == day]
+        if len(fled):
+            prow, hrow = self.members(fled)
+            first = prow[pp.first_displaced_on[prow] < 0]
+            pp.first_displaced_on[first] = day
+            pp.times_displaced[prow] = hh.times_displaced[hrow]
+            pp.displaced_on[prow] = day
 
     def counts(self, n_places: int) -> np.ndarray:
         """Person-rows by place and status, ``(n_places, N_STATUS)``, from the households."""
         hh = self.households
-        key = hh.location.astype(np.int64) * N_STATUS + hh.status
+        key = hh.location * N_STATUS + hh.status
         return (
             np.bincount(key, weights=hh.size, minlength=n_places * N_STATUS)
             .astype(np.int64)

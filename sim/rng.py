@@ -1,15 +1,19 @@
-"""Random numbers: the only module that makes generators.
+"""Random numbers: the only module that makes them.
 
 Design (after Starsim's common random numbers):
 
-* one integer ``seed`` per run; every generator is derived from it with
-  :class:`numpy.random.SeedSequence`, never from global state;
-* decisions draw from named streams (``"flee"``, ``"destination"`` ...), and each
-  stream gets a fresh generator per simulated day, keyed by (seed, stream, day). Every
-  day each stream draws one uniform per household *whether or not it is used*, indexed by
-  the household's id rather than its position in the arrays. Two scenarios with the same
-  seed therefore face the same dice, so their difference is the scenario, not noise, and
-  the results do not depend on how the population arrays are ordered;
+* one integer ``seed`` per run; every random number is derived from it, never from
+  global state;
+* decisions use named streams (``"flee"``, ``"destination"`` ...). The uniform a
+  household gets for a decision on a day is a fixed function of (seed, stream, day,
+  household id): a counter-based generator (the SplitMix64 output function applied to
+  ``key(seed, stream, day) + id * golden_gamma``). So every household has its uniform for
+  every decision every day *whether or not it is used*: two scenarios with the same seed
+  face the same dice (their difference is the scenario, not noise); the results do not
+  depend on how the population arrays are ordered; and drawing for a subset costs only
+  that subset;
+* set-up draws (household sizes, propensities) use ordinary ``numpy.random.Generator``
+  streams seeded by ``SeedSequence(seed, spawn_key=(stream,))``;
 * replicate seeds for ensembles come from ``SeedSequence(base).spawn(n)``.
 """
 
@@ -36,13 +40,40 @@ def generator(seed: int, stream: str, *keys: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(seq))
 
 
-def daily_uniforms(seed: int, stream: str, day: int, n: int) -> np.ndarray:
-    """``n`` uniforms in [0, 1) for ``stream`` on ``day``: entry ``k`` belongs to household id ``k``.
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
 
-    float32 halves the cost of the draws; its resolution (6e-8) is far finer than any
-    probability the rules compare it with.
+
+def _day_key(seed: int, stream: str, day: int) -> np.uint64:
+    seq = np.random.SeedSequence(entropy=int(seed), spawn_key=(_key(stream), int(day)))
+    return np.uint64(seq.generate_state(1, dtype=np.uint64)[0])
+
+
+def uniforms(seed: int, stream: str, day: int, ids: np.ndarray) -> np.ndarray:
+    """Uniforms in [0, 1) for the households ``ids`` on ``day`` in ``stream``.
+
+    Entry ``k`` depends only on (seed, stream, day, ids[k]): the same household gets the
+    same number whatever else is drawn and wherever it sits in the arrays.
     """
-    return generator(seed, stream, day).random(n, dtype=np.float32)
+    if stream not in STREAMS:
+        raise ValueError(f"unknown random stream {stream!r}; known: {STREAMS}")
+    z = np.asarray(ids, dtype=np.uint64) * _GAMMA + _day_key(seed, stream, day)
+    z ^= z >> np.uint64(30)
+    z *= _M1
+    z ^= z >> np.uint64(27)
+    z *= _M2
+    z ^= z >> np.uint64(31)
+    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
+def exponentials(seed: int, stream: str, day: int, ids: np.ndarray) -> np.ndarray:
+    """Exponential(1) variates from the same uniforms: ``-log(1 - u)``.
+
+    ``u < 1 - exp(-h)`` is the same event as ``E < h``, so a rule with a hazard ``h`` can
+    compare ``E`` with it directly.
+    """
+    return -np.log1p(-uniforms(seed, stream, day, ids))
 
 
 def replicate_seeds(base: int, n: int) -> list[int]:

@@ -20,6 +20,7 @@ CLEAN = """
 flee_rate = 0.1
 propensity_shape = 100.0
 fear_memory_days = 0.0
+fear_tolerance = 0.0
 fear_distance_km = 2.0
 return_rate = 0.0
 """
@@ -282,9 +283,10 @@ def test_mesa_shape(world):
         "Crossing",
         "Turkey",
     }
-    m.step()
+    m.step()  # 1 May: nothing happens yet
+    camp = next(p for p in m.places if p.name == "Border Camp")
+    assert camp.in_camp == 2000 and camp.camp_capacity == 5000 and camp.residents == 2000
     m.step()
     df = m.datacollector.get_model_vars_dataframe()
     assert len(df) == 2 and "displacements_cumulative" in df.columns
-    camp = next(p for p in m.places if p.name == "Border Camp")
-    assert camp.in_camp == 2000 and camp.camp_capacity == 5000
+    assert df["displacements_cumulative"].iloc[-1] > 0
