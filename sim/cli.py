@@ -90,6 +90,83 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("schema", help="print the scenario file reference (Markdown)")
     s.add_argument("--out", type=Path, help="write to this file instead of stdout")
+
+    e = sub.add_parser(
+        "ensemble", help="run replicates of one or more scenarios (bands, comparison)"
+    )
+    e.add_argument("scenario", type=Path, nargs="+", help="scenario TOML file(s)")
+    e.add_argument(
+        "--replicates", type=_positive_int, default=20, help="replicates per scenario (default 20)"
+    )
+    e.add_argument(
+        "--seed",
+        type=_seed,
+        default=1,
+        help="base seed; replicate seeds are spawned from it (default 1)",
+    )
+    e.add_argument("--population-scale", type=_scale, default=0.1, metavar="F", help="default 0.1")
+    e.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="local worker processes (Dask LocalCluster when > 1)",
+    )
+    e.add_argument(
+        "--scheduler", metavar="ADDRESS", help="existing Dask scheduler, e.g. tcp://host:8786"
+    )
+    e.add_argument("--out", type=Path, help="ensemble folder (default results/<ensemble-id>)")
+    e.add_argument("--quiet", action="store_true")
+
+    c = sub.add_parser("compare", help="overlay scenarios' curves with bands and their differences")
+    c.add_argument("runs", type=Path, nargs="+", help="run or ensemble folders")
+    c.add_argument(
+        "--metric",
+        default="displacements_cumulative",
+        help="a daily.csv column (default displacements_cumulative)",
+    )
+    c.add_argument(
+        "--observed", action="store_true", help="show the observed UN/OCHA points of the period"
+    )
+    c.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="PNG file to write (the numbers go beside it as .csv)",
+    )
+
+    k = sub.add_parser("calibrate", help="fit the behaviour parameters to the observed series")
+    k.add_argument("scenario", type=Path)
+    k.add_argument("--population-scale", type=_scale, default=0.1, metavar="F", help="default 0.1")
+    k.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=3,
+        help="common-random-number seeds averaged per evaluation",
+    )
+    k.add_argument(
+        "--params-out",
+        type=Path,
+        help="parameter file to write (default: the scenario's [behaviour] parameters file)",
+    )
+    k.add_argument(
+        "--report", type=Path, help="report folder (default results/calibration/<scenario>)"
+    )
+    k.add_argument(
+        "--quick", action="store_true", help="a short fit for testing (fewer iterations)"
+    )
+
+    sc = sub.add_parser("score", help="compare a run with the observed figures of its period")
+    sc.add_argument("run", type=Path, help="run folder")
+    sc.add_argument("--observed", type=Path, help="observed CSV (default: the scenario's)")
+
+    rr = sub.add_parser(
+        "rerun", help="rerun a results folder from its manifest and check the numbers are identical"
+    )
+    rr.add_argument("run", type=Path, help="run folder")
+    rr.add_argument(
+        "--out", type=Path, help="where to write the rerun (default: a temporary folder)"
+    )
     return p
 
 
@@ -176,7 +253,46 @@ def cmd_schema(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema}
+def cmd_ensemble(args: argparse.Namespace, argv: list[str]) -> int:
+    from .ensemble import cli_ensemble
+
+    return cli_ensemble(args, argv)
+
+
+def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
+    from .compare import cli_compare
+
+    return cli_compare(args, argv)
+
+
+def cmd_calibrate(args: argparse.Namespace, argv: list[str]) -> int:
+    from .calibration import cli_calibrate
+
+    return cli_calibrate(args, argv)
+
+
+def cmd_score(args: argparse.Namespace, argv: list[str]) -> int:
+    from .calibration import cli_score
+
+    return cli_score(args, argv)
+
+
+def cmd_rerun(args: argparse.Namespace, argv: list[str]) -> int:
+    from .reproduce import cli_rerun
+
+    return cli_rerun(args, argv)
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "schema": cmd_schema,
+    "ensemble": cmd_ensemble,
+    "compare": cmd_compare,
+    "calibrate": cmd_calibrate,
+    "score": cmd_score,
+    "rerun": cmd_rerun,
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -102,10 +102,12 @@ POPULATION_FIELDS = (
         unit="people",
         lo=MIN_POPULATION,
         hi=MAX_POPULATION,
-        doc="Civilians in the zone at the start. Sub-district shares come from the locations file; "
-        "this sets the total.",
-        source="UN: 'some 4 million' civilians in the Idlib de-escalation zone (see "
-        "scenarios/data/SOURCES.md); the sub-district estimates sum to about 3.2 million.",
+        doc="Civilians simulated at the start. Camp residents are taken from the locations file "
+        "as counted; the rest is shared out in proportion to the sub-district estimates.",
+        source="Project brief: 'about 4 million civilians' (UN: 'some 4 million' people in north-west "
+        "Syria, OCHA situation reports 12-13, 2019). OCHA's mid-2019 reports give about 3 million for "
+        "the de-escalation zone itself and the sub-district estimates sum to 3.2 million: the total "
+        "is uncertain, see scenarios/data/SOURCES.md.",
     ),
     Field(
         "household_size",
@@ -1107,6 +1109,13 @@ def load_scenario(path: str | Path) -> Scenario:
                 )
 
     check_names(g.get("government_held") or [], "geography.government_held")
+    total = sec["population"].get("total")
+    if world is not None and isinstance(total, int) and total <= world.camp_population.sum():
+        chk.add(
+            "population.total",
+            f"{total:,} people is not more than the {int(world.camp_population.sum()):,} camp residents of the locations file",
+            "raise the total or lower camp_population in the locations file",
+        )
 
     # Crossings
     crossings: dict[str, Crossing] = {}

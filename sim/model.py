@@ -176,20 +176,32 @@ class DisplacementModel(mesa.Model):
         self.movement.rebind(self.population)
 
     def _population_targets(self, weight: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Person-rows (and of them in camps) per place, and hosting residents (people)."""
+        """Person-rows (and of them in camps) per place, and hosting residents (people).
+
+        Camp residents are counts of people in places of known size, so they are taken as
+        given; the rest of the scenario total is shared out in proportion to the places'
+        population estimates (largest remainders, so the total is exact).
+        """
         w, sc = self.world, self.scenario
-        base = np.where(w.is_kind(*POPULATED_KINDS), w.population, 0.0)
-        factor = sc.population_total / base.sum()
+        populated = w.is_kind(*POPULATED_KINDS)
+        camp = np.where(populated, np.rint(w.camp_population / weight), 0).astype(np.int64)
         rows_total = int(round(sc.population_total / weight))
-        exact = base * factor / weight
+        free = rows_total - int(camp.sum())
+        if free < 0:
+            raise ValueError(
+                f"the scenario total ({sc.population_total:,} people) is smaller than the camp residents "
+                f"of the locations file ({int(w.camp_population.sum()):,})"
+            )
+        rest = np.where(populated, w.population - w.camp_population, 0.0)
+        exact = rest / rest.sum() * free
         rows = np.floor(exact).astype(np.int64)
-        short = rows_total - rows.sum()
+        short = free - int(rows.sum())
         if short > 0:  # largest remainders, ties broken by place order
             order = np.lexsort((np.arange(w.n), -(exact - rows)))
             rows[order[:short]] += 1
-        camp = np.minimum(np.rint(w.camp_population * factor / weight).astype(np.int64), rows)
-        hosting = np.where(w.is_kind(*POPULATED_KINDS), base * factor, w.hosting_population)
-        return rows, camp, hosting
+        factor = (sc.population_total - camp.sum() * weight) / rest.sum()
+        hosting = np.where(populated, rest * factor, w.hosting_population)
+        return rows + camp, camp, hosting
 
     # ----------------------------------------------------------------------------------
     def step(self) -> None:
