@@ -43,21 +43,23 @@ def flee_probability(fear: np.ndarray, propensity: np.ndarray, flee_rate: float)
     return -np.expm1(-flee_rate * propensity * fear)
 
 
-def flee_hazard(fear: np.ndarray, flee_rate: float, tolerance: float = 0.0) -> np.ndarray:
+def flee_hazard(
+    fear: np.ndarray, flee_rate: float, tolerance: float = 0.0, exponent: float = 1.0
+) -> np.ndarray:
     """Daily hazard of flight per unit propensity at each place (1/day).
 
-    ``hazard = flee_rate * max(0, fear - tolerance) / (1 - tolerance)``: people live with
-    a background of fear (``tolerance``) and leave at a rate that grows with the fear
-    above it. A household with propensity ``x`` flees when an Exponential(1) draw ``E`` is
-    below ``x * hazard``, which happens with probability
-    ``1 - exp(-x * hazard)`` (:func:`flee_probability`).
+    ``hazard = flee_rate * (max(0, fear - tolerance) / (1 - tolerance)) ** exponent``:
+    people live with a background of fear (``tolerance``) and leave at a rate that grows
+    with the fear above it, faster than proportionally when ``exponent > 1`` (a ground
+    assault frightens far more than twice as much as bombardment at half its intensity).
+    A household with propensity ``x`` flees when an Exponential(1) draw ``E`` is below
+    ``x * hazard``, which happens with probability ``1 - exp(-x * hazard)``
+    (:func:`flee_probability`).
     """
-    excess = (
-        np.maximum(fear - tolerance, 0.0) / (1.0 - tolerance)
-        if tolerance < 1
-        else np.zeros_like(fear)
-    )
-    return flee_rate * excess
+    if tolerance >= 1:
+        return np.zeros_like(fear)
+    excess = np.maximum(fear - tolerance, 0.0) / (1.0 - tolerance)
+    return flee_rate * excess**exponent
 
 
 def routes(
@@ -134,6 +136,17 @@ def attractiveness(
     w = np.where(np.isfinite(top), np.exp(logw - np.where(np.isfinite(top), top, 0.0)), 0.0)
     total = w.sum(axis=1, keepdims=True)
     return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+
+
+def reach_distances(median_km: float, spread: float, quantiles) -> np.ndarray:
+    """Distance scale (km) of each reach class: ``median_km * exp(spread * z_q)``.
+
+    ``z_q`` is the standard normal quantile of each class midpoint: households' distance
+    scales are log-normal with median ``median_km`` and log-s.d. ``spread``.
+    """
+    from scipy.stats import norm
+
+    return median_km * np.exp(spread * norm.ppf(np.asarray(quantiles)))
 
 
 def choose(prob: np.ndarray, origin: np.ndarray, u: np.ndarray) -> np.ndarray:

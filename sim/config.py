@@ -223,6 +223,17 @@ BEHAVIOUR_FIELDS = (
         source="Fitted to the 2019 OCHA/CCCM series (idlibsim calibrate).",
     ),
     Field(
+        "fear_exponent",
+        "float",
+        1.0,
+        unit="-",
+        lo=0.2,
+        hi=10.0,
+        doc="Shape of the response to fear: the hazard grows as (excess fear)^exponent. Above 1, "
+        "bombardment alone moves people gradually while a ground assault moves nearly everyone.",
+        source="Fitted to the 2019 OCHA/CCCM series (idlibsim calibrate).",
+    ),
+    Field(
         "fear_memory_days",
         "float",
         7.0,
@@ -252,8 +263,21 @@ BEHAVIOUR_FIELDS = (
         unit="km",
         lo=1.0,
         hi=1000.0,
-        doc="e-folding road distance in the attractiveness of a destination (farther is less likely).",
+        doc="Median over households of the e-folding road distance in the attractiveness of a "
+        "destination (farther is less likely).",
         source="ESTIMATE.",
+    ),
+    Field(
+        "destination_distance_spread",
+        "float",
+        1.0,
+        unit="-",
+        lo=0.0,
+        hi=5.0,
+        doc="Households differ in how far they are able or willing to go (vehicle, money, kin "
+        "far away): each household's distance scale is destination_distance_km * exp(spread * z), "
+        "z standard normal (log-normal across households, in 5 quantile classes). 0: all alike.",
+        source="ESTIMATE; fitted with destination_distance_km to the 2019 series (idlibsim calibrate).",
     ),
     Field(
         "safety_weight",
@@ -489,9 +513,11 @@ class Behaviour:
     propensity_shape: float
     fear_distance_km: float
     fear_tolerance: float
+    fear_exponent: float
     fear_memory_days: float
     travel_km_per_day: float
     destination_distance_km: float
+    destination_distance_spread: float
     safety_weight: float
     border_pull_km: float
     crowding_floor: float

@@ -75,6 +75,7 @@ class World:
     camp_capacity: np.ndarray  # formal camp places, people
     hosting_population: np.ndarray  # residents whose homes can host the displaced, people
     district: list[str]
+    governorate: list[str]
     route_from: np.ndarray  # int
     route_to: np.ndarray  # int
     route_km: np.ndarray  # float, km
@@ -266,6 +267,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
             "camp_capacity",
             "hosting_population",
             "district",
+            "governorate",
         )
     }
     for row, line in zip(rows, lines, strict=True):
@@ -381,6 +383,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
         cols["camp_capacity"].append(cap)
         cols["hosting_population"].append(pop if host < 0 else host)
         cols["district"].append(row.get("district", "") or name)
+        cols["governorate"].append(row.get("governorate", ""))
     if problems:
         raise InputError(problems)
     if sum(cols["population"]) <= 0:
@@ -463,6 +466,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
         camp_capacity=np.array(cols["camp_capacity"]),
         hosting_population=np.array(cols["hosting_population"]),
         district=cols["district"],
+        governorate=cols["governorate"],
         route_from=np.array(rf, dtype=np.int64),
         route_to=np.array(rt, dtype=np.int64),
         route_km=np.array(rk, dtype=float),

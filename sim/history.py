@@ -148,7 +148,12 @@ def locations_table(
     camp_cap = np.rint(h.camp_capacity[s]).astype(np.int64)
     in_camp = st[:, :, IN_CAMP]
     with np.errstate(divide="ignore", invalid="ignore"):
-        pct = np.where(camp_cap > 0, 100.0 * in_camp / np.maximum(camp_cap, 1), np.nan)
+        # people in the camps and in the informal sites around them, as % of camp places
+        pct = np.where(
+            camp_cap > 0,
+            100.0 * (in_camp + st[:, :, IN_INFORMAL]) / np.maximum(camp_cap, 1),
+            np.nan,
+        )
     resident = st[:, :, [AT_HOME, RETURNED, IN_HOST, IN_CAMP, IN_INFORMAL]].sum(axis=2)
     df = pd.DataFrame(
         {

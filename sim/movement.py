@@ -33,6 +33,7 @@ from .population import (
     IN_INFORMAL,
     N_STATUS,
     ON_THE_MOVE,
+    REACH_QUANTILES,
     RETURNED,
     SETTLED_DISPLACED,
     Population,
@@ -83,6 +84,11 @@ class Movement:
         self.route_id[world.route_from, world.route_to] = np.arange(world.n_routes)
         self.route_id[world.route_to, world.route_from] = np.arange(world.n_routes)
         self.min_room = min_room  # person-rows: an average household
+        self.reach_km = rules.reach_distances(
+            behaviour.destination_distance_km,
+            behaviour.destination_distance_spread,
+            REACH_QUANTILES,
+        )
         self.touched = np.zeros(population.n_households, bool)
         self.next_hop = self.cost = self.km = None
         # Live tallies, kept up to date by every change (checked against a recount in check mode):
@@ -168,7 +174,8 @@ class Movement:
         a place held by the government leaves.
         """
         hh = self.pop.households
-        hazard = rules.flee_hazard(cond.fear, self.beh.flee_rate, self.beh.fear_tolerance)
+        b = self.beh
+        hazard = rules.flee_hazard(cond.fear, b.flee_rate, b.fear_tolerance, b.fear_exponent)
         threat = (hazard > 0) | cond.government
         rows = np.flatnonzero(threat[hh.location])
         rows = rows[_STATIONARY[hh.status[rows]]]
@@ -210,19 +217,27 @@ class Movement:
             return
         b = self.beh
         candidate = self.candidate_kind & ~cond.government
-        prob = rules.attractiveness(
-            self.cost,
-            cond.fear,
-            self.border_km,
-            self.room(cond, counts),
-            candidate,
-            b.destination_distance_km,
-            b.safety_weight,
-            b.border_pull_km,
-        )
+        room = self.room(cond, counts)
         rows = np.r_[fleeing, reroute].astype(np.intp)
         u = self._uniforms("destination", day, rows)
-        choice = rules.choose(prob, hh.location[rows], u)
+        origin = hh.location[rows]
+        reach = hh.reach_class[rows]
+        choice = np.empty(len(rows), dtype=np.intp)
+        for k, scale in enumerate(self.reach_km):
+            mine = reach == k
+            if not mine.any():
+                continue
+            prob = rules.attractiveness(
+                self.cost,
+                cond.fear,
+                self.border_km,
+                room,
+                candidate,
+                scale,
+                b.safety_weight,
+                b.border_pull_km,
+            )
+            choice[mine] = rules.choose(prob, origin[mine], u[mine])
         ok = choice >= 0
         rows, choice = rows[ok], choice[ok]
         new = rows[: int(ok[: len(fleeing)].sum())]

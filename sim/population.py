@@ -13,7 +13,8 @@ Two frames (struct of arrays, after LASER's ``LaserFrame``):
     ``propensity`` (to flee, mean 1), ``times_displaced``, ``displaced_on``,
     ``fled_in_report`` (fled at least once since the first reported day),
     ``returning``, ``pre_displaced`` (already in a camp when the scenario starts),
-    ``queued_on`` (day it reached a border crossing, -1).
+    ``queued_on`` (day it reached a border crossing, -1), ``reach_class`` (how far it
+    tends to flee, :data:`REACH_QUANTILES`).
 
 The households drive the rules; after each day the people of every household that
 changed are updated to match (:meth:`Population.sync_people`), so person-level
@@ -151,6 +152,7 @@ class Population:
         hh.add("returning", bool, False)
         hh.set("pre_displaced", camp.copy())
         hh.add("queued_on", np.int32, -1)
+        hh.set("reach_class", reach_classes(seed, nh))
 
         npeople = int(size.sum())
         pp = Frame(npeople)
@@ -249,6 +251,16 @@ class Population:
         member_index = np.argsort(pp.household, kind="stable").astype(np.int64)
         member_start = np.r_[0, np.cumsum(hh.size)[:-1]].astype(np.int64)
         return Population(hh, pp, self.weight, member_index, member_start)
+
+
+#: Quantiles (class midpoints) at which household reach is represented.
+REACH_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+def reach_classes(seed: int, n: int) -> np.ndarray:
+    """Reach class (0 = shortest) of households 0..n-1, equal shares, fixed per household."""
+    u = rngmod.generator(seed, "reach").random(n)
+    return np.minimum((u * len(REACH_QUANTILES)).astype(np.int8), len(REACH_QUANTILES) - 1)
 
 
 def _propensity_uniforms(seed: int, n: int) -> np.ndarray:

@@ -1,0 +1,1295 @@
+"""Figures of a run for readers who never see the code: humanitarian planners and researchers.
+
+Every function takes the run's tables (pandas DataFrames, as written to ``daily.csv``,
+``locations.csv`` and ``routes.csv``), never the model, and returns a
+:class:`matplotlib.figure.Figure`. Figures are built with the object API on an Agg canvas,
+so nothing here touches pyplot's global state or needs a display.
+
+All counts are people (a table's "movements" count a person displaced twice twice). Axes
+show dates as "1 May" with the year in the axis label, and people as "250k" / "1.2M".
+Colours are the Okabe-Ito and Paul Tol colour-blind-safe palettes, and every series also
+differs by line style, marker or hatch so the figures survive grey-scale printing.
+
+:func:`save_run_plots` writes the four standard PNGs (150 dpi, byte-identical for
+identical tables) into a run folder's ``plots/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib.dates as mdates
+import matplotlib.patheffects as path_effects
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.textpath import TextToPath
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from .observed import load_observed
+
+if TYPE_CHECKING:
+    from .config import Scenario
+
+__all__ = [
+    "camp_occupancy",
+    "cumulative_displacement",
+    "displaced_by_district",
+    "flow_map",
+    "format_people",
+    "save_run_plots",
+]
+
+DPI = 150
+PLOT_FILES = (
+    "cumulative_displacement.png",
+    "displaced_by_district.png",
+    "camp_occupancy.png",
+    "flow_map.png",
+)
+
+#: Okabe & Ito (2008) colour-blind-safe palette.
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+}
+#: Paul Tol's "muted" qualitative palette, ordered so neighbours in a stack differ in lightness.
+TOL_MUTED = (
+    "#332288",  # indigo (dark)
+    "#DDCC77",  # sand (light)
+    "#44AA99",  # teal
+    "#CC6677",  # rose
+    "#117733",  # green (dark)
+    "#88CCEE",  # cyan (light)
+    "#882255",  # wine (dark)
+    "#999933",  # olive
+)
+OTHER_COLOUR = "#DDDDDD"
+INK = "#222222"  # text
+MUTED = "#555555"  # subtitles, notes
+GRID = "#E5E5E5"
+
+TITLE_PT = 12.5
+SCENARIO_PT = 10.0
+SUBTITLE_PT = 9.0
+NOTE_PT = 7.5
+TICK_PT = 8.5
+LABEL_PT = 9.0
+LEGEND_PT = 8.0
+
+#: Observed figures whose period starts this close to the first reported day are plotted
+#: as they are against the model's cumulative curve (which counts from the first day).
+OBSERVED_START_TOLERANCE_DAYS = 7
+
+
+# --------------------------------------------------------------------------------------
+# Shared helpers (also meant for ensemble plots)
+# --------------------------------------------------------------------------------------
+
+
+def format_people(value: float, _pos: Any = None) -> str:
+    """People as a short tick label: ``950``, ``2.5k``, ``100k``, ``1.25M``."""
+    v = float(value)
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+
+    def trim(x: float) -> str:
+        return f"{x:.2f}".rstrip("0").rstrip(".")
+
+    if v >= 1e6:
+        return f"{sign}{trim(v / 1e6)}M"
+    if v >= 1e3:
+        return f"{sign}{trim(v / 1e3)}k"
+    return f"{sign}{v:,.0f}"
+
+
+def _people(v: float) -> str:
+    """People with thousands separators, for legends and notes."""
+    return f"{v:,.0f}"
+
+
+def _day_label(d: date, year: bool = False) -> str:
+    """``1 May`` or ``1 May 2019`` (no platform-specific strftime flags)."""
+    return f"{d.day} {d:%b}" + (f" {d.year}" if year else "")
+
+
+def _new_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+    """A figure on an Agg canvas, constrained layout by default (no pyplot involved)."""
+    fig = Figure(figsize=(width, height), dpi=DPI, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+@functools.lru_cache(maxsize=8192)
+def _word_width_pt(word: str, pt: float, weight: str) -> float:
+    """Width of a word in points (font metrics, no renderer; cached)."""
+    w, _h, _d = TextToPath().get_text_width_height_descent(
+        word, FontProperties(size=pt, weight=weight), ismath=False
+    )
+    return w
+
+
+def _wrap(text: str, width_in: float, pt: float, weight: str = "normal") -> list[str]:
+    """Greedy word wrap of ``text`` to lines at most ``width_in`` inches wide at ``pt`` points."""
+    limit = width_in * 72 * 0.98  # a little slack for kerning across words
+    space = _word_width_pt("a b", pt, weight) - 2 * _word_width_pt("a", pt, weight)
+    lines: list[str] = []
+    for para in text.split("\n"):
+        line, width = "", 0.0
+        for word in para.split():
+            w = _word_width_pt(word, pt, weight)
+            if line and width + space + w > limit:
+                lines.append(line)
+                line, width = word, w
+            elif line:
+                line, width = f"{line} {word}", width + space + w
+            else:
+                line, width = word, w
+        lines.append(line)
+    return lines
+
+
+def _frame(
+    fig: Figure,
+    what: str,
+    scenario_title: str = "",
+    subtitle: str = "",
+    note: str = "",
+    legend_handles: Sequence[Any] = (),
+    legend_ncols: int = 3,
+) -> tuple[float, float]:
+    """Title block at the top, an optional legend under it, and a note at the foot.
+
+    ``what`` (what is shown, bold) is the figure's suptitle; the scenario title and the
+    subtitle follow in lighter type. The layout engine keeps the axes clear of both blocks.
+    """
+    w, h = fig.get_size_inches()
+    pad = 0.12  # inches
+    x = pad / w
+    y = 1 - pad / h
+    text_w = w - 2 * pad
+    renderer = fig.canvas.get_renderer()
+    blocks = [
+        (what, TITLE_PT, INK, "bold"),
+        (scenario_title, SCENARIO_PT, INK, "normal"),
+        (subtitle, SUBTITLE_PT, MUTED, "normal"),
+    ]
+    first = True
+    for text, pt, colour, weight in blocks:
+        if not text:
+            continue
+        body = "\n".join(_wrap(text, text_w, pt, weight))
+        style = {"ha": "left", "va": "top", "fontsize": pt, "color": colour, "in_layout": False}
+        if first:
+            t = fig.suptitle(body, x=x, y=y, fontweight=weight, **style)
+            first = False
+        else:
+            t = fig.text(x, y, body, **style)
+        y -= (t.get_window_extent(renderer).height / fig.dpi + 0.05) / h
+    if legend_handles:
+        leg = fig.legend(
+            handles=list(legend_handles),
+            loc="upper left",
+            bbox_to_anchor=(x, y),
+            bbox_transform=fig.transFigure,
+            ncols=legend_ncols,
+            fontsize=LEGEND_PT,
+            frameon=False,
+            borderaxespad=0.0,
+            borderpad=0.0,
+        )
+        leg.set_in_layout(False)
+        y -= (leg.get_window_extent(renderer).height / fig.dpi + 0.04) / h
+    top = y - 0.04 / h
+    bottom = 0.0
+    if note:
+        t = fig.text(
+            x,
+            pad / 2 / h,
+            "\n".join(_wrap(note, text_w, NOTE_PT)),
+            ha="left",
+            va="bottom",
+            fontsize=NOTE_PT,
+            color=MUTED,
+            in_layout=False,
+        )
+        bottom = (pad / 2 + t.get_window_extent(renderer).height / fig.dpi + 0.06) / h
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.set(rect=(0, bottom, 1, top - bottom))
+    return bottom, top
+
+
+def _frame_height(
+    width: float, what: str, scenario_title: str = "", subtitle: str = "", note: str = ""
+) -> float:
+    """Inches that :func:`_frame` takes at the top and foot of a figure ``width`` wide."""
+    text_w = width - 0.24
+    h = 0.12 + 0.04
+    for text, pt, weight in (
+        (what, TITLE_PT, "bold"),
+        (scenario_title, SCENARIO_PT, "normal"),
+        (subtitle, SUBTITLE_PT, "normal"),
+    ):
+        if text:
+            h += len(_wrap(text, text_w, pt, weight)) * pt * 1.17 / 72 + 0.05
+    if note:
+        h += 0.06 + 0.06 + len(_wrap(note, text_w, NOTE_PT)) * NOTE_PT * 1.17 / 72
+    return h
+
+
+def _style_axes(ax: Axes, grid_axis: str = "y") -> None:
+    """No chart junk: no top/right spines, a light grid behind the data."""
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.tick_params(labelsize=TICK_PT, color=MUTED, labelcolor=INK)
+    if grid_axis:
+        ax.grid(axis=grid_axis, color=GRID, linewidth=0.8)
+    ax.set_axisbelow(True)
+
+
+def _as_dates(values: Iterable[Any]) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(pd.Series(list(values))))
+
+
+def _year_label(first: pd.Timestamp, last: pd.Timestamp) -> str:
+    return f"Date ({first.year})" if first.year == last.year else f"Date ({first.year}-{last.year})"
+
+
+def _format_date_axis(
+    ax: Axes,
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+    max_ticks: int = 10,
+    label: bool = True,
+    pad: float = 0.0,
+) -> None:
+    """Readable date ticks ("1 May", "15 May"; months for long runs) and the year in the label.
+
+    ``pad``: room after the last day, as a fraction of the period (for markers on it).
+    """
+    first, last = pd.Timestamp(first), pd.Timestamp(last)
+    span = max(1, (last - first).days)
+    if span / 1 <= max_ticks:
+        locator: mdates.DateLocator = mdates.DayLocator()
+    elif span / 7 <= max_ticks:
+        locator = mdates.DayLocator(bymonthday=(1, 8, 15, 22))
+    elif span / 15 <= max_ticks:
+        locator = mdates.DayLocator(bymonthday=(1, 15))
+    elif span / 30 <= max_ticks:
+        locator = mdates.MonthLocator()
+    elif span / 61 <= max_ticks:
+        locator = mdates.MonthLocator(bymonth=(1, 3, 5, 7, 9, 11))
+    else:
+        locator = mdates.MonthLocator(bymonth=(1, 4, 7, 10))
+    monthly = isinstance(locator, mdates.MonthLocator)
+
+    def fmt(x: float, _pos: Any = None) -> str:
+        d = mdates.num2date(x).date()
+        new_year = d.month == 1 and (monthly or d.day == 1) and first.year != last.year
+        if monthly:
+            return f"{d:%b}" + (f" {d.year}" if new_year else "")
+        return _day_label(d, year=new_year)
+
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt))
+    lo, hi = mdates.date2num(first), mdates.date2num(last)
+    if hi <= lo:  # a single day
+        lo, hi = lo - 0.5, hi + 0.5
+    ax.set_xlim(lo, hi + pad * (hi - lo))
+    if label:
+        ax.set_xlabel(_year_label(first, last), fontsize=LABEL_PT, color=INK)
+
+
+def _format_people_axis(ax: Axes, label: str = "People", axis: str = "y") -> None:
+    """People on an axis, from zero, ticks as "100k"; the unit in the label."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(format_people))
+    target.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10], integer=True))
+    if axis == "y":
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel(label, fontsize=LABEL_PT, color=INK)
+    else:
+        ax.set_xlim(left=0)
+        ax.set_xlabel(label, fontsize=LABEL_PT, color=INK)
+
+
+def _legend(ax: Axes, handles=None, labels=None, **kw):
+    opts = {"fontsize": LEGEND_PT, "frameon": False, "loc": "upper left"}
+    opts.update(kw)
+    if handles is None:
+        return ax.legend(**opts)
+    return ax.legend(handles, labels, **opts)
+
+
+def _require(df: pd.DataFrame, columns: Sequence[str], table: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{table} table lacks column(s) {', '.join(missing)}")
+    if df.empty:
+        raise ValueError(f"{table} table is empty: nothing to plot")
+
+
+def _luminance(colour: Any) -> float:
+    r, g, b = to_rgb(colour)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _ink_on(colour: Any, alpha: float = 1.0) -> tuple[float, float, float, float]:
+    """Black or white, whichever reads better on ``colour``."""
+    v = 0.0 if _luminance(colour) > 0.45 else 1.0
+    return (v, v, v, alpha)
+
+
+def _label_bands(ax: Axes, dates: pd.DatetimeIndex, bands: list, ymax: float) -> None:
+    """Write each stacked band's name inside it where it is thickest (if thick enough)."""
+    n = len(dates)
+    if n < 2:
+        return
+    lo = n // 3
+    for name, colour, base, values in bands:
+        seg = values[lo:]
+        k = lo + len(seg) - 1 - int(np.argmax(seg[::-1]))  # latest day of greatest thickness
+        if values[k] < 0.05 * ymax or "\n" in name or len(name) > 24:
+            continue
+        end = k > n * 0.8
+        ax.annotate(
+            name,
+            (mdates.date2num(dates[k]), base[k] + values[k] / 2),
+            xytext=(-5 if end else 0, 0),
+            textcoords="offset points",
+            ha="right" if end else "center",
+            va="center",
+            fontsize=LEGEND_PT,
+            color=_ink_on(colour),
+            zorder=4,
+            path_effects=[path_effects.withStroke(linewidth=2.5, foreground=colour)],
+        )
+
+
+def _short_district(name: str, notes: bool = False) -> str:
+    """District label without admin codes (and bracketed notes unless ``notes``).
+
+    'Idleb (SY0700)' -> 'Idleb'; with ``notes``, 'Jebel Saman (SY0200) [Atareb district
+    since 2008]' -> 'Jebel Saman [Atareb district since 2008]', wrapped for a legend.
+    """
+    s = str(name) if notes else re.sub(r"\s*\[[^\]]*\]", "", str(name))
+    s = re.sub(r"\s*\((?:[A-Z]{2,3})?\d{2,}\)", "", s).strip() or str(name)
+    return "\n".join(_wrap(s, 2.6, LEGEND_PT)) if notes else s
+
+
+# --------------------------------------------------------------------------------------
+# 1. Cumulative displacement against observed figures
+# --------------------------------------------------------------------------------------
+
+_CURVES = {
+    # column: (legend text, colour, line style, width, marker shared with observed points)
+    "displacements_cumulative": (
+        "Movements since {first}",
+        OKABE_ITO["vermillion"],
+        "-",
+        2.2,
+        "o",
+    ),
+    "displaced_people_cumulative": (
+        "People displaced at least once since {first}",
+        OKABE_ITO["blue"],
+        "--",
+        2.2,
+        "s",
+    ),
+    "displaced_now": (
+        "People displaced now{extra}",
+        OKABE_ITO["black"],
+        ":",
+        1.3,
+        None,
+    ),
+}
+
+
+def _observed_points(
+    observed: pd.DataFrame | None, daily: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp
+) -> tuple[pd.DataFrame, int]:
+    """Observed figures to draw (not ``context``, inside the run) with their plotting height.
+
+    Returns the points (columns as_of, y, value, measure, use, lifted) and how many
+    ``fit``/``check`` figures fell outside the run. A figure counted from the run's first
+    days is drawn at its value; one counted from a later date is drawn at its value plus
+    the model's cumulative total on the day before its period starts, so the gap to the
+    curve is the model-observed difference for the same period.
+    """
+    cols = ["as_of", "y", "value", "measure", "use", "lifted"]
+    if observed is None or len(observed) == 0:
+        return pd.DataFrame(columns=cols), 0
+    obs = observed.copy()
+    if "use" not in obs.columns:
+        obs["use"] = "fit"
+    obs = obs[obs["use"].astype(str) != "context"]
+    obs = obs[obs["measure"].isin(("movements", "people"))]
+    obs["as_of"] = pd.to_datetime(obs["as_of"])
+    if "period_start" in obs.columns:
+        obs["period_start"] = pd.to_datetime(obs["period_start"])
+    else:
+        obs["period_start"] = first
+    inside = (obs["as_of"] >= first) & (obs["as_of"] <= last)
+    outside = int((~inside).sum())
+    obs = obs[inside].copy()
+    dates = _as_dates(daily["date"])
+    cum_col = {"movements": "displacements_cumulative", "people": "displaced_people_cumulative"}
+    ys, lifted = [], []
+    for r in obs.itertuples():
+        late = (r.period_start - first).days > OBSERVED_START_TOLERANCE_DAYS
+        base = 0.0
+        if late:
+            before = np.flatnonzero(dates < r.period_start)
+            if len(before):
+                base = float(daily[cum_col[r.measure]].iloc[before[-1]])
+        ys.append(float(r.value) + base)
+        lifted.append(late)
+    obs["y"] = ys
+    obs["lifted"] = lifted
+    obs["_use_rank"] = obs["use"].map({"fit": 0, "check": 1}).fillna(2)
+    obs = obs.sort_values(["measure", "_use_rank", "as_of"], kind="stable")
+    return obs[cols].reset_index(drop=True), outside
+
+
+def cumulative_displacement(
+    daily: pd.DataFrame, observed: pd.DataFrame | None = None, title: str = ""
+) -> Figure:
+    """Cumulative displacement (people) by day, with UN/OCHA figures where there are any.
+
+    Curves: ``displacements_cumulative`` (movements: a person displaced twice counts
+    twice), ``displaced_people_cumulative`` (unique people displaced at least once) and
+    ``displaced_now`` (people away from home on the day). ``observed`` is a table as read
+    by :func:`sim.observed.load_observed`; ``context`` figures are never drawn, ``fit``
+    figures are filled markers and ``check`` figures hollow ones, shaped like their curve.
+    """
+    _require(daily, ["date", *_CURVES], "daily")
+    dates = _as_dates(daily["date"])
+    first, last = dates[0], dates[-1]
+    first_txt = _day_label(first.date())
+    fig = _new_figure(9.0, 5.6)
+    ax = fig.add_subplot()
+    _style_axes(ax)
+
+    n = len(dates)
+    extra = ""
+    if float(daily["displaced_now"].iloc[0]) > 0:
+        extra = (
+            f" (incl. {_people(daily['displaced_now'].iloc[0])} already displaced on {first_txt})"
+        )
+    for k, (col, (text, colour, ls, lw, marker)) in enumerate(_CURVES.items()):
+        end = float(daily[col].iloc[-1])
+        label = (
+            text.format(first=first_txt, extra=extra)
+            + f": {_people(end)} by {_day_label(last.date())}"
+        )
+        markevery = (max(1, n // 10) // 2 * k, max(1, n // 10)) if marker else None
+        ax.plot(
+            dates,
+            daily[col].to_numpy(float),
+            color=colour,
+            linestyle=ls,
+            linewidth=lw,
+            marker=marker,
+            markersize=4,
+            markevery=markevery,
+            label=label,
+            zorder=3,
+        )
+
+    points, outside = _observed_points(observed, daily, first, last)
+    curve_of = {"movements": "displacements_cumulative", "people": "displaced_people_cumulative"}
+    shapes = {m: (_CURVES[c][4], _CURVES[c][1]) for m, c in curve_of.items()}  # marker, colour
+    use_text = {"fit": "used for fitting", "check": "check only, not fitted"}
+    for (measure, use), grp in points.groupby(["measure", "use"], sort=False):
+        marker, colour = shapes[measure]
+        hollow = use != "fit"
+        ax.scatter(
+            grp["as_of"],
+            grp["y"],
+            marker=marker,
+            s=58,
+            facecolors="white" if hollow else colour,
+            edgecolors=colour if hollow else "black",
+            linewidths=1.6 if hollow else 0.8,
+            zorder=5 if hollow else 6,  # fit figures on top where both coincide
+            label=f"UN/OCHA {measure} figure ({use_text.get(use, use)})",
+            gid=f"observed-{measure}-{use}",
+        )
+
+    _format_date_axis(ax, first, last, pad=0.015)
+    _format_people_axis(ax, "People")
+    ymax = max(
+        float(daily[list(_CURVES)].to_numpy(float).max()),
+        float(points["y"].max()) if len(points) else 0.0,
+    )
+    ax.set_ylim(0, max(ymax * 1.08, 10))
+    _legend(ax)
+
+    if points.empty:
+        ax.text(
+            0.99,
+            0.03,
+            "no UN/OCHA figures for this period",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=SUBTITLE_PT,
+            color=MUTED,
+            style="italic",
+        )
+    notes = []
+    if not points.empty:
+        starts = _observed_starts(observed, first, last)
+        notes.append(
+            f"Markers: UN/OCHA and partner figures at the date they run to{starts}; "
+            "filled = used for fitting, hollow = check only (not fitted). Figures counted "
+            "from other dates (e.g. since 1 January) are not shown."
+        )
+        if points["lifted"].any():
+            notes.append(
+                "Figures counted from a later date are drawn on top of the model's total on "
+                "the day before that date."
+            )
+    if outside:
+        notes.append(f"{outside} observed figure(s) dated outside the run not shown.")
+    notes.append("Model: one run of idlibsim.")
+    _frame(
+        fig,
+        "Displacement over time: movements, people displaced, people displaced now",
+        title,
+        subtitle="Movements count every flight: a person displaced twice counts twice (OCHA/CCCM "
+        "'displacements'). People displaced count each person once, at their first flight. "
+        "Cumulative counts start on the first day of the run.",
+        note=" ".join(notes),
+    )
+    return fig
+
+
+def _observed_starts(observed: pd.DataFrame | None, first: pd.Timestamp, last: pd.Timestamp) -> str:
+    """' (counted from 29 Apr-1 May 2019)': the period starts of the figures drawn."""
+    if observed is None or "period_start" not in observed.columns:
+        return ""
+    obs = observed
+    if "use" in obs.columns:
+        obs = obs[obs["use"].astype(str) != "context"]
+    as_of = pd.to_datetime(obs["as_of"])
+    obs = obs[(as_of >= first) & (as_of <= last)]
+    if obs.empty:
+        return ""
+    starts = pd.to_datetime(obs["period_start"])
+    lo, hi = starts.min().date(), starts.max().date()
+    if lo == hi:
+        return f" (counted from {_day_label(lo, year=True)})"
+    return f" (counted from {_day_label(lo)}-{_day_label(hi, year=True)})"
+
+
+# --------------------------------------------------------------------------------------
+# 2. Displaced people by home district
+# --------------------------------------------------------------------------------------
+
+
+def displaced_by_district(locations: pd.DataFrame, title: str = "", top: int = 8) -> Figure:
+    """Stacked area of people away from home (people), by home district, by day.
+
+    ``displaced_from_here`` summed by ``district``; the ``top`` districts with the highest
+    peak are named, the rest are stacked as "other districts".
+    """
+    _require(locations, ["date", "district", "displaced_from_here"], "locations")
+    wide = (
+        locations.assign(date=pd.to_datetime(locations["date"]))
+        .pivot_table(index="date", columns="district", values="displaced_from_here", aggfunc="sum")
+        .fillna(0.0)
+        .sort_index()
+    )
+    wide = wide.loc[:, wide.max(axis=0) > 0]
+    order = sorted(wide.columns, key=lambda c: (-wide[c].max(), str(c)))
+    named = order if len(order) <= top + 1 else order[:top]
+    rest = [c for c in order if c not in named]
+    short = {c: _short_district(c) for c in order}
+    clash = {v for v in short.values() if list(short.values()).count(v) > 1}
+    label = {c: _short_district(c, notes=short[c] in clash) for c in order}  # keep names distinct
+    series = [(label[c], wide[c].to_numpy(float)) for c in named]
+    if rest:
+        series.append((f"Other districts ({len(rest)})", wide[rest].sum(axis=1).to_numpy(float)))
+    dates = wide.index
+    fig = _new_figure(9.0, 5.6)
+    ax = fig.add_subplot()
+    _style_axes(ax)
+    if len(dates) == 0 or not series:
+        dates = pd.DatetimeIndex(pd.to_datetime(locations["date"]).drop_duplicates().sort_values())
+        ax.plot(dates, np.zeros(len(dates)), color=MUTED, label="no one displaced")
+        ax.text(
+            0.5,
+            0.5,
+            "no one was away from home in this run",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color=MUTED,
+            fontsize=SUBTITLE_PT,
+        )
+    else:
+        hatches = ["", "////", "", "....", "\\\\\\\\", "", "xxxx", "----"]
+        base = np.zeros(len(dates))
+        handles = []
+        bands = []
+        for i, (name, values) in enumerate(series):
+            other = bool(rest) and i == len(series) - 1
+            colour = OTHER_COLOUR if other else TOL_MUTED[i % len(TOL_MUTED)]
+            hatch = "" if other else hatches[i % len(hatches)]
+            handles.append(
+                ax.fill_between(
+                    dates,
+                    base,
+                    base + values,
+                    facecolor=colour,
+                    edgecolor="white",
+                    hatchcolor=_ink_on(colour, alpha=0.45),
+                    linewidth=0.6,
+                    hatch=hatch,
+                    label=name,
+                    zorder=2,
+                )
+            )
+            bands.append((name, colour, base.copy(), values))
+            base = base + values
+        ax.plot(dates, base, color=INK, linewidth=1.0, zorder=3)
+        ymax = float(base.max()) * 1.05 if base.max() > 0 else 1.0
+        ax.set_ylim(0, ymax)
+        _label_bands(ax, dates, bands, ymax)
+        total = Line2D([], [], color=INK, linewidth=1.0)
+        labels = [name for name, _ in series]
+        # legend top-to-bottom in the same order as the stack
+        _legend(
+            ax,
+            [total, *handles[::-1]],
+            [f"All districts (peak {_people(base.max())})", *labels[::-1]],
+            title="Home district",
+            title_fontsize=LEGEND_PT,
+            alignment="left",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+        )
+    if len(dates):
+        _format_date_axis(ax, dates[0], dates[-1])
+    _format_people_axis(ax, "People away from home")
+    _frame(
+        fig,
+        "People displaced from each district, by day",
+        title,
+        subtitle="People whose home is in the district and who are away from it on the day: "
+        "on the move, hosted, in camps or informal sites, or abroad. People already living in "
+        "camps when the run starts count only if they move again (under the camp's district).",
+        note="Districts as given in the locations file. Model: one run of idlibsim.",
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# 3. Camp occupancy, small multiples
+# --------------------------------------------------------------------------------------
+
+
+def _grid(n: int) -> tuple[int, int]:
+    if n <= 3:
+        return 1, max(n, 1)
+    if n == 4:
+        return 2, 2
+    if n <= 6:
+        return 2, 3
+    if n <= 9:
+        return 3, 3
+    return 3, 4
+
+
+def camp_occupancy(locations: pd.DataFrame, title: str = "", max_panels: int = 12) -> Figure:
+    """People in formal camps and informal sites against camp capacity (people), by place.
+
+    One panel per place with formal camp capacity at any time, fullest first (peak of
+    ``(in_camp + in_informal_site) / camp_capacity``), at most ``max_panels``.
+    """
+    cols = ["date", "location", "in_camp", "in_informal_site", "camp_capacity"]
+    _require(locations, cols, "locations")
+    df = locations[cols].copy()
+    df["date"] = pd.to_datetime(df["date"])
+    all_dates = pd.DatetimeIndex(df["date"].drop_duplicates().sort_values())
+    first, last = all_dates[0], all_dates[-1]
+    has_camp = df.groupby("location", sort=False)["camp_capacity"].max()
+    places = [str(p) for p in has_camp.index[has_camp > 0]]
+    stats = []
+    for p in places:
+        d = df[df["location"] == p].sort_values("date")
+        cap = d["camp_capacity"].to_numpy(float)
+        occ = (d["in_camp"] + d["in_informal_site"]).to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pct = np.where(cap > 0, 100.0 * occ / cap, np.nan)
+        k = int(np.nanargmax(pct))
+        stats.append((p, float(pct[k]), d["date"].iloc[k], d))
+    stats.sort(key=lambda s: (-s[1], s[0]))
+    shown = stats[:max_panels]
+    nrows, ncols = _grid(len(shown))
+    width = 11.0 if ncols >= 3 else 4.2 * ncols + 1.8
+    height = 2.35 * nrows + 1.9
+    fig = _new_figure(width, height)
+    axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False)
+    colours = {"camp": OKABE_ITO["blue"], "informal": OKABE_ITO["orange"]}
+    max_ticks = 4 if ncols >= 3 else 6
+    for i, ax in enumerate(axes.flat):
+        _style_axes(ax)
+        if i >= len(shown):
+            ax.set_visible(False)
+            continue
+        name, peak, peak_day, d = shown[i]
+        x = d["date"]
+        camp = d["in_camp"].to_numpy(float)
+        both = camp + d["in_informal_site"].to_numpy(float)
+        ax.fill_between(
+            x, 0, camp, facecolor=colours["camp"], edgecolor="none", alpha=0.85, zorder=2
+        )
+        ax.fill_between(
+            x,
+            camp,
+            both,
+            facecolor=colours["informal"],
+            edgecolor=OKABE_ITO["vermillion"],
+            hatch="////",
+            linewidth=0.0,
+            alpha=0.75,
+            zorder=2,
+        )
+        ax.plot(x, both, color=INK, linewidth=0.9, zorder=3)
+        ax.plot(
+            x,
+            d["camp_capacity"].to_numpy(float),
+            color="black",
+            linestyle="--",
+            linewidth=1.4,
+            zorder=4,
+            path_effects=[path_effects.withStroke(linewidth=3.2, foreground="white")],
+        )
+        ax.set_title(
+            f"{name}\npeak {peak:,.0f}% of capacity on {_day_label(peak_day.date())}",
+            fontsize=LABEL_PT,
+            loc="left",
+            color=INK,
+        )
+        _format_date_axis(ax, first, last, max_ticks=max_ticks, label=i >= len(shown) - ncols)
+        _format_people_axis(ax, "People" if i % ncols == 0 else "")
+        top = max(float(both.max()), float(d["camp_capacity"].max()))
+        ax.set_ylim(0, top * 1.12 if top > 0 else 1)
+        ax.tick_params(axis="x", labelbottom=i >= len(shown) - ncols)
+    handles = [
+        Patch(facecolor=colours["camp"], alpha=0.85, label="In formal camps"),
+        Patch(
+            facecolor=colours["informal"],
+            edgecolor=OKABE_ITO["vermillion"],
+            hatch="////",
+            alpha=0.75,
+            linewidth=0,
+            label="In informal sites (overflow)",
+        ),
+        Line2D([], [], color="black", linestyle="--", linewidth=1.4, label="Formal camp capacity"),
+    ]
+    if not shown:
+        ax = axes.flat[0]
+        ax.set_visible(True)
+        ax.text(
+            0.5,
+            0.5,
+            "no place has formal camp capacity in this run",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color=MUTED,
+            fontsize=SUBTITLE_PT,
+        )
+        _format_date_axis(ax, first, last)
+        _format_people_axis(ax, "People")
+        ax.legend(handles=handles, fontsize=LEGEND_PT, frameon=False, loc="upper left")
+    note = "Model: one run of idlibsim."
+    if len(shown) > 1:
+        note = "Panels ordered by peak occupancy; y scales differ between panels. " + note
+    if len(stats) > len(shown):
+        note = f"Showing the {len(shown)} fullest of {len(stats)} places with camps. " + note
+    _frame(
+        fig,
+        "Camp occupancy: people in camps and informal sites against formal capacity",
+        title,
+        subtitle="Percentages: (people in formal camps + people in informal sites at the "
+        "place) / formal camp places.",
+        note=note,
+        legend_handles=handles if shown else (),
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# 4. Schematic flow map
+# --------------------------------------------------------------------------------------
+
+_KIND_STYLE = {
+    # kind: (legend, marker, face colour)
+    "sub_district": ("Sub-district / town", "o", OKABE_ITO["sky"]),
+    "town": ("Sub-district / town", "o", OKABE_ITO["sky"]),
+    "camp_cluster": ("Camp cluster", "^", OKABE_ITO["orange"]),
+    "host_area": ("Host area", "s", OKABE_ITO["green"]),
+    "crossing": ("Border crossing", "D", OKABE_ITO["vermillion"]),
+    "abroad": ("Abroad (Turkey)", "*", OKABE_ITO["purple"]),
+    "government": ("Government-held area", "o", "#E0E0E0"),
+}
+_CAPTURED = ("Captured in the run (government-held at end)", "#E0E0E0", "xxxx")
+_GOV_START = ("Government-held throughout", "#E0E0E0", "")
+
+
+def _nice(x: float) -> float:
+    """A round number (1, 2, 2.5, 5 x 10^k) close to and not above x."""
+    if x <= 0:
+        return 1.0
+    k = 10 ** math.floor(math.log10(x))
+    for m in (5, 2.5, 2, 1):
+        if m * k <= x:
+            return m * k
+    return k
+
+
+def _place_labels(
+    fig: Figure,
+    ax: Axes,
+    items: list[tuple[float, float, str, float]],
+    obstacles: list[tuple[float, float, float]],
+) -> None:
+    """Label points without overlaps, with a leader line when a label must stand off.
+
+    ``items``: (x, y, text, marker radius in points), most important first; ``obstacles``:
+    (x, y, radius in points) of every marker. Each label takes the first position, nearest
+    ring first, that overlaps no marker and no earlier label and stays inside the axes
+    (or the least bad one).
+    """
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    px = fig.dpi / 72  # pixels per point
+    markers = []
+    for x, y, r in obstacles:
+        cx, cy = ax.transData.transform((x, y))
+        markers.append((cx - r * px, cy - r * px, cx + r * px, cy + r * px))
+    box = ax.get_window_extent(renderer)
+    style = {"fontsize": 7, "color": INK, "linespacing": 1.1}
+
+    def overlap(b, others) -> float:
+        tot = 0.0
+        for o in others:
+            w = min(b[2], o[2]) - max(b[0], o[0])
+            h = min(b[3], o[3]) - max(b[1], o[1])
+            if w > 0 and h > 0:
+                tot += w * h
+        return tot
+
+    placed: list[tuple[float, float, float, float]] = []
+    directions = [  # unit offset, ha, va
+        ((1, 0), "left", "center"),
+        ((-1, 0), "right", "center"),
+        ((0.75, 0.75), "left", "bottom"),
+        ((-0.75, 0.75), "right", "bottom"),
+        ((0.75, -0.75), "left", "top"),
+        ((-0.75, -0.75), "right", "top"),
+        ((0, 1), "center", "bottom"),
+        ((0, -1), "center", "top"),
+    ]
+    for x, y, text, r in items:
+        probe = ax.text(0, 0, text, **style)
+        bb = probe.get_window_extent(renderer)
+        probe.remove()
+        w, h = bb.width + 2, bb.height + 2
+        cx, cy = ax.transData.transform((x, y))
+        best = None
+        for ring, extra in enumerate((2.5, 14.0, 26.0)):
+            g = r + extra
+            for (ux, uy), ha, va in directions:
+                ox, oy = cx + ux * g * px, cy + uy * g * px
+                x0 = ox - {"left": 0, "center": w / 2, "right": w}[ha]
+                y0 = oy - {"bottom": 0, "center": h / 2, "top": h}[va]
+                b = (x0, y0, x0 + w, y0 + h)
+                cost = overlap(b, placed) * 4 + overlap(b, markers) + ring * 50.0
+                if x0 < box.x0 or y0 < box.y0 or b[2] > box.x1 or b[3] > box.y1:
+                    cost += 1e9
+                if best is None or cost < best[0]:
+                    best = (cost, b, (ux * g, uy * g), ha, va, ring)
+            if best[0] < (ring + 1) * 50.0:  # free spot on this ring
+                break
+        assert best is not None
+        _cost, b, off, ha, va, ring = best
+        arrow = None
+        if ring:
+            arrow = {"arrowstyle": "-", "color": INK, "linewidth": 0.7, "shrinkA": 1.0}
+            arrow["shrinkB"] = r
+        t = ax.annotate(
+            text,
+            (x, y),
+            xytext=off,
+            textcoords="offset points",
+            ha=ha,
+            va=va,
+            zorder=8,
+            annotation_clip=False,
+            in_layout=False,
+            arrowprops=arrow,
+            **style,
+        )
+        t.set_path_effects([path_effects.withStroke(linewidth=2.2, foreground="white")])
+        placed.append(b)
+
+
+def flow_map(locations: pd.DataFrame, routes: pd.DataFrame, title: str = "") -> Figure:
+    """Schematic map: places sized by peak residents (people), roads by people who used them.
+
+    Road width and darkness grow with the people who travelled each road over the run
+    (``routes.people`` summed, either direction). Places held by the government on the
+    last day are grey: hatched if captured during the run.
+    """
+    need = ["date", "location", "kind", "lat", "lon", "government_held", "residents"]
+    _require(locations, need, "locations")
+    _require(routes, ["from", "to", "people"], "routes")
+    loc = locations.copy()
+    loc["date"] = pd.to_datetime(loc["date"])
+    loc = loc.sort_values(["date"], kind="stable")
+    g = loc.groupby("location", sort=False)
+    places = g.last()[["kind", "lat", "lon", "government_held"]].copy()
+    places["gov_first"] = g["government_held"].first()
+    # people present: residents, plus people waiting there and people abroad at abroad places
+    present = loc["residents"].astype(float)
+    for c in ("on_the_move", "abroad"):
+        if c in loc.columns:
+            present = present + loc[c].astype(float)
+    places["peak_residents"] = present.groupby(loc["location"], sort=False).max()
+    for c in ("arrivals", "departures"):
+        places[c] = g[c].sum() if c in loc.columns else 0
+    places = places.astype({"lat": float, "lon": float})
+    lat0 = float(places["lat"].mean())
+    coslat = math.cos(math.radians(lat0))
+    pad_x = (places["lon"].max() - places["lon"].min()) * 0.06 + 0.02
+    pad_y = (places["lat"].max() - places["lat"].min()) * 0.06 + 0.02
+    xlim = (places["lon"].min() - pad_x, places["lon"].max() + pad_x)
+    ylim = (places["lat"].min() - pad_y, places["lat"].max() + pad_y)
+
+    # laid out by hand: a fixed-aspect map beside a tall legend defeats constrained layout
+    shape = (ylim[1] - ylim[0]) / ((xlim[1] - xlim[0]) * coslat)  # height / width on the ground
+    map_w = 6.2
+    map_h = min(max(map_w * shape, 3.8), 8.0)
+    map_w = min(map_w, map_h / shape)
+    left_in, bottom_in = 0.8, 0.55
+    frame = {
+        "what": "Where people fled: places and roads over the whole run",
+        "scenario_title": title,
+        "subtitle": "Circles sized by the most people a place held on any day (residents, displaced "
+        "people there, people waiting at crossings or in Turkey); roads drawn "
+        "wider and darker the more people travelled them (either direction). Labels: the "
+        "places most people left and reached (movements), the camp clusters and the border "
+        "crossings.",
+        "note": "Schematic map: places at their coordinates joined by straight lines; no base "
+        "map, borders or front lines. Control on the last day of the run. Model: one run of "
+        "idlibsim.",
+    }
+    fig_w = 10.6
+    fig = _new_figure(fig_w, map_h + bottom_in + 0.1 + _frame_height(fig_w, **frame), layout=None)
+    ax = fig.add_axes((0.1, 0.1, 0.5, 0.5))
+    ax.set_aspect(1 / coslat)
+    ax.set_anchor("NW")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.tick_params(labelsize=TICK_PT - 1, color=MUTED, labelcolor=MUTED)
+
+    # roads
+    r = routes.copy()
+    src, dst = r["from"].astype(str).to_numpy(), r["to"].astype(str).to_numpy()
+    r["a"] = np.where(src <= dst, src, dst)  # a road is the same either way
+    r["b"] = np.where(src <= dst, dst, src)
+    flows = r.groupby(["a", "b"], sort=True)["people"].sum()
+    pmax = float(flows.max()) if len(flows) else 0.0
+    road_handles = []
+    for (a, b), people in sorted(flows.items(), key=lambda kv: kv[1]):
+        if a not in places.index or b not in places.index:
+            continue
+        xs = [places.at[a, "lon"], places.at[b, "lon"]]
+        ys = [places.at[a, "lat"], places.at[b, "lat"]]
+        f = people / pmax if pmax > 0 else 0.0
+        if people <= 0:
+            ax.plot(xs, ys, color="#CCCCCC", linewidth=0.6, zorder=1, solid_capstyle="round")
+        else:
+            grey = 0.65 - 0.5 * f
+            ax.plot(
+                xs,
+                ys,
+                color=(grey, grey, grey),
+                linewidth=0.8 + 7.0 * f,
+                zorder=1 + f,
+                solid_capstyle="round",
+            )
+    road_handles.append((Line2D([], [], color="#CCCCCC", linewidth=0.6), "Road, not used"))
+    if pmax > 0:
+        for v in sorted({_nice(pmax), _nice(pmax / 4)}):
+            f = v / pmax
+            grey = 0.65 - 0.5 * f
+            road_handles.append(
+                (
+                    Line2D([], [], color=(grey, grey, grey), linewidth=0.8 + 7.0 * f),
+                    f"Road used by {format_people(v)} people",
+                )
+            )
+
+    # places
+    rmax = float(places["peak_residents"].max()) or 1.0
+    max_area = 900.0  # points^2 of the biggest place
+
+    def area(people: float) -> float:
+        return 14.0 + max_area * people / rmax
+
+    kind_handles: dict[str, Any] = {}
+    places = places.sort_values(["peak_residents"], ascending=False, kind="stable")
+    label_r: dict[str, float] = {}
+    for name, p in places.iterrows():
+        legend, marker, face = _KIND_STYLE.get(p["kind"], (str(p["kind"]), "o", "#FFFFFF"))
+        gov_end = bool(p["government_held"])
+        captured = gov_end and not bool(p["gov_first"])
+        hatch = ""
+        if gov_end:
+            face = _GOV_START[1]
+            hatch = _CAPTURED[2] if captured else ""
+        s = area(float(p["peak_residents"]))
+        if p["kind"] in ("crossing", "abroad", "host_area"):  # landmarks even when empty
+            s = max(s, 70.0)
+        if marker == "*":
+            s *= 2.2
+        ax.scatter(
+            [p["lon"]],
+            [p["lat"]],
+            s=s,
+            marker=marker,
+            facecolors=face,
+            edgecolors=INK,
+            linewidths=0.7,
+            hatch=hatch,
+            zorder=5,
+            alpha=0.95,
+        )
+        label_r[str(name)] = math.sqrt(s) / 2
+        if not gov_end and p["kind"] != "government":
+            kind_handles.setdefault(
+                legend,
+                Line2D(
+                    [],
+                    [],
+                    marker=marker,
+                    linestyle="",
+                    markerfacecolor=face,
+                    markeredgecolor=INK,
+                    markersize=8 if marker != "*" else 12,
+                ),
+            )
+        elif captured:
+            kind_handles.setdefault(
+                _CAPTURED[0],
+                Patch(facecolor=_CAPTURED[1], hatch=_CAPTURED[2], edgecolor=INK, linewidth=0.7),
+            )
+        else:
+            kind_handles.setdefault(
+                _GOV_START[0], Patch(facecolor=_GOV_START[1], edgecolor=INK, linewidth=0.7)
+            )
+
+    size_handles = []
+    for v in sorted({_nice(rmax), _nice(rmax / 5)}):
+        size_handles.append(
+            (
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    linestyle="",
+                    markerfacecolor="white",
+                    markeredgecolor=INK,
+                    markersize=math.sqrt(area(v)),
+                ),
+                f"{format_people(v)} people (peak)",
+            )
+        )
+
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_xlabel("Longitude (degrees east)", fontsize=LABEL_PT, color=INK)
+    ax.set_ylabel("Latitude (degrees north)", fontsize=LABEL_PT, color=INK)
+
+    # scale bar and north arrow
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    width_km = (x1 - x0) * 111.32 * coslat
+    km = _nice(width_km / 6)
+    dlon = km / (111.32 * coslat)
+    bx, by = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.04
+    ax.plot([bx, bx + dlon], [by, by], color=INK, linewidth=2.5, solid_capstyle="butt", zorder=9)
+    ax.text(
+        bx + dlon / 2,
+        by + (y1 - y0) * 0.012,
+        f"{km:g} km",
+        ha="center",
+        va="bottom",
+        fontsize=7.5,
+        color=INK,
+        zorder=9,
+    )
+    ax.annotate(
+        "N",
+        xy=(0.965, 0.97),
+        xytext=(0.965, 0.88),
+        xycoords="axes fraction",
+        textcoords="axes fraction",
+        ha="center",
+        va="top",
+        fontsize=9,
+        fontweight="bold",
+        arrowprops={"arrowstyle": "-|>", "color": INK, "linewidth": 1.2},
+        zorder=9,
+    )
+
+    # legend: kinds and control, sizes, roads
+    headers = []
+    handles, labels = [], []
+
+    def section(name: str, entries):
+        headers.append(len(labels))
+        handles.append(Line2D([], [], linestyle="", marker=""))
+        labels.append(name)
+        for h, lab in entries:
+            handles.append(h)
+            labels.append(lab)
+
+    rank = [v[0] for v in _KIND_STYLE.values()] + [_CAPTURED[0], _GOV_START[0]]
+    kinds = sorted(kind_handles.items(), key=lambda kv: rank.index(kv[0]) if kv[0] in rank else 99)
+    section("Places", [(h, lab) for lab, h in kinds])
+    section("Size", size_handles)
+    section("Roads", road_handles)
+    leg = ax.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize=LEGEND_PT,
+        frameon=False,
+        handlelength=2.4,
+        borderaxespad=0.0,
+        labelspacing=0.9,
+    )
+    for i in headers:
+        leg.get_texts()[i].set_fontweight("bold")
+
+    # labels: biggest departures and arrivals, crossings, abroad
+    dep = places[places["departures"] > 0].sort_values("departures", ascending=False).head(5)
+    arr = places[(places["arrivals"] > 0)].sort_values("arrivals", ascending=False).head(5)
+    special = places[places["kind"].isin(("camp_cluster", "crossing", "abroad"))]
+    wanted: list[str] = []
+    for idx in [*dep.index, *arr.index, *special.index]:
+        if idx not in wanted:
+            wanted.append(idx)
+    items = []
+    for name in wanted:
+        p = places.loc[name]
+        bits = []
+        if name in dep.index:
+            bits.append(f"{format_people(p['departures'])} left")
+        if name in arr.index:
+            bits.append(f"{format_people(p['arrivals'])} arrived")
+        text = str(name) + (f"\n{', '.join(bits)}" if bits else "")
+        items.append((float(p["lon"]), float(p["lat"]), text, label_r.get(str(name), 4.0)))
+    bottom, top = _frame(fig, **frame)
+    fig_w, fig_h = fig.get_size_inches()
+    ax.set_position(
+        (
+            left_in / fig_w,
+            bottom + bottom_in / fig_h,
+            map_w / fig_w,
+            top - bottom - (bottom_in + 0.1) / fig_h,
+        )
+    )
+    obstacles = [(float(p["lon"]), float(p["lat"]), label_r[str(n)]) for n, p in places.iterrows()]
+    _place_labels(fig, ax, items, obstacles)  # after the layout: judged where text will be
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# 5. All figures of a run folder
+# --------------------------------------------------------------------------------------
+
+
+def _title_from_manifest(folder: Path) -> tuple[str, Path | None]:
+    """Scenario title and observed file recorded in a run folder's manifest (if any)."""
+    path = folder / "manifest.json"
+    if not path.exists():
+        return "", None
+    try:
+        man = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "", None
+    title = str(man.get("scenario_title", "") or "")
+    observed = (man.get("scenario") or {}).get("scenario", {}).get("observed") or None
+    obs_path = None
+    if observed:
+        from .results import PROJECT_ROOT
+
+        p = Path(observed)
+        p = p if p.is_absolute() else PROJECT_ROOT / p
+        obs_path = p if p.exists() else None
+    return title, obs_path
+
+
+def save_run_plots(folder: Path | str, scenario: Scenario | None = None) -> list[Path]:
+    """Draw the four standard figures of a run folder into ``folder/plots`` (150 dpi PNG).
+
+    ``scenario`` (a :class:`sim.config.Scenario`) gives the title and the observed file;
+    without it they are taken from ``folder/manifest.json`` when present. The PNGs carry no
+    timestamp, so identical tables give identical bytes. Returns the paths written.
+    """
+    folder = Path(folder)
+    daily = pd.read_csv(folder / "daily.csv")
+    locations = pd.read_csv(folder / "locations.csv")
+    routes = pd.read_csv(folder / "routes.csv", keep_default_na=False, na_values=[""])
+    if scenario is not None:
+        title = str(getattr(scenario, "title", "") or "")
+        obs_path = getattr(scenario, "observed", None)
+    else:
+        title, obs_path = _title_from_manifest(folder)
+    observed = load_observed(obs_path) if obs_path else None
+
+    out = folder / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    makers = {
+        "cumulative_displacement.png": lambda: cumulative_displacement(daily, observed, title),
+        "displaced_by_district.png": lambda: displaced_by_district(locations, title),
+        "camp_occupancy.png": lambda: camp_occupancy(locations, title),
+        "flow_map.png": lambda: flow_map(locations, routes, title),
+    }
+    paths = []
+    for name in PLOT_FILES:
+        fig = makers[name]()
+        path = out / name
+        fig.savefig(path, dpi=DPI, format="png", metadata={"Software": None})
+        fig.clear()
+        paths.append(path)
+    return paths
