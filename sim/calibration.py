@@ -1,0 +1,530 @@
+"""Calibration against the 2019 UN/OCHA figures, and scoring of any run.
+
+What is fitted, and why (details and results in the calibration report):
+
+``flee_rate``
+    sets how fast people leave under a given fear: the level of every curve.
+``propensity_shape``
+    how unequal households are in their readiness to flee: the fast first wave
+    (180,000 people in 11 days) followed by slower growth.
+``fear_tolerance``
+    how much fear people live with: how far beyond the bombarded towns flight reaches,
+    hence the number of *people* displaced (400,000 by the end of August).
+``destination_distance_km`` and ``destination_distance_spread``
+    how far households flee and how much they differ in that: short first hops make
+    people flee again as the front advances, so they set the ratio of movements to
+    people (630,000 / 400,000), and the long-range households set the share that
+    reached Aleppo governorate (9-14 % in May).
+
+Everything else keeps its documented default (``sim/config.py``): the data say little
+about it (travel speed, memory, return rules) or it is a planning quantity (capacities).
+The one-at-a-time sensitivity analysis in the report shows how much each matters.
+
+Method: the objective is a sum of squared standardised errors, ``((log m - log o) /
+0.10)^2`` for each fitted count (figures reported to about 10 %) and ``((m - o) / 0.03)^2``
+for each fitted share, where ``m`` is the mean over a fixed set of seeds (common random
+numbers: every evaluation sees the same dice, so the objective is smooth in the
+parameters) at a reduced population scale (the report shows that it gives the same
+curves as the full population). Parameters are searched in log or logit space with
+SciPy's Nelder-Mead from fixed starting values, so a rerun gives the same result; the
+uncertainty is the Laplace approximation (inverse Hessian of the objective at the
+optimum, by finite differences).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import BEHAVIOUR_FIELDS, Scenario, load_scenario
+from .errors import InputError, Problem
+from .observed import MEASURES, ard, compare, in_period, load_observed
+from .results import PROJECT_ROOT, display_path, versions
+from .rng import replicate_seeds
+from .runner import simulate
+
+COUNT_SIGMA = 0.10  # log-error of a reported count (figures rounded to ~10 %)
+SHARE_SIGMA = 0.03  # absolute error of a reported share
+CALIBRATION_BASE_SEED = 2019
+
+
+@dataclass(frozen=True)
+class FitParameter:
+    name: str
+    space: str  # "log" or "logit"
+    start: float
+    why: str
+
+    def to_x(self, v: float) -> float:
+        return math.log(v) if self.space == "log" else math.log(v / (1 - v))
+
+    def from_x(self, x: float) -> float:
+        return math.exp(x) if self.space == "log" else 1 / (1 + math.exp(-x))
+
+
+FIT_PARAMETERS = (
+    FitParameter(
+        "flee_rate", "log", 0.05, "level of every curve: how fast people leave under a given fear"
+    ),
+    FitParameter("propensity_shape", "log", 0.5, "the fast first wave and slower growth after it"),
+    FitParameter(
+        "fear_tolerance",
+        "logit",
+        0.1,
+        "how far beyond the bombarded towns flight reaches: unique people",
+    ),
+    FitParameter(
+        "fear_exponent",
+        "log",
+        1.0,
+        "bombardment vs ground assault: gradual flight vs towns emptying ahead of the front",
+    ),
+    FitParameter(
+        "destination_distance_km",
+        "log",
+        15.0,
+        "length of first hops: repeat displacement (movements vs people)",
+    ),
+    FitParameter(
+        "destination_distance_spread",
+        "log",
+        1.0,
+        "long-range households: the share reaching Aleppo governorate",
+    ),
+)
+FIT_BY_NAME = {p.name: p for p in FIT_PARAMETERS}
+
+
+# --------------------------------------------------------------------------------------
+# Targets and the observation model
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One observed figure the model is compared with."""
+
+    kind: str  # "movements", "people" or a share measure
+    period_start: date
+    as_of: date
+    value: float
+    use: str
+    source: str
+    places: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.period_start:%d %b}-{self.as_of:%d %b %Y}"
+
+    @property
+    def sigma(self) -> float:
+        return COUNT_SIGMA if self.kind in MEASURES else SHARE_SIGMA
+
+
+def load_targets(scenario: Scenario, uses: Sequence[str] = ("fit",)) -> list[Target]:
+    """The observed figures of the scenario's reported period (series and destination shares)."""
+    if scenario.observed is None:
+        raise InputError(
+            [
+                Problem(
+                    scenario.path,
+                    "scenario.observed",
+                    "the scenario names no observed data",
+                    'add observed = "data/observed/displacement_2019.csv"',
+                )
+            ]
+        )
+    first, last = scenario.report_from, scenario.end
+    obs = in_period(load_observed(scenario.observed), first, last)
+    out = [
+        Target(r.measure, r.period_start, r.as_of, float(r.value), r.use, r.source)
+        for r in obs.itertuples()
+        if r.use in uses
+    ]
+    shares = scenario.observed.parent / "destinations_2019.csv"
+    if shares.exists():
+        df = pd.read_csv(shares, dtype=str, keep_default_na=False)
+        for r in df.itertuples():
+            a, b = date.fromisoformat(r.period_start), date.fromisoformat(r.as_of)
+            if r.use in uses and first <= a and b <= last:
+                out.append(Target(r.measure, a, b, float(r.value), r.use, r.source, r.places))
+    return out
+
+
+def model_values(
+    daily: pd.DataFrame, locations: pd.DataFrame, targets: Sequence[Target]
+) -> np.ndarray:
+    """The model's value for each target (the observation model).
+
+    * ``movements``: people setting off in the period, a person fleeing twice counts twice;
+    * ``people``: people displaced for the first time (since the first reported day) in the period;
+    * ``share_to_aleppo``: arrivals in places of the named governorate / all arrivals in the period;
+    * ``share_in_sites``: growth of the population of camps and informal sites / growth of
+      the displaced population over the period.
+    """
+    dates = pd.to_datetime(daily["date"]).dt.date.to_numpy()
+    loc_dates = (
+        pd.to_datetime(locations["date"]).dt.date.to_numpy() if len(locations) else np.array([])
+    )
+    out = []
+    for t in targets:
+        window = (dates >= t.period_start) & (dates <= t.as_of)
+        if t.kind in MEASURES:
+            out.append(float(daily.loc[window, MEASURES[t.kind]].sum()))
+        elif t.kind == "share_to_aleppo":
+            lw = (loc_dates >= t.period_start) & (loc_dates <= t.as_of)
+            sub = locations[lw]
+            key, val = t.places.split("=")
+            inside = sub[sub[key] == val]["arrivals"].sum() if key in sub else np.nan
+            total = sub["arrivals"].sum()
+            out.append(float(inside / total) if total > 0 else float("nan"))
+        elif t.kind == "share_in_sites":
+            d = daily.set_index(pd.to_datetime(daily["date"]).dt.date)
+            start = max(t.period_start, d.index[0])
+            sites = (d["in_camps"] + d["in_informal_sites"]).loc[t.as_of] - (
+                d["in_camps"] + d["in_informal_sites"]
+            ).loc[start]
+            grown = d["displaced_now"].loc[t.as_of] - d["displaced_now"].loc[start]
+            out.append(float(sites / grown) if grown > 0 else float("nan"))
+        else:  # pragma: no cover - guarded by the observed files
+            raise ValueError(t.kind)
+    return np.array(out)
+
+
+def residuals(model: np.ndarray, targets: Sequence[Target]) -> np.ndarray:
+    """Standardised errors: log ratio / 0.10 for counts, difference / 0.03 for shares."""
+    obs = np.array([t.value for t in targets])
+    sig = np.array([t.sigma for t in targets])
+    is_count = np.array([t.kind in MEASURES for t in targets])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(is_count, np.log(np.maximum(model, 1.0) / obs), model - obs) / sig
+    return np.nan_to_num(r, nan=10.0)
+
+
+# --------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------
+
+
+def _locations_with_governorate(res) -> pd.DataFrame:
+    from . import geography
+
+    w = geography.load(res.scenario.locations_file, res.scenario.routes_file)
+    gov = dict(zip(w.names, w.governorate, strict=True))
+    loc = res.locations[["date", "location", "arrivals", "departures"]].copy()
+    loc["governorate"] = loc["location"].map(gov)
+    return loc
+
+
+def evaluate(
+    scenario: Scenario,
+    params: dict[str, float],
+    targets: Sequence[Target],
+    seeds: Sequence[int],
+    scale: float,
+) -> np.ndarray:
+    """Mean model value of each target over the seeds, for behaviour ``params``."""
+    sc = scenario.with_behaviour(**params)
+    vals = []
+    for seed in seeds:
+        res = simulate(sc, seed=seed, population_scale=scale)
+        vals.append(model_values(res.daily, _locations_with_governorate(res), targets))
+    return np.mean(vals, axis=0)
+
+
+@dataclass
+class Fit:
+    scenario: Scenario
+    names: list[str]
+    values: dict[str, float]
+    ci95: dict[str, tuple[float, float]]
+    objective: float
+    evaluations: int
+    targets: list[Target]
+    model: np.ndarray
+    seeds: list[int]
+    scale: float
+    wall_seconds: float
+    hessian_ok: bool
+    history: list[tuple[dict[str, float], float]] = field(default_factory=list)
+
+
+def fit(
+    scenario: Scenario,
+    names: Sequence[str] = tuple(p.name for p in FIT_PARAMETERS),
+    seeds: int = 3,
+    scale: float = 0.1,
+    max_evaluations: int = 400,
+    start: dict[str, float] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Fit:
+    """Fit behaviour parameters ``names`` to the scenario's observed ``fit`` figures."""
+    from scipy.optimize import minimize
+
+    t0 = time.perf_counter()
+    targets = load_targets(scenario)
+    if not targets:
+        raise InputError(
+            [
+                Problem(
+                    scenario.path,
+                    "scenario.observed",
+                    "no observed figure with use = fit in the scenario's period",
+                    "mark the figures to fit with use = fit",
+                )
+            ]
+        )
+    unknown = [n for n in names if n not in FIT_BY_NAME]
+    if unknown:
+        raise ValueError(f"cannot fit {unknown}; fittable: {list(FIT_BY_NAME)}")
+    specs = [FIT_BY_NAME[n] for n in names]
+    seed_list = replicate_seeds(CALIBRATION_BASE_SEED, seeds)
+    x0 = np.array([p.to_x((start or {}).get(p.name, p.start)) for p in specs])
+    history: list[tuple[dict[str, float], float]] = []
+
+    def params_of(x: np.ndarray) -> dict[str, float]:
+        return {p.name: float(p.from_x(v)) for p, v in zip(specs, x, strict=True)}
+
+    def objective(x: np.ndarray) -> float:
+        pars = params_of(x)
+        m = evaluate(scenario, pars, targets, seed_list, scale)
+        j = float(np.sum(residuals(m, targets) ** 2))
+        history.append((pars, j))
+        if log and len(history) % 10 == 0:
+            log(
+                f"  evaluation {len(history)}: objective {j:.3f} at "
+                + ", ".join(f"{k}={v:.4g}" for k, v in pars.items())
+            )
+        return j
+
+    step = 0.5
+    simplex = np.vstack([x0] + [x0 + step * np.eye(len(x0))[i] for i in range(len(x0))])
+    opt = minimize(
+        objective,
+        x0,
+        method="Nelder-Mead",
+        options={
+            "maxfev": max_evaluations,
+            "initial_simplex": simplex,
+            "xatol": 0.01,
+            "fatol": 0.01,
+        },
+    )
+    best = params_of(opt.x)
+    if log:
+        log(f"  optimum after {len(history)} evaluations: objective {opt.fun:.3f}")
+    # Laplace approximation: covariance = 2 H^-1 of the objective (= -2 log-likelihood).
+    hess = _hessian(objective, opt.x, h=0.1)
+    ci, ok = {}, True
+    try:
+        cov = 2.0 * np.linalg.inv(hess)
+        if np.any(np.diag(cov) <= 0) or not np.all(np.isfinite(cov)):
+            raise np.linalg.LinAlgError
+        sd = np.sqrt(np.diag(cov))
+    except np.linalg.LinAlgError:
+        ok = False
+        sd = np.full(len(specs), np.nan)
+    for p, x, s in zip(specs, opt.x, sd, strict=True):
+        ci[p.name] = (
+            (p.from_x(x - 1.96 * s), p.from_x(x + 1.96 * s))
+            if np.isfinite(s)
+            else (float("nan"), float("nan"))
+        )
+    model = evaluate(scenario, best, targets, seed_list, scale)
+    return Fit(
+        scenario,
+        list(names),
+        best,
+        ci,
+        float(opt.fun),
+        len(history),
+        targets,
+        model,
+        seed_list,
+        scale,
+        time.perf_counter() - t0,
+        ok,
+        history,
+    )
+
+
+def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: float) -> np.ndarray:
+    """Central finite-difference Hessian of ``f`` at ``x`` (step ``h`` in every coordinate)."""
+    n = len(x)
+    fx = f(x)
+    H = np.zeros((n, n))
+    for i in range(n):
+        ei = np.eye(n)[i] * h
+        H[i, i] = (f(x + ei) - 2 * fx + f(x - ei)) / h**2
+        for j in range(i + 1, n):
+            ej = np.eye(n)[j] * h
+            H[i, j] = H[j, i] = (
+                f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)
+            ) / (4 * h * h)
+    return H
+
+
+# --------------------------------------------------------------------------------------
+# Parameter files
+# --------------------------------------------------------------------------------------
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}" if abs(v) >= 1e-3 else f"{v:.3e}"
+
+
+def write_parameters(result: Fit, path: Path, report_dir: Path | None = None) -> None:
+    """Write the fitted values (and how they were obtained) as a behaviour parameter file."""
+    lines = [
+        "# Behaviour parameters fitted by `idlibsim calibrate` (sim/calibration.py) to the 2019",
+        "# UN/OCHA/CCCM figures marked use = fit in scenarios/data/observed/. Scenarios use this",
+        "# file by default ([behaviour] parameters). Do not edit by hand: rerun the calibration.",
+        "",
+        "[behaviour]",
+    ]
+    for name in result.names:
+        lo, hi = result.ci95[name]
+        unit = next(f.unit for f in BEHAVIOUR_FIELDS if f.name == name)
+        lines.append(
+            f"{name} = {_fmt(result.values[name])}  # {unit}; 95% interval {_fmt(lo)} to {_fmt(hi)}"
+        )
+    lines += [
+        "",
+        "[fit]",
+        'status = "fitted"',
+        f'scenario = "{display_path(result.scenario.path)}"',
+        f'method = "Nelder-Mead on log/logit parameters; objective = sum of squared standardised errors (counts: log ratio / {COUNT_SIGMA}, shares: difference / {SHARE_SIGMA}); 95% intervals from the Laplace approximation (inverse Hessian)"',
+        f"population_scale = {result.scale}",
+        f"seeds = {result.seeds}",
+        f"objective = {result.objective:.4f}",
+        f"evaluations = {result.evaluations}",
+        f"hessian_positive_definite = {'true' if result.hessian_ok else 'false'}",
+        f'date = "{datetime.now(UTC).date().isoformat()}"',
+        f"targets = {json.dumps([t.label for t in result.targets])}",
+    ]
+    if report_dir is not None:
+        lines.append(f'report = "{display_path(report_dir)}"')
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------
+
+
+def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Compare a run folder's daily series with the observed figures of its period."""
+    run_dir = Path(run_dir)
+    man_path = run_dir / "manifest.json"
+    if not man_path.exists() or not (run_dir / "daily.csv").exists():
+        raise InputError(
+            [
+                Problem(
+                    run_dir,
+                    "",
+                    "is not a run folder (no manifest.json and daily.csv)",
+                    "give a folder written by `idlibsim run`",
+                )
+            ]
+        )
+    man = json.loads(man_path.read_text(encoding="utf-8"))
+    if observed is None:
+        rel = man.get("scenario", {}).get("scenario", {}).get("observed", "")
+        if not rel:
+            raise InputError(
+                [
+                    Problem(
+                        man_path,
+                        "scenario.observed",
+                        "the run's scenario names no observed data",
+                        "pass --observed FILE",
+                    )
+                ]
+            )
+        observed = Path(rel) if Path(rel).is_absolute() else PROJECT_ROOT / rel
+    daily = pd.read_csv(run_dir / "daily.csv")
+    first = pd.Timestamp(daily["date"].iloc[0]).date()
+    last = pd.Timestamp(daily["date"].iloc[-1]).date()
+    obs = in_period(load_observed(observed), first, last)
+    obs = obs[obs["use"].isin(["fit", "check"])]
+    if obs.empty:
+        raise InputError(
+            [
+                Problem(
+                    observed,
+                    "",
+                    f"no observed figure falls within the run's period {first} to {last}",
+                    "score runs of a period with observed data",
+                )
+            ]
+        )
+    cmp = compare(daily, obs)
+    metrics = {"ard_all": ard(cmp), "ard_fit": ard(cmp[cmp["use"] == "fit"])}
+    for m in MEASURES:
+        metrics[f"ard_{m}"] = ard(cmp[(cmp["measure"] == m) & (cmp["use"] == "fit")])
+    return cmp, metrics
+
+
+def format_score(cmp: pd.DataFrame, metrics: dict[str, float]) -> str:
+    lines = [
+        f"{'as of':<11} {'measure':<10} {'use':<6} {'observed':>10} {'model':>10} {'error':>8}"
+    ]
+    for r in cmp.sort_values(["measure", "as_of"]).itertuples():
+        lines.append(
+            f"{r.as_of.isoformat():<11} {r.measure:<10} {r.use:<6} {r.value:>10,.0f} {r.model:>10,.0f} {100 * r.relative_error:>+7.1f}%"
+        )
+    lines.append("")
+    lines.append(
+        "averaged relative difference (ARD, Flee's measure; mean |model - observed| / observed):"
+    )
+    for k, v in metrics.items():
+        if not math.isnan(v):
+            lines.append(f"  {k:<14} {v:.3f}")
+    return "\n".join(lines)
+
+
+def cli_score(args: Any, argv: list[str]) -> int:
+    cmp, metrics = score_run(args.run, args.observed)
+    print(format_score(cmp, metrics))
+    return 0
+
+
+def cli_calibrate(args: Any, argv: list[str]) -> int:
+    from .calibration_report import calibrate_and_report
+
+    scenario = load_scenario(args.scenario)
+    return calibrate_and_report(scenario, args)
+
+
+def fit_summary(result: Fit) -> dict[str, Any]:
+    rows = []
+    for t, m in zip(result.targets, result.model, strict=True):
+        rows.append(
+            {
+                "target": t.label,
+                "kind": t.kind,
+                "observed": t.value,
+                "model": float(m),
+                "relative_error": float(m / t.value - 1),
+            }
+        )
+    return {
+        "parameters": result.values,
+        "ci95": {k: list(v) for k, v in result.ci95.items()},
+        "objective": result.objective,
+        "evaluations": result.evaluations,
+        "seeds": result.seeds,
+        "population_scale": result.scale,
+        "wall_seconds": round(result.wall_seconds, 1),
+        "targets": rows,
+        "versions": versions(),
+    }

@@ -1,0 +1,601 @@
+"""`idlibsim calibrate`: fit, write the parameter file, and write the calibration report.
+
+The report folder (``results/calibration/<scenario>/`` by default) holds
+
+``report.md``          what was fitted and why, values with 95 % intervals, errors, checks;
+``fit.png``            model (median and 5-95 % band over seeds) against the observed
+                       figures, movements and people in separate panels;
+``targets.csv``        every observed figure of the period beside the model's value;
+``scale_check.csv``    the fitted model at the reduced and at the full population scale;
+``sensitivity.png/.csv`` one-at-a-time sensitivity of the 2019 headline;
+``checks.csv``         figures that were not fitted (other agencies' versions, shares of
+                       people in sites, departures by sub-district, returns);
+``winter_prediction.png/.csv``  the December 2019 - March 2020 scenario run with the
+                       fitted parameters, as it comes (nothing fitted to it).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .calibration import (
+    FIT_PARAMETERS,
+    Fit,
+    Target,
+    _locations_with_governorate,
+    fit,
+    fit_summary,
+    load_targets,
+    model_values,
+    write_parameters,
+)
+from .config import Scenario, load_scenario
+from .errors import InputError, Problem
+from .observed import MEASURES, ard
+from .results import PROJECT_ROOT, display_path, write_csv, write_json
+from .rng import replicate_seeds
+from .runner import simulate
+
+#: Fixed (not fitted) parameters varied in the sensitivity analysis: (low, high).
+SENSITIVITY_RANGES = {
+    "fear_distance_km": (5.0, 20.0),
+    "fear_memory_days": (3.0, 14.0),
+    "travel_km_per_day": (30.0, 120.0),
+    "border_pull_km": (12.0, 50.0),
+    "safety_weight": (1.0, 4.0),
+    "crowding_floor": (0.02, 0.15),
+    "host_capacity_share": (0.075, 0.30),
+    "return_rate": (0.005, 0.02),
+    "return_fear_threshold": (0.02, 0.10),
+}
+HEADLINE = ("movements by 31 Aug", "people by 31 Aug")
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def calibrate_and_report(scenario: Scenario, args: Any) -> int:
+    t0 = time.perf_counter()
+    params_out = args.params_out or scenario.parameters_file
+    if params_out is None:
+        raise InputError(
+            [
+                Problem(
+                    scenario.path,
+                    "behaviour.parameters",
+                    "the scenario names no parameter file to write",
+                    "give --params-out FILE or set [behaviour] parameters",
+                )
+            ]
+        )
+    report = (
+        Path(args.report)
+        if args.report
+        else PROJECT_ROOT / "results" / "calibration" / scenario.name
+    )
+    report.mkdir(parents=True, exist_ok=True)
+    quick = bool(args.quick)
+    scale = args.population_scale
+    _log(
+        f"calibrating {scenario.name} at population scale {scale} with {args.seeds} seeds (common random numbers)"
+    )
+    result = fit(
+        scenario, seeds=args.seeds, scale=scale, max_evaluations=40 if quick else 400, log=_log
+    )
+    write_parameters(result, Path(params_out), report)
+    _log(f"wrote {params_out}")
+    fitted = load_scenario(scenario.path)  # picks up the file just written
+    write_json(fit_summary(result), report / "fit.json")
+    write_report(fitted, result, report, quick=quick)
+    _log(f"report: {report}  ({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+
+
+def _runs(
+    scenario: Scenario, seeds: list[int], scale: float, **overrides: float
+) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    sc = scenario.with_behaviour(**overrides) if overrides else scenario
+    out = []
+    for s in seeds:
+        res = simulate(sc, seed=s, population_scale=scale)
+        out.append((res.daily, _locations_with_governorate(res)))
+    return out
+
+
+def _target_table(targets: list[Target], runs) -> pd.DataFrame:
+    vals = np.array([model_values(d, loc, targets) for d, loc in runs])
+    rows = []
+    for i, t in enumerate(targets):
+        v = vals[:, i]
+        rows.append(
+            {
+                "measure": t.kind,
+                "period_start": t.period_start.isoformat(),
+                "as_of": t.as_of.isoformat(),
+                "use": t.use,
+                "observed": t.value,
+                "model_mean": float(np.mean(v)),
+                "model_p05": float(np.quantile(v, 0.05)),
+                "model_p95": float(np.quantile(v, 0.95)),
+                "relative_error": float(np.mean(v) / t.value - 1),
+                "source": t.source,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def write_report(scenario: Scenario, result: Fit, folder: Path, quick: bool = False) -> None:
+    n_band = 4 if quick else 10
+    band_seeds = replicate_seeds(7, n_band)
+    runs = _runs(scenario, band_seeds, result.scale)
+    targets = load_targets(scenario, uses=("fit", "check"))
+    table = _target_table(targets, runs)
+    write_csv(table, folder / "targets.csv")
+    fit_rows = table[table["use"] == "fit"].rename(
+        columns={"observed": "value", "model_mean": "model"}
+    )
+    counts = fit_rows[fit_rows["measure"].isin(list(MEASURES))]
+    metrics = {
+        "ARD, fitted counts": ard(counts),
+        "ARD, fitted movements": ard(counts[counts["measure"] == "movements"]),
+        "ARD, fitted people": ard(counts[counts["measure"] == "people"]),
+    }
+    fig = plot_fit(runs, targets, scenario)
+    fig.savefig(folder / "fit.png", dpi=150, metadata={"Software": None})
+
+    scale_rows = None if quick else scale_check(scenario, result)
+    if scale_rows is not None:
+        write_csv(scale_rows, folder / "scale_check.csv")
+    sens = None if quick else sensitivity(scenario, result)
+    if sens is not None:
+        write_csv(sens, folder / "sensitivity.csv")
+        plot_sensitivity(sens).savefig(
+            folder / "sensitivity.png", dpi=150, metadata={"Software": None}
+        )
+    checks = unfitted_checks(scenario, runs)
+    write_csv(checks, folder / "checks.csv")
+    winter = None if quick else winter_prediction(result)
+    if winter is not None:
+        write_csv(winter[0], folder / "winter_prediction.csv")
+        winter[1].savefig(folder / "winter_prediction.png", dpi=150, metadata={"Software": None})
+    (folder / "report.md").write_text(
+        report_text(scenario, result, table, metrics, scale_rows, sens, checks, winter, quick),
+        encoding="utf-8",
+    )
+
+
+def headline(daily: pd.DataFrame) -> tuple[float, float]:
+    last = daily.iloc[-1]
+    return float(last["displacements_cumulative"]), float(last["displaced_people_cumulative"])
+
+
+def scale_check(scenario: Scenario, result: Fit) -> pd.DataFrame:
+    """The fitted model at the calibration scale (10 seeds) and at full population (3 seeds)."""
+    targets = [t for t in load_targets(scenario) if t.kind in MEASURES]
+    rows = []
+    for scale, n in ((result.scale, 10), (1.0, 3)):
+        vals = np.array(
+            [
+                model_values(d, loc, targets)
+                for d, loc in _runs(scenario, replicate_seeds(11, n), scale)
+            ]
+        )
+        for i, t in enumerate(targets):
+            rows.append(
+                {
+                    "population_scale": scale,
+                    "seeds": n,
+                    "target": t.label,
+                    "mean": float(vals[:, i].mean()),
+                    "sd": float(vals[:, i].std(ddof=1)),
+                }
+            )
+    df = pd.DataFrame(rows)
+    wide = df.pivot(index="target", columns="population_scale", values=["mean", "sd"])
+    full, red = wide[("mean", 1.0)], wide[("mean", result.scale)]
+    se = np.sqrt(wide[("sd", 1.0)] ** 2 / 3 + wide[("sd", result.scale)] ** 2 / 10)
+    df["difference_full_vs_reduced_pct"] = df["target"].map(100 * (red / full - 1))
+    df["difference_in_standard_errors"] = df["target"].map((red - full) / se.replace(0, np.nan))
+    return df
+
+
+def sensitivity(scenario: Scenario, result: Fit, seeds: int = 2) -> pd.DataFrame:
+    """One at a time: fitted parameters at their 95 % bounds, fixed ones over a plausible range."""
+    seed_list = replicate_seeds(13, seeds)
+    base = np.mean([headline(d) for d, _ in _runs(scenario, seed_list, result.scale)], axis=0)
+    rows = []
+    ranges = {}
+    for name in result.names:
+        lo, hi = result.ci95[name]
+        v = result.values[name]
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            lo, hi = v * 0.7, v * 1.3
+        ranges[name] = (lo, hi, "fitted: 95% interval")
+    for name, (lo, hi) in SENSITIVITY_RANGES.items():
+        ranges[name] = (lo, hi, "fixed: plausible range")
+    for name, (lo, hi, kind) in ranges.items():
+        for side, v in (("low", lo), ("high", hi)):
+            if (
+                name == "fear_tolerance"
+                or name == "crowding_floor"
+                or name == "return_rate"
+                or name == "return_fear_threshold"
+            ):
+                v = min(max(v, 1e-4), 0.99)
+            h = np.mean(
+                [headline(d) for d, _ in _runs(scenario, seed_list, result.scale, **{name: v})],
+                axis=0,
+            )
+            for k, label in enumerate(HEADLINE):
+                rows.append(
+                    {
+                        "parameter": name,
+                        "kind": kind,
+                        "side": side,
+                        "value": v,
+                        "output": label,
+                        "base": base[k],
+                        "result": h[k],
+                        "change_pct": 100 * (h[k] / base[k] - 1),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def unfitted_checks(scenario: Scenario, runs) -> pd.DataFrame:
+    """Figures not used in the fit: shares in sites, departures by sub-district, returns."""
+    rows = []
+    shares = [t for t in load_targets(scenario, uses=("check",)) if t.kind == "share_in_sites"]
+    if shares:
+        vals = np.array([model_values(d, loc, shares) for d, loc in runs])
+        for i, t in enumerate(shares):
+            rows.append(
+                {
+                    "check": f"share of the newly displaced in camps or informal sites, {t.period_start} to {t.as_of}",
+                    "observed": t.value,
+                    "model": float(vals[:, i].mean()),
+                    "source": t.source,
+                }
+            )
+    flows = scenario.observed.parent / "flows_2019.csv" if scenario.observed else None
+    if flows is not None and flows.exists():
+        f = pd.read_csv(flows, dtype=str, keep_default_na=False)
+        places = set(runs[0][1]["location"])
+        for r in f.itertuples():
+            a, b = pd.Timestamp(r.period_start).date(), pd.Timestamp(r.period_end).date()
+            if a < scenario.report_from or b > scenario.end:
+                continue
+            if r.direction == "from" and r.place in places:
+                what = f"departures from {r.place}"
+                vals = [
+                    loc.loc[
+                        _between(loc["date"], a, b) & (loc["location"] == r.place), "departures"
+                    ].sum()
+                    for _, loc in runs
+                ]
+            elif r.direction == "return":
+                what = f"spontaneous returns ({r.place})"
+                vals = [d.loc[_between(d["date"], a, b), "returns_started"].sum() for d, _ in runs]
+            else:
+                continue
+            rows.append(
+                {
+                    "check": f"{what}, {a} to {b}",
+                    "observed": float(r.value),
+                    "model": float(np.mean(vals)),
+                    "source": r.source,
+                }
+            )
+    return pd.DataFrame(rows, columns=["check", "observed", "model", "source"])
+
+
+def _between(dates: pd.Series, a, b) -> pd.Series:
+    d = pd.to_datetime(dates).dt.date
+    return (d >= a) & (d <= b)
+
+
+def winter_prediction(result: Fit, seeds: int = 5):
+    """The winter 2019-20 scenario with the fitted parameters (nothing fitted to it)."""
+    path = result.scenario.path.parent / "idlib_2019_2020_winter.toml"
+    if not path.exists():
+        return None
+    sc = load_scenario(path)
+    runs = [
+        simulate(sc, seed=s, population_scale=result.scale).daily
+        for s in replicate_seeds(17, seeds)
+    ]
+    cols = [
+        "displacements_cumulative",
+        "displaced_people_cumulative",
+        "displaced_now",
+        "in_camps",
+        "in_informal_sites",
+        "abroad",
+    ]
+    stack = np.stack([r[cols].to_numpy(dtype=float) for r in runs])
+    med, lo, hi = (
+        np.median(stack, axis=0),
+        np.quantile(stack, 0.05, axis=0),
+        np.quantile(stack, 0.95, axis=0),
+    )
+    df = pd.DataFrame({"date": runs[0]["date"]})
+    for i, c in enumerate(cols):
+        df[f"{c}_median"] = np.rint(med[:, i]).astype(np.int64)
+        df[f"{c}_p05"] = np.rint(lo[:, i]).astype(np.int64)
+        df[f"{c}_p95"] = np.rint(hi[:, i]).astype(np.int64)
+    fig = _band_figure(
+        df,
+        [
+            ("displacements_cumulative", "movements (a person displaced twice counts twice)", "-"),
+            ("displaced_people_cumulative", "people displaced at least once", "--"),
+        ],
+        f"Prediction, not fitted: {sc.title}\n(2019 parameters; median and 5-95 % band over {seeds} seeds at population scale {result.scale})",
+    )
+    return df, fig
+
+
+# --------------------------------------------------------------------------------------
+# Figures
+
+
+def _axes_dates(ax) -> None:
+    import matplotlib.dates as mdates
+
+    ax.xaxis.set_major_locator(mdates.MonthLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y"))
+    ax.yaxis.set_major_formatter(_people_formatter())
+    ax.grid(True, alpha=0.3)
+
+
+def _people_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"{v / 1000:,.0f}k" if abs(v) >= 1000 else f"{v:,.0f}")
+
+
+def _band_figure(df: pd.DataFrame, series, title: str):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 5), layout="constrained")
+    ax = fig.subplots()
+    x = pd.to_datetime(df["date"])
+    for col, label, style in series:
+        ax.fill_between(
+            x,
+            df[f"{col}_p05"],
+            df[f"{col}_p95"],
+            alpha=0.25,
+            color="0.4" if style == "-" else "0.7",
+            linewidth=0,
+        )
+        ax.plot(x, df[f"{col}_median"], style, color="black", label=label)
+    ax.set_ylabel("people (cumulative since 1 December 2019)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left")
+    _axes_dates(ax)
+    return fig
+
+
+def plot_fit(runs, targets: list[Target], scenario: Scenario):
+    """Model curves (median, 5-95 % band over seeds) and observed figures, one panel per measure."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 5), layout="constrained")
+    axes = fig.subplots(1, 2, sharex=True)
+    first = pd.Timestamp(runs[0][0]["date"].iloc[0]).date()
+    for ax, measure, col, title in (
+        (
+            axes[0],
+            "movements",
+            "new_displacements",
+            "Movements (a person displaced twice counts twice)",
+        ),
+        (axes[1], "people", "new_people_displaced", "People displaced at least once"),
+    ):
+        # cumulative from 1 May (OCHA/CCCM's start) for movements, 29 April for people
+        start = pd.Timestamp("2019-05-01" if measure == "movements" else "2019-04-29").date()
+        curves = []
+        for d, _ in runs:
+            dd = d.assign(date=pd.to_datetime(d["date"]).dt.date)
+            v = np.where(dd["date"] >= start, dd[col], 0).cumsum()
+            curves.append(v)
+        c = np.array(curves, dtype=float)
+        x = pd.to_datetime(runs[0][0]["date"])
+        ax.fill_between(
+            x,
+            np.quantile(c, 0.05, axis=0),
+            np.quantile(c, 0.95, axis=0),
+            color="0.75",
+            linewidth=0,
+            label="model 5-95 % (seeds)",
+        )
+        ax.plot(x, np.median(c, axis=0), color="black", label="model median")
+        for use, marker, face, lab in (
+            ("fit", "o", "black", "UN/OCHA figure (fitted)"),
+            ("check", "s", "white", "other report (not fitted)"),
+        ):
+            pts = [t for t in targets if t.kind == measure and t.use == use]
+            if pts:
+                ax.scatter(
+                    [pd.Timestamp(t.as_of) for t in pts],
+                    [t.value for t in pts],
+                    marker=marker,
+                    facecolors=face,
+                    edgecolors="black",
+                    zorder=3,
+                    s=40,
+                    label=lab,
+                )
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(f"people, cumulative since {start:%d %B %Y}")
+        _axes_dates(ax)
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(
+        f"Calibration: {scenario.title}\n(model run from {first:%d %B %Y}; {len(runs)} seeds)",
+        fontsize=10,
+    )
+    return fig
+
+
+def plot_sensitivity(sens: pd.DataFrame):
+    """Tornado chart: change of each headline output at the low and high value of each parameter."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 6), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    order = (
+        sens[sens["output"] == HEADLINE[1]]
+        .assign(
+            span=lambda d: d.groupby("parameter")["change_pct"].transform(lambda s: s.abs().max())
+        )
+        .sort_values("span")["parameter"]
+        .drop_duplicates()
+        .tolist()
+    )
+    y = np.arange(len(order))
+    for ax, out in zip(axes, HEADLINE, strict=True):
+        sub = sens[sens["output"] == out].set_index(["parameter", "side"])["change_pct"]
+        lo = [sub.get((p, "low"), 0) for p in order]
+        hi = [sub.get((p, "high"), 0) for p in order]
+        ax.barh(
+            y - 0.2, lo, height=0.4, color="white", edgecolor="black", hatch="//", label="low value"
+        )
+        ax.barh(y + 0.2, hi, height=0.4, color="0.3", edgecolor="black", label="high value")
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(f"{out} (change from the fitted run)", fontsize=10)
+        ax.set_xlabel("change, %")
+        ax.grid(True, axis="x", alpha=0.3)
+    labels = []
+    for p in order:
+        k = sens[sens["parameter"] == p]["kind"].iloc[0]
+        lo_v = sens[(sens["parameter"] == p) & (sens["side"] == "low")]["value"].iloc[0]
+        hi_v = sens[(sens["parameter"] == p) & (sens["side"] == "high")]["value"].iloc[0]
+        labels.append(f"{p}\n{lo_v:.3g} to {hi_v:.3g} ({k.split(':')[0]})")
+    axes[0].set_yticks(y, labels, fontsize=8)
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle("Sensitivity of the 2019 headline, one parameter at a time", fontsize=11)
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:+.1f}%"
+
+
+def report_text(
+    scenario, result: Fit, table, metrics, scale_rows, sens, checks, winter, quick
+) -> str:
+    L = [
+        f"# Calibration report: {scenario.name}",
+        "",
+        f"Written by `idlibsim calibrate {display_path(scenario.path)}` ({'QUICK mode: a short test fit, not the committed calibration' if quick else 'full calibration'}).",
+        f"Population scale {result.scale}, {len(result.seeds)} common-random-number seeds {result.seeds}, "
+        f"{result.evaluations} objective evaluations, {result.wall_seconds:.0f} s.",
+        "",
+        "## What was fitted, and why",
+        "",
+        "| parameter | fitted | 95 % interval | why it is fitted |",
+        "|---|---|---|---|",
+    ]
+    for p in FIT_PARAMETERS:
+        if p.name in result.values:
+            lo, hi = result.ci95[p.name]
+            L.append(
+                f"| `{p.name}` | {result.values[p.name]:.4g} | {lo:.3g} to {hi:.3g} | {p.why} |"
+            )
+    L += [
+        "",
+        "All other behaviour parameters keep their documented defaults (see `docs/scenario-reference.md`):",
+        "the 2019 figures say little about them; the sensitivity analysis below shows how much they matter.",
+        "Intervals: Laplace approximation (inverse Hessian of the objective), assuming reported counts are",
+        f"accurate to about 10 % and shares to 3 points{'' if result.hessian_ok else ' (WARNING: the Hessian was not positive definite; intervals are not reliable)'}.",
+        "",
+        "## Fit",
+        "",
+        "![fit](fit.png)",
+        "",
+        "| measure | period | use | observed | model (mean over seeds) | 5-95 % | error |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in table.itertuples():
+        fmt = (lambda v: f"{v:,.0f}") if r.measure in MEASURES else (lambda v: f"{v:.3f}")
+        L.append(
+            f"| {r.measure} | {r.period_start} to {r.as_of} | {r.use} | {fmt(r.observed)} | {fmt(r.model_mean)} | {fmt(r.model_p05)} to {fmt(r.model_p95)} | {_pct(r.relative_error)} |"
+        )
+    L += ["", "Averaged relative difference (Flee's ARD, mean |model - observed| / observed):", ""]
+    for k, v in metrics.items():
+        L.append(f"- {k}: {v:.3f}")
+    if scale_rows is not None:
+        L += [
+            "",
+            "## Reduced population scale",
+            "",
+            f"The fit runs at population scale {result.scale}. The same parameters at full population:",
+            "",
+            "| target | mean at scale "
+            + f"{result.scale} (10 seeds) | mean at full population (3 seeds) | difference | in standard errors |",
+            "|---|---|---|---|---|",
+        ]
+        for tgt, g in scale_rows.groupby("target", sort=False):
+            red = g[g["population_scale"] == result.scale]["mean"].iloc[0]
+            full = g[g["population_scale"] == 1.0]["mean"].iloc[0]
+            L.append(
+                f"| {tgt} | {red:,.0f} | {full:,.0f} | {g['difference_full_vs_reduced_pct'].iloc[0]:+.2f}% | {g['difference_in_standard_errors'].iloc[0]:+.2f} |"
+            )
+    if sens is not None:
+        L += [
+            "",
+            "## Sensitivity",
+            "",
+            "![sensitivity](sensitivity.png)",
+            "",
+            "Largest effects on people displaced by 31 August:",
+            "",
+        ]
+        s = (
+            sens[sens["output"] == HEADLINE[1]]
+            .assign(a=lambda d: d["change_pct"].abs())
+            .sort_values("a", ascending=False)
+        )
+        for r in s.drop_duplicates("parameter").head(6).itertuples():
+            L.append(f"- `{r.parameter}` ({r.kind}): up to {r.change_pct:+.1f}% at {r.value:.3g}")
+    if len(checks):
+        L += [
+            "",
+            "## Checks that were not fitted",
+            "",
+            "| check | observed | model | source |",
+            "|---|---|---|---|",
+        ]
+        for r in checks.itertuples():
+            f = (lambda v: f"{v:.2f}") if r.observed < 2 else (lambda v: f"{v:,.0f}")
+            L.append(f"| {r.check} | {f(r.observed)} | {f(r.model)} | {r.source} |")
+    if winter is not None:
+        df = winter[0]
+        last = df.iloc[-1]
+        L += [
+            "",
+            "## Winter 2019-20: a prediction, not a fit",
+            "",
+            "`scenarios/idlib_2019_2020_winter.toml` is built from the public timeline of that offensive only and",
+            "run with the parameters above. Nothing was fitted to its outcomes; its curve is reported as it comes.",
+            "",
+            "![winter](winter_prediction.png)",
+            "",
+            f"By {last['date']}: {last['displacements_cumulative_median']:,} movements (5-95 %: {last['displacements_cumulative_p05']:,} to "
+            f"{last['displacements_cumulative_p95']:,}) and {last['displaced_people_cumulative_median']:,} people displaced since 1 December 2019.",
+        ]
+    L.append("")
+    return "\n".join(L)
