@@ -113,7 +113,8 @@ class DisplacementModel(mesa.Model):
         super().__init__(
             rng=int(seed)
         )  # Mesa's own generator; the simulation's streams are in sim.rng
-        self.scenario = scenario
+        # Not `self.scenario`: Mesa 3.5 reserves Model.scenario for its own experiment objects.
+        self.config = scenario
         self.seed = int(seed)
         self.check = check
         self.population_scale = float(population_scale)
@@ -182,7 +183,7 @@ class DisplacementModel(mesa.Model):
         given; the rest of the scenario total is shared out in proportion to the places'
         population estimates (largest remainders, so the total is exact).
         """
-        w, sc = self.world, self.scenario
+        w, sc = self.world, self.config
         populated = w.is_kind(*POPULATED_KINDS)
         camp = np.where(populated, np.rint(w.camp_population / weight), 0).astype(np.int64)
         rows_total = int(round(sc.population_total / weight))
@@ -217,7 +218,7 @@ class DisplacementModel(mesa.Model):
         7. **record** -- daily counts (and invariant checks in check mode).
         """
         d = self.day
-        if d >= self.scenario.n_days:
+        if d >= self.config.n_days:
             self.running = False
             return
         cond = self.conditions
@@ -231,15 +232,15 @@ class DisplacementModel(mesa.Model):
         self.movement.settle(d, cond)
         self._record(d)
         self.day += 1
-        self.running = self.day < self.scenario.n_days
+        self.running = self.day < self.config.n_days
 
     def run(self, progress: bool = False) -> DisplacementModel:
         """Simulate every day of the scenario."""
-        days = range(self.day, self.scenario.n_days)
+        days = range(self.day, self.config.n_days)
         if progress:
             from tqdm import tqdm
 
-            days = tqdm(days, desc=self.scenario.name, unit="day", leave=False)
+            days = tqdm(days, desc=self.config.name, unit="day", leave=False)
         for _ in days:
             self.step()
         return self
@@ -259,8 +260,8 @@ class DisplacementModel(mesa.Model):
         h.days_recorded = d + 1
         if self.check:
             self.check_invariants(d)
-        if d >= self.scenario.report_offset:
-            self.today = daily_row(h, d, self.scenario.report_offset, pop.weight, self._camp_places)
+        if d >= self.config.report_offset:
+            self.today = daily_row(h, d, self.config.report_offset, pop.weight, self._camp_places)
             self.datacollector.collect(self)
 
     def check_invariants(self, d: int) -> None:
@@ -299,7 +300,7 @@ class DisplacementModel(mesa.Model):
         if (hh.destination[moving] < 0).any():
             problems.append("travellers without a destination")
         if problems:
-            date = self.scenario.start.toordinal() + d
+            date = self.config.start.toordinal() + d
             from datetime import date as _date
 
             raise InvariantError(f"day {d} ({_date.fromordinal(date)}): " + "; ".join(problems))
@@ -308,7 +309,7 @@ class DisplacementModel(mesa.Model):
     def daily(self):
         """The daily series (pandas DataFrame, the DataCollector's model variables), one row per reported day."""
         df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-        start = self.scenario.report_from
+        start = self.config.report_from
         df.insert(0, "day", np.arange(len(df)))
         df.insert(0, "date", dates(start, len(df)))
         return df.astype({c: "int64" for c in df.columns if c != "date"})
@@ -317,8 +318,8 @@ class DisplacementModel(mesa.Model):
         """Per reported day and place: residents, arrivals, departures, camps (DataFrame)."""
         return locations_table(
             self.history,
-            self.scenario.start,
-            self.scenario.report_offset,
+            self.config.start,
+            self.config.report_offset,
             self.population.weight,
             self.world,
         )
@@ -327,8 +328,8 @@ class DisplacementModel(mesa.Model):
         """People travelling each road per reported day (DataFrame)."""
         return routes_table(
             self.history,
-            self.scenario.start,
-            self.scenario.report_offset,
+            self.config.start,
+            self.config.report_offset,
             self.population.weight,
             self.world,
         )
