@@ -31,7 +31,9 @@ def peak_rss_mb() -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--scenario", default=str(ROOT / "scenarios" / "idlib_2019.toml"))
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=1)
@@ -39,7 +41,9 @@ def main() -> None:
     args = ap.parse_args()
 
     sc = load_scenario(args.scenario)
-    print(f"scenario {sc.name}: {sc.n_days} days, population {sc.population_total:,} at scale {args.scale}")
+    print(
+        f"scenario {sc.name}: {sc.n_days} days, population {sc.population_total:,} at scale {args.scale}"
+    )
     times = []
     for i in range(args.repeat):
         t0 = time.perf_counter()
@@ -49,15 +53,21 @@ def main() -> None:
         t2 = time.perf_counter()
         times.append((t1 - t0, t2 - t1))
         people = m.population.n_people
-        print(f"  run {i + 1}: build {t1 - t0:.2f} s, simulate {t2 - t1:.2f} s, "
-              f"{people * sc.n_days / (t2 - t1) / 1e6:.0f} million person-days/s")
+        print(
+            f"  run {i + 1}: build {t1 - t0:.2f} s, simulate {t2 - t1:.2f} s, "
+            f"{people * sc.n_days / (t2 - t1) / 1e6:.0f} million person-days/s"
+        )
     build, simulate = min(times, key=lambda t: sum(t))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         run(sc, seed=args.seed, population_scale=args.scale, out=Path(tmp) / "run")
         whole = time.perf_counter() - t0
-    print(f"best model time: {build + simulate:.2f} s (build {build:.2f} s, simulate {simulate:.2f} s)")
-    print(f"simulated persons: {people:,}; person-days per second: {people * sc.n_days / simulate / 1e6:.1f} million")
+    print(
+        f"best model time: {build + simulate:.2f} s (build {build:.2f} s, simulate {simulate:.2f} s)"
+    )
+    print(
+        f"simulated persons: {people:,}; person-days per second: {people * sc.n_days / simulate / 1e6:.1f} million"
+    )
     print(f"whole `idlibsim run` (model + tables + plots + manifest): {whole:.2f} s")
     print(f"peak memory (max RSS of this process): {peak_rss_mb():.0f} MB")
 

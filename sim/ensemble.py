@@ -1,0 +1,943 @@
+"""Ensembles: many seeded replicates of one or more scenarios, summarised as bands.
+
+A single stochastic run is not a result. ``run_ensemble`` runs ``N`` replicates of each
+scenario and reduces them to the median and the 25-75 % and 5-95 % bands per scenario,
+day and metric (after Agents.jl's ``ensemblerun!`` and Starsim's ``MultiSim.reduce``).
+
+Seeds and common random numbers
+    One base seed spawns the replicate seeds (:func:`sim.rng.replicate_seeds`, a
+    ``numpy.random.SeedSequence``). Replicate ``i`` of *every* scenario uses seed ``i``;
+    since a household's dice are a function of (seed, stream, day, household id), two
+    scenarios run with the same seed face the same dice and their difference is the
+    scenario, not seed noise. The results do not depend on the number of workers.
+
+Folder (``results/<ensemble-id>/``; see ``docs/ensembles.md``)::
+
+    manifest.json                         what was run: scenarios and their digests,
+                                          base seed, replicate seeds, scale, versions
+    bands.csv                             scenario, label, date, day, metric, median,
+                                          p05, p25, p75, p95, n
+    <scenario>/bands.csv                  the same rows for one scenario
+    <scenario>/replicates/rep-0000.csv    each replicate's daily table (daily.csv columns)
+
+Each replicate file is written to a temporary file in the same folder and renamed into
+place, so a file that exists is complete. Rerunning the same command resumes: replicates
+already written are kept and not rerun.
+
+Distributed runs
+    With ``workers > 1`` the replicates run on a Dask ``LocalCluster``; with
+    ``scheduler="tcp://host:8786"`` on an existing Dask cluster. Workers only compute;
+    the client writes every file as results come back, so a worker that dies makes Dask
+    reschedule its task and nothing is lost or written twice. Tasks carry the scenario
+    *file path* (plus behaviour overrides), so every worker machine needs the repository
+    and data at the same path and the same installed ``idlibsim``; a task checks the
+    scenario digest and refuses to run on different inputs.
+
+Dask is an optional dependency (``pip install "idlibsim[distributed]"``) imported only
+when it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import Scenario, load_scenario
+from .errors import InputError, Problem
+from .history import DAILY_COLUMNS
+from .results import (
+    MANIFEST_VERSION,
+    PROJECT_ROOT,
+    ResultsExistError,
+    display_path,
+    file_sha256,
+    portable,
+    scale_label,
+    scenario_digest,
+    versions,
+    write_csv,
+    write_json,
+)
+from .rng import replicate_seeds
+
+__all__ = [
+    "BAND_COLUMNS",
+    "METRICS",
+    "QUANTILES",
+    "DistributedUnavailableError",
+    "EnsembleResult",
+    "RunTask",
+    "bands",
+    "dask_client",
+    "ensemble_id",
+    "load_ensemble",
+    "map_runs",
+    "run_ensemble",
+]
+
+#: Metrics summarised in bands.csv: every daily.csv column but the date and day.
+METRICS = tuple(c for c in DAILY_COLUMNS if c not in ("date", "day"))
+#: Band columns and their quantiles (numpy's default, linear interpolation).
+QUANTILES = {"median": 0.5, "p05": 0.05, "p25": 0.25, "p75": 0.75, "p95": 0.95}
+BAND_COLUMNS = ("scenario", "label", "date", "day", "metric", *QUANTILES, "n")
+ENSEMBLE_KIND = "ensemble"
+MANIFEST_NAME = "manifest.json"
+REPLICATES_DIR = "replicates"
+TMP_PREFIX = ".tmp-"
+#: Memory limit per LocalCluster worker (capped by an equal share of the machine's memory).
+#: A full-population (scale 1) 2019 replicate peaks at about 0.35 GB; see docs/ensembles.md.
+LOCAL_WORKER_MEMORY = 2 * 1024**3
+#: How long to wait for at least one worker on an existing scheduler.
+WAIT_FOR_WORKERS_SECONDS = 60
+
+log = logging.getLogger(__name__)
+
+
+class DistributedUnavailableError(ImportError):
+    """Dask distributed is needed (workers > 1 or a scheduler) but not installed."""
+
+
+class ClusterError(RuntimeError):
+    """The Dask cluster could not be reached or could not run the tasks."""
+
+
+# --------------------------------------------------------------------------------------
+# Tasks: what a worker runs
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One simulation to run anywhere: picklable, small, refers to the scenario by path.
+
+    A worker evaluates ``simulate(load_scenario(scenario).with_behaviour(**behaviour)
+    [.truncated(days)], seed, population_scale)`` and returns its daily table. When
+    ``digest`` is given the worker checks that the scenario it loaded has that
+    :func:`sim.results.scenario_digest` (same inputs as the client), else it refuses.
+    """
+
+    scenario: str
+    seed: int
+    population_scale: float = 0.1
+    behaviour: Mapping[str, float] = field(default_factory=dict)
+    days: int | None = None
+    digest: str | None = None
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario, seed: int, population_scale: float = 0.1) -> RunTask:
+        """The task that reproduces ``scenario`` (a loaded file, possibly with changed
+        behaviour parameters or truncated) from its file path.
+
+        Raises ``ValueError`` if the scenario differs from its file in another way.
+        """
+        base = load_scenario(scenario.path)
+        mine, theirs = scenario.behaviour.as_dict(), base.behaviour.as_dict()
+        overrides = {k: v for k, v in mine.items() if theirs[k] != v}
+        days = scenario.n_days if scenario.end != base.end else None
+        task = cls(
+            str(Path(scenario.path).resolve()),
+            int(seed),
+            float(population_scale),
+            overrides,
+            days,
+            scenario_digest(scenario),
+        )
+        if scenario_digest(task.load(check=False)) != task.digest:
+            raise ValueError(
+                f"scenario '{scenario.name}' differs from its file {scenario.path} in more than "
+                "behaviour parameters and length; save it as a scenario file to run it in an ensemble"
+            )
+        return task
+
+    def load(self, check: bool = True) -> Scenario:
+        """The scenario this task runs (checked against ``digest`` when ``check``)."""
+        sc = load_scenario(self.scenario)
+        if self.behaviour:
+            sc = sc.with_behaviour(**dict(self.behaviour))
+        if self.days is not None:
+            sc = sc.truncated(int(self.days))
+        if check and self.digest is not None:
+            found = scenario_digest(sc)
+            if found != self.digest:
+                import socket
+
+                raise ClusterError(
+                    f"scenario {self.scenario} on {socket.gethostname()} is not the one the "
+                    f"client ran (digest {found[:8]} instead of {self.digest[:8]}): every machine "
+                    "needs the same repository and data files at the same path"
+                )
+        return sc
+
+
+def execute(task: RunTask) -> pd.DataFrame:
+    """Run one task and return its daily table (this is what Dask workers call)."""
+    from .runner import simulate
+
+    return simulate(task.load(), seed=task.seed, population_scale=task.population_scale).daily
+
+
+# --------------------------------------------------------------------------------------
+# Dask
+# --------------------------------------------------------------------------------------
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise DistributedUnavailableError(
+            "running on several workers or a Dask scheduler needs Dask distributed: "
+            'pip install "idlibsim[distributed]"'
+        ) from None
+    return distributed
+
+
+def _local_memory_limit(workers: int) -> int:
+    """Per-worker memory limit: ``LOCAL_WORKER_MEMORY``, or an equal share if smaller."""
+    try:
+        import psutil
+
+        total = int(psutil.virtual_memory().total)
+    except Exception:  # pragma: no cover - psutil ships with distributed
+        return LOCAL_WORKER_MEMORY
+    return int(min(LOCAL_WORKER_MEMORY, total // max(1, workers)))
+
+
+@contextmanager
+def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]:
+    """A Dask ``Client``: on an existing scheduler, or on a new ``LocalCluster``.
+
+    The local cluster has ``workers`` single-threaded worker processes (the model is
+    single-threaded NumPy; processes avoid the GIL), a memory limit per worker, no
+    dashboard, and only error logs. It is closed on exit.
+    """
+    distributed = _import_distributed()
+    if scheduler:
+        try:
+            client = distributed.Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(
+                f"cannot reach the Dask scheduler at {scheduler}: {exc}. Start one with "
+                "'dask scheduler' and workers with 'dask worker <address>' (docs/ensembles.md)"
+            ) from None
+        try:
+            try:
+                client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_SECONDS)
+            except TimeoutError:
+                raise ClusterError(
+                    f"the Dask scheduler at {scheduler} has no workers after "
+                    f"{WAIT_FOR_WORKERS_SECONDS} s; start some with 'dask worker {scheduler} "
+                    "--nthreads 1 --memory-limit 1GiB'"
+                ) from None
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = distributed.LocalCluster(
+        n_workers=int(workers),
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=_local_memory_limit(workers),
+        dashboard_address=":0",
+        silence_logs=logging.CRITICAL,
+    )
+    try:
+        client = distributed.Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        cluster.close()
+
+
+def map_runs(
+    tasks: Sequence[RunTask],
+    workers: int = 1,
+    scheduler: str | None = None,
+    *,
+    client: Any = None,
+    on_result: Callable[[int, pd.DataFrame], None] | None = None,
+    progress: bool = False,
+    desc: str = "runs",
+) -> list[pd.DataFrame]:
+    """Run many tasks and return their daily tables in task order.
+
+    In this process when ``workers == 1`` and there is no ``scheduler`` or ``client``;
+    otherwise on Dask (``client`` if given, else a ``LocalCluster`` of ``workers`` or the
+    cluster at ``scheduler``, opened for this call). ``on_result(i, daily)`` is called in
+    this process once per task as its result arrives (in completion order). The tables
+    are identical whichever way the tasks run.
+
+    Calibration and other modules that call this many times should open one client with
+    :func:`dask_client` and pass it as ``client`` (starting a cluster takes seconds).
+    """
+    tasks = list(tasks)
+    out: list[pd.DataFrame | None] = [None] * len(tasks)
+    bar = _progress(len(tasks), 0, desc, progress)
+    try:
+        if client is None and workers <= 1 and not scheduler:
+            for i, task in enumerate(tasks):
+                df = execute(task)
+                out[i] = df
+                if on_result is not None:
+                    on_result(i, df)
+                bar.update(1)
+        else:
+            ctx = nullcontext(client) if client is not None else dask_client(workers, scheduler)
+            with ctx as c:
+                _map_on_dask(c, tasks, out, on_result, bar)
+    finally:
+        bar.close()
+    return out  # type: ignore[return-value]
+
+
+def _map_on_dask(client, tasks, out, on_result, bar) -> None:
+    distributed = _import_distributed()
+    if not tasks:
+        return
+    token = uuid.uuid4().hex[:12]
+    keys = [f"idlibsim-run-{token}-{i}" for i in range(len(tasks))]
+    index = {k: i for i, k in enumerate(keys)}
+    futures = client.map(execute, tasks, key=keys, pure=False)
+    try:
+        for fut in distributed.as_completed(futures):
+            i = index[fut.key]
+            if out[i] is not None:  # a result can only arrive once; never write twice
+                continue
+            try:
+                df = fut.result()
+            except distributed.scheduler.KilledWorker as exc:
+                raise ClusterError(
+                    f"the task of run {i} (seed {tasks[i].seed}) killed several Dask workers: "
+                    f"{exc}. Workers may be short of memory (docs/ensembles.md)"
+                ) from None
+            except ModuleNotFoundError as exc:
+                raise ClusterError(
+                    f"a Dask worker cannot import the model ({exc}); install idlibsim at the "
+                    "same version on every worker machine"
+                ) from None
+            out[i] = df
+            if on_result is not None:
+                on_result(i, df)
+            bar.update(1)
+            fut.release()
+    finally:
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            client.cancel(pending)
+
+
+def _progress(total: int, initial: int, desc: str, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="run", file=sys.stderr)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------------------
+# Bands
+# --------------------------------------------------------------------------------------
+
+
+def quantile_bands(values: np.ndarray, axis: int = 0) -> dict[str, np.ndarray]:
+    """Median, 5/25/75/95 % quantiles (linear interpolation) and count along ``axis``."""
+    values = np.asarray(values, dtype=np.float64)
+    qs = np.quantile(values, list(QUANTILES.values()), axis=axis)
+    res = {name: qs[k] for k, name in enumerate(QUANTILES)}
+    res["n"] = np.full(qs.shape[1:], values.shape[axis], dtype=np.int64)
+    return res
+
+
+def bands(
+    daily_frames: Sequence[pd.DataFrame],
+    metrics: Sequence[str] | None = None,
+    scenario: str | None = None,
+    label: str | None = None,
+) -> pd.DataFrame:
+    """Median and bands across replicates, per day and metric (a long table).
+
+    ``daily_frames``: the daily tables of one scenario's replicates (same dates). Returns
+    columns ``date, day, metric, median, p05, p25, p75, p95, n`` (with ``scenario`` and
+    ``label`` first when given), metric by metric in daily.csv order, day by day.
+    """
+    frames = list(daily_frames)
+    if not frames:
+        raise ValueError("no replicates to summarise")
+    first = frames[0]
+    for k, df in enumerate(frames[1:], 1):
+        if len(df) != len(first) or not np.array_equal(
+            df["date"].astype(str).to_numpy(), first["date"].astype(str).to_numpy()
+        ):
+            raise ValueError(f"replicate {k} does not cover the same days as replicate 0")
+    metrics = list(metrics) if metrics is not None else [m for m in METRICS if m in first]
+    cube = np.stack([df[metrics].to_numpy(dtype=np.float64) for df in frames])  # rep, day, m
+    q = quantile_bands(cube, axis=0)  # each (day, metric)
+    nd, nm = len(first), len(metrics)
+    table = {
+        "date": np.tile(first["date"].astype(str).to_numpy(dtype=object), nm),
+        "day": np.tile(first["day"].to_numpy(), nm),
+        "metric": np.repeat(np.array(metrics, dtype=object), nd),
+    }
+    for name in (*QUANTILES, "n"):
+        table[name] = q[name].T.reshape(-1)
+    df = pd.DataFrame(table)
+    if label is not None:
+        df.insert(0, "label", label)
+    if scenario is not None:
+        df.insert(0, "scenario", scenario)
+    return df
+
+
+# --------------------------------------------------------------------------------------
+# Ensembles
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class EnsembleResult:
+    """An ensemble folder and its tables.
+
+    ``replicates[name]``: one scenario's replicate daily tables stacked, with columns
+    ``replicate`` and ``seed`` first; ``bands``: the long band table of bands.csv.
+    """
+
+    folder: Path
+    manifest: dict[str, Any]
+    replicates: dict[str, pd.DataFrame]
+    bands: pd.DataFrame
+    ran: int = 0
+    skipped: int = 0
+    wall_seconds: float = 0.0
+
+    @property
+    def scenarios(self) -> list[str]:
+        return [s["name"] for s in self.manifest["scenarios"]]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {s["name"]: s["label"] for s in self.manifest["scenarios"]}
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.manifest["replicate_seeds"])
+
+    def frames(self, scenario: str) -> list[pd.DataFrame]:
+        """The replicate daily tables of one scenario, as daily.csv (replicate order)."""
+        df = self.replicates[scenario]
+        return [
+            g.drop(columns=["replicate", "seed"]).reset_index(drop=True)
+            for _, g in df.groupby("replicate", sort=True)
+        ]
+
+    def band(self, scenario: str, metric: str) -> pd.DataFrame:
+        """Median and bands of one scenario and metric, day by day."""
+        b = self.bands
+        return b[(b["scenario"] == scenario) & (b["metric"] == metric)].reset_index(drop=True)
+
+
+def ensemble_id(
+    scenarios: Sequence[Scenario], base_seed: int, replicates: int, population_scale: float
+) -> str:
+    """Deterministic folder name: the same inputs give the same folder (so runs resume)."""
+    names = [sc.name for sc in scenarios]
+    key = {
+        "scenarios": [[sc.name, scenario_digest(sc)] for sc in scenarios],
+        "base_seed": int(base_seed),
+        "replicates": int(replicates),
+        "population_scale": float(population_scale),
+    }
+    h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+    joined = "+".join(names)
+    if len(joined) > 80:
+        joined = f"{names[0]}+{len(names) - 1}more"
+    return f"ensemble_{joined}_{h}"
+
+
+def replicate_path(folder: Path, scenario: str, i: int) -> Path:
+    return Path(folder) / scenario / REPLICATES_DIR / f"rep-{i:04d}.csv"
+
+
+def write_atomic_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write a CSV under a temporary name in the same folder, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TMP_PREFIX}{path.name}.{os.getpid()}.{time.time_ns()}"
+    try:
+        write_csv(df, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic_json(obj: Any, path: Path) -> None:
+    path = Path(path)
+    tmp = path.parent / f"{TMP_PREFIX}{path.name}.{os.getpid()}.{time.time_ns()}"
+    try:
+        write_json(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_replicate(path: Path, n_days: int | None = None) -> pd.DataFrame | None:
+    """A replicate file if it is complete (daily.csv columns, ``n_days`` rows), else None."""
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+    if list(df.columns) != list(DAILY_COLUMNS) or df.empty:
+        return None
+    if n_days is not None and len(df) != n_days:
+        return None
+    if df[list(METRICS)].isna().to_numpy().any():
+        return None
+    return df
+
+
+def _clean_temporaries(folder: Path) -> int:
+    n = 0
+    if folder.is_dir():
+        for p in folder.glob(f"{TMP_PREFIX}*"):
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def _resolve(items: Sequence[Path | str | Scenario]) -> list[Scenario]:
+    out = []
+    for it in items:
+        out.append(it if isinstance(it, Scenario) else load_scenario(it))
+    seen: dict[str, Scenario] = {}
+    problems = []
+    for sc in out:
+        if sc.name in seen:
+            problems.append(
+                Problem(
+                    sc.path,
+                    "scenario.name",
+                    f"two scenarios of the ensemble are named '{sc.name}' "
+                    f"(also {seen[sc.name].path})",
+                    "give each scenario file its own [scenario] name, or list each file once",
+                )
+            )
+        seen[sc.name] = sc
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def _reported_days(sc: Scenario) -> int:
+    return (sc.end - sc.report_from).days + 1
+
+
+def _scenario_entry(sc: Scenario, task: RunTask) -> dict[str, Any]:
+    return {
+        "name": sc.name,
+        "label": sc.label,
+        "title": sc.title,
+        "file": display_path(sc.path),
+        "behaviour_overrides": dict(task.behaviour),
+        "days": task.days,
+        "digest": task.digest,
+        "period": {
+            "start": sc.start.isoformat(),
+            "end": sc.end.isoformat(),
+            "report_from": sc.report_from.isoformat(),
+        },
+        "reported_days": _reported_days(sc),
+        "observed": display_path(sc.observed) if sc.observed else "",
+        "inputs_sha256": {display_path(p): d for p, d in sorted(sc.input_hashes().items())},
+        "scenario": portable(sc.resolved),
+    }
+
+
+def _check_compatible(folder: Path, base_seed: int, scale: float, entries: list[dict]) -> None:
+    """Refuse to mix replicates of a different ensemble into ``folder``."""
+    path = folder / MANIFEST_NAME
+    if not path.exists():
+        if folder.exists() and any(p for p in folder.iterdir() if not p.name.startswith(".")):
+            raise ResultsExistError(
+                f"{folder} exists and is not an ensemble folder; choose another --out"
+            )
+        return
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ResultsExistError(
+            f"{path} cannot be read; remove the folder or choose another --out"
+        ) from None
+    why = []
+    if old.get("kind") != ENSEMBLE_KIND:
+        why.append("it is not an ensemble folder")
+    else:
+        if old.get("base_seed") != base_seed:
+            why.append(f"its base seed is {old.get('base_seed')}, not {base_seed}")
+        if float(old.get("population_scale", -1)) != float(scale):
+            why.append(f"its population scale is {old.get('population_scale')}, not {scale:g}")
+        digests = {s["name"]: s.get("digest") for s in old.get("scenarios", [])}
+        for e in entries:
+            if e["name"] in digests and digests[e["name"]] != e["digest"]:
+                why.append(f"scenario '{e['name']}' or its input files have changed since")
+    if why:
+        raise ResultsExistError(
+            f"{folder} holds a different ensemble ({'; '.join(why)}); "
+            "choose another --out or remove the folder"
+        )
+
+
+def _manifest(
+    ensemble: str,
+    entries: list[dict],
+    base_seed: int,
+    seeds: list[int],
+    scale: float,
+    done: dict[str, int],
+    status: str,
+    command: list[str] | None,
+    wall: float,
+    outputs: dict[str, str] | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "tool": "idlibsim",
+        "kind": ENSEMBLE_KIND,
+        "ensemble_id": ensemble,
+        "status": status,
+        "created_utc": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "command": command if command is not None else sys.argv,
+        "base_seed": int(base_seed),
+        "replicates": len(seeds),
+        "replicate_seeds": [int(s) for s in seeds],
+        "seeds_note": "replicate i of every scenario uses replicate_seeds[i] "
+        "(numpy SeedSequence(base_seed).spawn; common random numbers across scenarios)",
+        "population_scale": float(scale),
+        "people_per_simulated_person": int(round(1 / scale)),
+        "replicates_done": done,
+        "execution": {"workers": int(workers), "scheduler": scheduler or ""},
+        "wall_seconds": round(wall, 3),
+        "scenarios": entries,
+        "versions": versions(),
+        "outputs_sha256": outputs or {},
+    }
+
+
+def run_ensemble(
+    scenarios: Sequence[Path | str | Scenario],
+    replicates: int,
+    base_seed: int = 1,
+    population_scale: float = 0.1,
+    workers: int = 1,
+    scheduler: str | None = None,
+    out: Path | str | None = None,
+    progress: bool = False,
+    *,
+    client: Any = None,
+    results_root: Path | str | None = None,
+    command: list[str] | None = None,
+) -> EnsembleResult:
+    """Run ``replicates`` replicates of each scenario (same seeds for all) and summarise.
+
+    Writes ``results/<ensemble-id>/`` (or ``out``) and returns an :class:`EnsembleResult`.
+    Replicates whose file already exists are kept, not rerun. ``workers > 1`` runs on a
+    Dask ``LocalCluster``, ``scheduler`` on an existing Dask cluster, ``client`` on an
+    existing Dask client (which is left open).
+    """
+    from .model import population_weight
+
+    t0 = time.perf_counter()
+    if int(replicates) < 1:
+        raise ValueError("replicates must be at least 1")
+    population_weight(population_scale)  # ValueError for scales that are not 1/k
+    if int(workers) < 1:
+        raise ValueError("workers must be at least 1")
+    scs = _resolve(scenarios)
+    seeds = replicate_seeds(base_seed, int(replicates))
+    templates = [RunTask.from_scenario(sc, 0, population_scale) for sc in scs]
+    entries = [_scenario_entry(sc, t) for sc, t in zip(scs, templates, strict=True)]
+    name = ensemble_id(scs, base_seed, replicates, population_scale)
+    if out is not None:
+        folder = Path(out)
+    else:
+        root = Path(results_root) if results_root else PROJECT_ROOT / "results"
+        folder = root / name
+    _check_compatible(folder, int(base_seed), population_scale, entries)
+
+    # What is already there?
+    todo: list[tuple[str, int, RunTask]] = []
+    done: dict[str, int] = {}
+    for sc, tpl in zip(scs, templates, strict=True):
+        rep_dir = folder / sc.name / REPLICATES_DIR
+        _clean_temporaries(rep_dir)
+        n_days = _reported_days(sc)
+        done[sc.name] = 0
+        for i, seed in enumerate(seeds):
+            p = replicate_path(folder, sc.name, i)
+            if p.exists() and read_replicate(p, n_days) is not None:
+                done[sc.name] += 1
+                continue
+            if p.exists():
+                log.warning("replicate file %s is incomplete or unreadable; running it again", p)
+            todo.append((sc.name, i, _with_seed(tpl, seed)))
+    plan = _Plan(
+        folder, name, scs, entries, seeds, int(base_seed), float(population_scale), todo, done,
+        sum(done.values()), int(workers), scheduler, command, t0,
+    )  # fmt: skip
+    remote = bool(todo) and client is None and (plan.workers > 1 or bool(scheduler))
+    # Connect first, so that an unreachable cluster leaves nothing behind.
+    with dask_client(workers, scheduler) if remote else nullcontext(client) as dask:
+        return _carry_out(plan, dask, progress)
+
+
+@dataclass
+class _Plan:
+    """What an ensemble call will do: its folder, scenarios, seeds and missing replicates."""
+
+    folder: Path
+    name: str
+    scenarios: list[Scenario]
+    entries: list[dict[str, Any]]
+    seeds: list[int]
+    base_seed: int
+    scale: float
+    todo: list[tuple[str, int, RunTask]]  # (scenario name, replicate index, task)
+    done: dict[str, int]
+    skipped: int
+    workers: int
+    scheduler: str | None
+    command: list[str] | None
+    t0: float
+
+    def manifest(self, status: str, wall: float = 0.0, outputs=None) -> dict[str, Any]:
+        return _manifest(
+            self.name, self.entries, self.base_seed, self.seeds, self.scale, self.done, status,
+            self.command, wall, outputs, workers=self.workers, scheduler=self.scheduler,
+        )  # fmt: skip
+
+
+def _carry_out(plan: _Plan, client: Any, progress: bool) -> EnsembleResult:
+    """Run the missing replicates (writing each as it arrives), then the bands and manifest."""
+    folder = plan.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    _clean_temporaries(folder)
+    write_atomic_json(plan.manifest("running"), folder / MANIFEST_NAME)
+
+    ran = 0
+    if plan.todo:
+        bar = _progress(len(plan.seeds) * len(plan.scenarios), plan.skipped, "replicates", progress)
+
+        def save(k: int, daily: pd.DataFrame) -> None:
+            nonlocal ran
+            scen, i, _ = plan.todo[k]
+            write_atomic_csv(daily, replicate_path(folder, scen, i))
+            plan.done[scen] += 1
+            ran += 1
+            bar.update(1)
+
+        try:
+            map_runs([t for _, _, t in plan.todo], client=client, on_result=save)
+        finally:
+            bar.close()
+
+    # Summarise from the files (the same numbers whether they were just run or resumed).
+    tables: dict[str, pd.DataFrame] = {}
+    band_tables = []
+    outputs: dict[str, str] = {}
+    for sc in plan.scenarios:
+        frames = []
+        for i in range(len(plan.seeds)):
+            path = replicate_path(folder, sc.name, i)
+            df = read_replicate(path, _reported_days(sc))
+            if df is None:  # pragma: no cover - would be a bug: every replicate was written
+                raise RuntimeError(f"replicate {i} of {sc.name} is missing from {folder}")
+            frames.append(df)
+            outputs[path.relative_to(folder).as_posix()] = file_sha256(path)
+        tables[sc.name] = _stack(frames, plan.seeds)
+        b = bands(frames, scenario=sc.name, label=sc.label)
+        write_atomic_csv(b.drop(columns=["scenario", "label"]), folder / sc.name / "bands.csv")
+        band_tables.append(b)
+    all_bands = pd.concat(band_tables, ignore_index=True)
+    write_atomic_csv(all_bands, folder / "bands.csv")
+    outputs = {"bands.csv": file_sha256(folder / "bands.csv"), **outputs}
+    wall = time.perf_counter() - plan.t0
+    man = plan.manifest("complete", wall, outputs)
+    write_atomic_json(man, folder / MANIFEST_NAME)
+    return EnsembleResult(folder, man, tables, all_bands, ran, plan.skipped, wall)
+
+
+def _with_seed(task: RunTask, seed: int) -> RunTask:
+    from dataclasses import replace
+
+    return replace(task, seed=int(seed))
+
+
+def _stack(frames: list[pd.DataFrame], seeds: Sequence[int]) -> pd.DataFrame:
+    parts = []
+    for i, df in enumerate(frames):
+        d = df.copy()
+        d.insert(0, "seed", int(seeds[i]))
+        d.insert(0, "replicate", i)
+        parts.append(d)
+    return pd.concat(parts, ignore_index=True)
+
+
+def is_ensemble(folder: Path | str) -> bool:
+    """Whether ``folder`` holds an ensemble manifest."""
+    path = Path(folder) / MANIFEST_NAME
+    if not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("kind") == ENSEMBLE_KIND
+    except (OSError, ValueError):
+        return False
+
+
+def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> EnsembleResult:
+    """Read an ensemble folder: manifest, replicate tables and bands (pandas DataFrames).
+
+    Replicates that are missing (an interrupted ensemble) are left out; the bands are
+    recomputed from the replicates present when bands.csv is missing or out of date.
+    """
+    folder = Path(folder)
+    if not is_ensemble(folder):
+        raise InputError(
+            [
+                Problem(
+                    folder,
+                    "",
+                    "is not an ensemble folder (no manifest.json written by 'idlibsim ensemble')",
+                    "give a folder made by 'idlibsim ensemble', e.g. results/ensemble_...",
+                )
+            ]
+        )
+    man = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+    seeds = man["replicate_seeds"]
+    tables: dict[str, pd.DataFrame] = {}
+    band_tables = []
+    complete = man.get("status") == "complete"
+    for s in man["scenarios"]:
+        frames, present = [], []
+        for i in range(len(seeds)):
+            df = read_replicate(replicate_path(folder, s["name"], i), s.get("reported_days"))
+            if df is not None:
+                frames.append(df)
+                present.append(i)
+        if len(present) < len(seeds):
+            complete = False
+            if not allow_incomplete:
+                raise InputError(
+                    [
+                        Problem(
+                            folder / s["name"],
+                            "",
+                            f"{len(present)} of {len(seeds)} replicates are present",
+                            "rerun the same 'idlibsim ensemble' command to finish it",
+                        )
+                    ]
+                )
+        if not frames:
+            continue
+        parts = []
+        for i, df in zip(present, frames, strict=True):
+            d = df.copy()
+            d.insert(0, "seed", int(seeds[i]))
+            d.insert(0, "replicate", i)
+            parts.append(d)
+        tables[s["name"]] = pd.concat(parts, ignore_index=True)
+        band_tables.append(bands(frames, scenario=s["name"], label=s["label"]))
+    if complete and (folder / "bands.csv").exists():
+        all_bands = pd.read_csv(folder / "bands.csv")
+    elif band_tables:
+        all_bands = pd.concat(band_tables, ignore_index=True)
+    else:
+        all_bands = pd.DataFrame(columns=list(BAND_COLUMNS))
+    return EnsembleResult(folder, man, tables, all_bands, 0, 0, float(man.get("wall_seconds", 0)))
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+
+def cli_ensemble(args, argv: list[str]) -> int:
+    """``idlibsim ensemble SCENARIO.toml ... --replicates N [--workers K] [--scheduler A]``."""
+    from .cli import UsageError
+
+    scenarios = [load_scenario(p) for p in args.scenario]
+    quiet = bool(getattr(args, "quiet", False))
+    try:
+        res = run_ensemble(
+            scenarios,
+            replicates=args.replicates,
+            base_seed=args.seed,
+            population_scale=args.population_scale,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            out=args.out,
+            progress=not quiet and sys.stderr.isatty(),
+            command=["idlibsim", *argv],
+        )
+    except (DistributedUnavailableError, ClusterError) as exc:
+        raise UsageError(str(exc)) from None
+    if not quiet:
+        print(format_ensemble(res))
+    return 0
+
+
+def format_ensemble(res: EnsembleResult) -> str:
+    """A few lines: where, how many, how fast, and the end-of-period medians and bands."""
+    man = res.manifest
+    n = man["replicates"]
+    total = n * len(man["scenarios"])
+    rate = res.ran / (res.wall_seconds / 60) if res.ran and res.wall_seconds > 0 else float("nan")
+    lines = [
+        f"ensemble: {res.folder}",
+        f"  {len(man['scenarios'])} scenario(s) x {n} replicates = {total} runs "
+        f"at population scale {scale_label(man['population_scale'])} (base seed {man['base_seed']})",
+        f"  ran {res.ran}, kept {res.skipped} already done; {res.wall_seconds:.1f} s"
+        + (f", {rate:.1f} replicates/min" if res.ran else ""),
+    ]
+    b = res.bands
+    for s in man["scenarios"]:
+        lines.append(f"  {s['label']} ({s['name']}), on {s['period']['end']}:")
+        for metric, text in (
+            ("displacements_cumulative", "displacements (movements)"),
+            ("displaced_people_cumulative", "people displaced at least once"),
+            ("displaced_now", "displaced now"),
+        ):
+            rows = b[(b["scenario"] == s["name"]) & (b["metric"] == metric)]
+            if rows.empty:
+                continue
+            r = rows.iloc[-1]
+            lines.append(
+                f"    {text}: median {r['median']:,.0f} (90% of runs {r['p05']:,.0f} to {r['p95']:,.0f})"
+            )
+    lines.append(f"  compare: idlibsim compare {res.folder} -o {res.folder / 'comparison.png'}")
+    return "\n".join(lines)
