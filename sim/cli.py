@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from .errors import InputError
 
-EXIT_INPUT = 2
+EXIT_NOT_REPRODUCED = 1  # `rerun`: the numbers differ
+EXIT_INPUT = 2  # bad scenario, data file or option: nothing was written
+EXIT_INVARIANT = 3  # the model broke one of its invariants (a bug: please report it)
+EXIT_INTERNAL = 70  # any other unexpected error (a bug)
 EXIT_INTERRUPTED = 130
+DEBUG_ENV = "IDLIBSIM_DEBUG"  # set to 1 to see the Python traceback of an unexpected error
 
 
 class UsageError(Exception):
@@ -191,6 +196,33 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("idlibsim: interrupted; no results folder was completed", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MemoryError:
+        print(
+            "idlibsim: error: out of memory; use --population-scale 0.1 (one simulated person "
+            "per 10 people) or a machine with more memory (a full run needs about 1 GB)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    except Exception as exc:  # noqa: BLE001 - a bug: say so plainly, no traceback by default
+        from .model import InvariantError
+
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        if isinstance(exc, InvariantError):
+            print(
+                f"idlibsim: error: a model invariant failed: {exc}\n"
+                "  This is a bug in idlibsim, not in your scenario: no results folder was "
+                "written. Please report it with the scenario file, seed and population scale.",
+                file=sys.stderr,
+            )
+            return EXIT_INVARIANT
+        print(
+            f"idlibsim: internal error: {type(exc).__name__}: {exc}\n"
+            f"  This is a bug in idlibsim; no results folder was completed. "
+            f"Run again with {DEBUG_ENV}=1 for the details and please report it.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -210,7 +242,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         out=args.out,
         force=args.force,
         plots=not args.no_plots,
-        check=args.check,
+        check=True if args.check else None,
         progress=not args.quiet and sys.stderr.isatty(),
         command=["idlibsim", *argv],
     )

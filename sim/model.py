@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import mesa
 import networkx as nx
 import numpy as np
@@ -26,6 +28,15 @@ from .population import (
 
 class InvariantError(AssertionError):
     """A model invariant failed (population not conserved, negative counts ...)."""
+
+
+#: Set to 1 to check the invariants every day in every model built (the test suite does).
+CHECK_ENV = "IDLIBSIM_CHECK"
+
+
+def check_by_default() -> bool:
+    """Whether models check their invariants when ``check`` is not given (``IDLIBSIM_CHECK``)."""
+    return os.environ.get(CHECK_ENV, "") not in ("", "0")
 
 
 def population_weight(scale: float) -> int:
@@ -104,11 +115,16 @@ class DisplacementModel(mesa.Model):
         Person-rows per person: 1 simulates every civilian; 0.1 one row per 10 people.
     check
         Assert the invariants (conservation, non-negative counts, capacities, nobody
-        settled in a captured place, people match households) after every day.
+        settled in a captured place, people match households) after every day. ``None``
+        (default): only when the environment variable ``IDLIBSIM_CHECK`` is 1.
     """
 
     def __init__(
-        self, scenario: Scenario, seed: int = 0, population_scale: float = 1.0, check: bool = False
+        self,
+        scenario: Scenario,
+        seed: int = 0,
+        population_scale: float = 1.0,
+        check: bool | None = None,
     ):
         super().__init__(
             rng=int(seed)
@@ -116,7 +132,7 @@ class DisplacementModel(mesa.Model):
         # Not `self.scenario`: Mesa 3.5 reserves Model.scenario for its own experiment objects.
         self.config = scenario
         self.seed = int(seed)
-        self.check = check
+        self.check = check_by_default() if check is None else bool(check)
         self.population_scale = float(population_scale)
         weight = population_weight(population_scale)
         beh = scenario.behaviour

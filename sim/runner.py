@@ -35,7 +35,7 @@ def simulate(
     scenario: Scenario,
     seed: int = 0,
     population_scale: float = 1.0,
-    check: bool = False,
+    check: bool | None = None,
     progress: bool = False,
 ) -> RunResult:
     """Run the model and return its tables (nothing is written)."""
@@ -57,7 +57,7 @@ def run(
     out: Path | str | None = None,
     force: bool = False,
     plots: bool = True,
-    check: bool = False,
+    check: bool | None = None,
     progress: bool = False,
     results_root: Path | str | None = None,
     command: list[str] | None = None,

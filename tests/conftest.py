@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# Every model built by the suite checks its invariants every day (conservation, counts,
+# capacities, nobody settled in a captured place): `idlibsim run --check` for all tests.
+# Set before any Dask worker starts, so worker processes inherit it.
+os.environ["IDLIBSIM_CHECK"] = "1"
 
 TWO_TOWNS_LOCATIONS = """\
 name,kind,control,lat,lon,population,camp_population,camp_capacity,hosting_population
