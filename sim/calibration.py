@@ -230,19 +230,40 @@ def _locations_with_governorate(res) -> pd.DataFrame:
     return loc
 
 
+def target_values(task: Any, targets: Sequence[Target]) -> np.ndarray:
+    """Run one :class:`sim.ensemble.RunTask` and return its value of each target.
+
+    This is what a Dask worker computes for one seed of one calibration evaluation.
+    """
+    res = simulate(task.load(), seed=task.seed, population_scale=task.population_scale)
+    return model_values(res.daily, _locations_with_governorate(res), targets)
+
+
 def evaluate(
     scenario: Scenario,
     params: dict[str, float],
     targets: Sequence[Target],
     seeds: Sequence[int],
     scale: float,
+    client: Any = None,
 ) -> np.ndarray:
-    """Mean model value of each target over the seeds, for behaviour ``params``."""
+    """Mean model value of each target over the seeds, for behaviour ``params``.
+
+    With a Dask ``client`` (:func:`sim.ensemble.dask_client`) the seeds run on its
+    workers; the values, gathered in seed order, are identical to a run in this process.
+    """
     sc = scenario.with_behaviour(**params)
-    vals = []
-    for seed in seeds:
-        res = simulate(sc, seed=seed, population_scale=scale)
-        vals.append(model_values(res.daily, _locations_with_governorate(res), targets))
+    if client is None:
+        vals = []
+        for seed in seeds:
+            res = simulate(sc, seed=seed, population_scale=scale)
+            vals.append(model_values(res.daily, _locations_with_governorate(res), targets))
+    else:
+        from .ensemble import RunTask
+
+        tasks = [RunTask.from_scenario(sc, seed, scale) for seed in seeds]
+        futures = client.map(target_values, tasks, targets=list(targets), pure=False)
+        vals = client.gather(futures)
     return np.mean(vals, axis=0)
 
 
@@ -271,8 +292,13 @@ def fit(
     max_evaluations: int = 400,
     start: dict[str, float] | None = None,
     log: Callable[[str], None] | None = None,
+    client: Any = None,
 ) -> Fit:
-    """Fit behaviour parameters ``names`` to the scenario's observed ``fit`` figures."""
+    """Fit behaviour parameters ``names`` to the scenario's observed ``fit`` figures.
+
+    ``client``: a Dask client (:func:`sim.ensemble.dask_client`) to run each evaluation's
+    seeds on its workers; the fit is identical with or without it.
+    """
     from scipy.optimize import minimize
 
     t0 = time.perf_counter()
@@ -301,7 +327,7 @@ def fit(
 
     def objective(x: np.ndarray) -> float:
         pars = params_of(x)
-        m = evaluate(scenario, pars, targets, seed_list, scale)
+        m = evaluate(scenario, pars, targets, seed_list, scale, client)
         j = float(np.sum(residuals(m, targets) ** 2))
         history.append((pars, j))
         if log and len(history) % 10 == 0:
@@ -344,7 +370,7 @@ def fit(
             if np.isfinite(s)
             else (float("nan"), float("nan"))
         )
-    model = evaluate(scenario, best, targets, seed_list, scale)
+    model = evaluate(scenario, best, targets, seed_list, scale, client)
     return Fit(
         scenario,
         list(names),

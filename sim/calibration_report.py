@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,24 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
     _log(
         f"calibrating {scenario.name} at population scale {scale} with {args.seeds} seeds (common random numbers)"
     )
-    result = fit(
-        scenario, seeds=args.seeds, scale=scale, max_evaluations=40 if quick else 400, log=_log
-    )
+    workers = int(getattr(args, "workers", 1) or 1)
+    scheduler = getattr(args, "scheduler", None)
+    if workers > 1 or scheduler:
+        from .ensemble import dask_client
+
+        ctx = dask_client(workers, scheduler)
+        _log(f"  on Dask: {scheduler or f'a local cluster of {workers} workers'}")
+    else:
+        ctx = nullcontext(None)
+    with ctx as client:
+        result = fit(
+            scenario,
+            seeds=args.seeds,
+            scale=scale,
+            max_evaluations=40 if quick else 400,
+            log=_log,
+            client=client,
+        )
     write_parameters(result, Path(params_out), report)
     _log(f"wrote {params_out}")
     fitted = load_scenario(scenario.path)  # picks up the file just written

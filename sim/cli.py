@@ -160,6 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument(
         "--quick", action="store_true", help="a short fit for testing (fewer iterations)"
     )
+    k.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="run each evaluation's seeds on a Dask LocalCluster of this many workers",
+    )
+    k.add_argument(
+        "--scheduler", metavar="ADDRESS", help="existing Dask scheduler, e.g. tcp://host:8786"
+    )
 
     sc = sub.add_parser("score", help="compare a run with the observed figures of its period")
     sc.add_argument("run", type=Path, help="run folder")
@@ -204,10 +213,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_INTERNAL
     except Exception as exc:  # noqa: BLE001 - a bug: say so plainly, no traceback by default
+        from .ensemble import ClusterError, DistributedUnavailableError
         from .model import InvariantError
 
         if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             raise
+        if isinstance(exc, (ClusterError, DistributedUnavailableError)):
+            print(f"idlibsim: error: {exc}", file=sys.stderr)
+            return EXIT_INPUT
         if isinstance(exc, InvariantError):
             print(
                 f"idlibsim: error: a model invariant failed: {exc}\n"

@@ -199,3 +199,22 @@ def test_observed_file_of_the_2019_scenario_is_consistent():
     cmp = compare(daily, fit_rows)
     assert (cmp["model"] > 0).all()
     assert json.dumps(list(cmp.columns))
+
+
+def test_evaluations_on_a_dask_cluster_equal_those_in_this_process(world):
+    """Calibration runs execute on Dask workers with identical values."""
+    pytest.importorskip("distributed")
+    from sim.calibration import Target, evaluate
+    from sim.ensemble import dask_client
+
+    sc = load_scenario(world.scenario(BOMB))
+    targets = [
+        Target("movements", date(2019, 5, 1), date(2019, 5, 20), 1000.0, "fit", "test", ""),
+        Target("people", date(2019, 5, 1), date(2019, 5, 30), 1000.0, "fit", "test", ""),
+    ]
+    params = {"flee_rate": 0.2}
+    here = evaluate(sc, params, targets, [3, 4, 5], 0.5)
+    with dask_client(workers=2) as client:
+        there = evaluate(sc, params, targets, [3, 4, 5], 0.5, client)
+    assert here[0] > 0
+    np.testing.assert_array_equal(here, there)
