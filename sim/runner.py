@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,9 @@ def simulate(
     model = DisplacementModel(scenario, seed=seed, population_scale=population_scale, check=check)
     model.run(progress=progress)
     daily, locations, routes = model.daily(), model.locations(), model.route_flows()
+    model.close()
+    del model
+    gc.collect()  # the model's agents and arrays form reference cycles: free them now
     wall = time.perf_counter() - t0
     summary = summarize(scenario, daily, locations, routes)
     return RunResult(
