@@ -19,6 +19,7 @@ All problems found are reported together as one :class:`~sim.errors.InputError`.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import re
@@ -28,7 +29,15 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, Problem, ProblemList, did_you_mean
+from .errors import (
+    InputError,
+    Problem,
+    ProblemList,
+    clip,
+    decode_text,
+    did_you_mean,
+    read_bytes,
+)
 
 MAX_FILE_BYTES = 1_000_000  # a scenario is a few kB; anything larger is a mistake
 MAX_DAYS = 1100  # about three years
@@ -322,6 +331,17 @@ BEHAVIOUR_FIELDS = (
         "assessed communities.",
     ),
     Field(
+        "host_preference",
+        "prob",
+        0.65,
+        unit="0-1",
+        doc="Share of displaced households that look for a place in a host community (relatives, "
+        "renting, unfinished buildings) and take a camp place only if none is free; the others "
+        "go to camps, or to informal sites when the camps are full.",
+        source="OCHA Humanitarian Update Syrian Arab Republic, Issue 04 (25 July 2019): 'roughly "
+        "two-thirds of people displaced are staying outside camps'",
+    ),
+    Field(
         "return_rate",
         "prob",
         0.01,
@@ -522,6 +542,7 @@ class Behaviour:
     border_pull_km: float
     crowding_floor: float
     host_capacity_share: float
+    host_preference: float
     return_rate: float
     return_fear_threshold: float
     return_min_days: int
@@ -677,17 +698,8 @@ def read_toml(path: Path, what: str = "scenario") -> tuple[dict[str, Any], str]:
                 )
             ]
         )
-    data = path.read_bytes()
-    if b"\x00" in data:
-        raise InputError(
-            [Problem(path, "", "is a binary file, not TOML text", f"give a {what} .toml file")]
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            [Problem(path, "", f"is not UTF-8 text (byte {exc.start})", "save the file as UTF-8")]
-        ) from None
+    data = read_bytes(path, what)
+    text = decode_text(path, data, f"a {what} .toml file")
     if not text.strip():
         raise InputError(
             [Problem(path, "", "is empty", f"write a {what} (see scenarios/idlib_2019.toml)")]
@@ -695,25 +707,97 @@ def read_toml(path: Path, what: str = "scenario") -> tuple[dict[str, Any], str]:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
-        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-        line = int(m.group(1)) if m else None
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
-        if m:
-            msg += f" (column {m.group(2)})"
+        raise InputError([_syntax_problem(path, text, str(exc))]) from None
+    except RecursionError:
         raise InputError(
             [
                 Problem(
                     path,
                     "",
-                    f"TOML syntax error: {msg}",
-                    "see https://toml.io: strings in double quotes, dates like 2019-04-28, "
-                    "tables like [events.my_event]",
-                    line,
+                    "TOML lists or tables are nested too deeply to read",
+                    f"a {what} file needs at most lists of names: check that this is the right file",
                 )
             ]
         ) from None
     return raw, text
+
+
+#: What the TOML parser's terse messages usually mean in a scenario file.
+_SYNTAX_HINTS = (
+    (
+        "Invalid value",
+        "a value must be a number, a date (2019-04-28), true or false, a [list] or a string "
+        'in double quotes: write name = "Kafr Nabl", not name = Kafr Nabl',
+    ),
+    (
+        "Cannot overwrite a value",
+        "a key or a table is given twice (or [[events]] clashes with [events.x]): keep one",
+    ),
+    ("Cannot declare", "a table header appears twice: merge the two tables into one"),
+    ("Unterminated string", "a string is not closed: add the closing double quote"),
+    ('Expected "\'"', "a string is not closed: add the closing single quote"),
+    ("Illegal character", "a string is not closed on its line: add the closing double quote"),
+    (
+        "Invalid date",
+        "this date does not exist: write an existing day as YYYY-MM-DD, e.g. 2019-02-28",
+    ),
+    (
+        "Expected newline or end of document",
+        "one key = value per line; numbers have no thousands commas (write 4_000_000); dates "
+        "are YYYY-MM-DD with two-digit months and days (2019-05-01)",
+    ),
+    ("Expected '=' after a key", "every setting is written key = value"),
+    ("Unclosed array", "a [list] is not closed: add the closing ]"),
+    ("Unclosed inline table", "an inline {table} is not closed: add the closing }"),
+    ("Expected ']' at the end of a table", "close the table header with ], e.g. [events.my_event]"),
+)
+_SYNTAX_GENERIC = (
+    "see https://toml.io: strings in double quotes, dates like 2019-04-28, "
+    "tables like [events.my_event]"
+)
+
+
+def _syntax_problem(path: Path, text: str, msg: str) -> Problem:
+    """One problem for a TOML syntax error, with the line and what the parser means."""
+    m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+    line = int(m.group(1)) if m else None
+    bare = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", msg)
+    if m:
+        bare_col = f"{bare} (column {m.group(2)})"
+    else:
+        bare_col = bare
+        if "end of document" in msg:
+            line = _first_failing_line(text, bare)
+    fix = next((h for key, h in _SYNTAX_HINTS if bare.startswith(key)), _SYNTAX_GENERIC)
+    return Problem(path, "", f"TOML syntax error: {bare_col}", fix, line)
+
+
+def _first_failing_line(text: str, bare: str) -> int | None:
+    """Line where an error the parser reports 'at end of document' starts.
+
+    An unclosed string or list, or a key given twice, is only noticed at the end. The
+    first line ``k`` such that the first ``k`` lines already fail with the same message
+    is where it starts (found by bisection).
+    """
+    lines = text.splitlines(keepends=True)
+
+    def fails(k: int) -> bool:
+        try:
+            tomllib.loads("".join(lines[:k]))
+        except tomllib.TOMLDecodeError as exc:
+            return str(exc).startswith(bare)
+        return False
+
+    lo, hi = 1, len(lines)
+    if not lines or not fails(hi):
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fails(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def _load_chain(
@@ -721,16 +805,18 @@ def _load_chain(
 ) -> tuple[dict, dict[str, Path], dict[Path, str], list[Path]]:
     """Load a file and the files it extends; return merged data, field provenance, texts, files."""
     path = Path(path).resolve()
-    if path in seen:
-        chain = " -> ".join(p.name for p in (*seen, path))
+    raw, text = read_toml(path)
+    if not raw:
         raise InputError(
             [
                 Problem(
-                    seen[-1], "extends", f"extends loops back on itself: {chain}", "remove the loop"
+                    path,
+                    "",
+                    "holds no settings, only comments or blank lines",
+                    "write a scenario (see scenarios/idlib_2019.toml)",
                 )
             ]
         )
-    raw, text = read_toml(path)
     _absolutize_paths(raw, path.parent)
     base: dict = {}
     prov: dict[str, Path] = {}
@@ -744,7 +830,7 @@ def _load_chain(
                     Problem(
                         path,
                         "extends",
-                        "must be the path of another scenario file",
+                        f"must be the path of another scenario file, got {_kind(target)} {_short(target)}",
                         'extends = "idlib_2019.toml"',
                         _line(text, "extends"),
                     )
@@ -758,7 +844,34 @@ def _load_chain(
                         path,
                         "extends",
                         f"extends '{target}', which does not exist ({parent})",
-                        "give a path relative to this file",
+                        "give a path relative to this file"
+                        + _close_files(parent, "; did you mean {}?", exclude=path),
+                        _line(text, "extends"),
+                    )
+                ]
+            )
+        if parent.is_dir() or parent.suffix.lower() != ".toml":
+            raise InputError(
+                [
+                    Problem(
+                        path,
+                        "extends",
+                        f"extends '{target}', which is "
+                        + ("a folder" if parent.is_dir() else "not a .toml scenario file"),
+                        'give the path of a scenario file, e.g. extends = "idlib_2019.toml"',
+                        _line(text, "extends"),
+                    )
+                ]
+            )
+        if parent in (*seen, path):
+            chain = " -> ".join(p.name for p in (*seen, path, parent))
+            raise InputError(
+                [
+                    Problem(
+                        path,
+                        "extends",
+                        f"extends loops back on itself: {chain}",
+                        "a scenario cannot extend itself or a file that extends it: remove the loop",
                         _line(text, "extends"),
                     )
                 ]
@@ -768,6 +881,20 @@ def _load_chain(
         files = pfiles + files
     merged = _merge(base, raw, prov, path)
     return merged, prov, texts, files
+
+
+def _close_files(path: Path, template: str, exclude: Path | None = None) -> str:
+    """Template filled with the files beside ``path`` whose names are closest to its name."""
+    try:
+        siblings = [
+            p.name
+            for p in path.parent.iterdir()
+            if p.suffix == path.suffix and p.is_file() and p != exclude
+        ]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, siblings, n=3, cutoff=0.6)
+    return template.format(" or ".join(f"'{c}'" for c in close)) if close else ""
 
 
 def _line(text: str, key: str) -> int | None:
@@ -833,17 +960,36 @@ class _Checker:
         pl.add(dotted, message, fix)
         self.problems.extend(pl.items)
 
-    def unknown_keys(self, table: dict, valid: tuple[str, ...] | list[str], prefix: str) -> None:
+    def unknown_keys(
+        self, table: dict, valid: tuple[str, ...] | list[str], prefix: str
+    ) -> set[str]:
+        """Report keys the schema does not define; return the valid names they resemble."""
+        meant: set[str] = set()
         for k in table:
-            if k not in valid:
-                hint = did_you_mean(k, valid)
-                fix = hint
-                if prefix == "" and k not in TOP_LEVEL_KEYS:
-                    fix += (
-                        " (a key written after a [table] header belongs to that table: "
-                        "put top-level keys such as 'extends' before the first table)"
-                    )
-                self.add(f"{prefix}{k}", f"unknown key '{k}'", fix)
+            if k in valid:
+                continue
+            close = difflib.get_close_matches(k, list(valid), n=1, cutoff=0.6)
+            here = _header(prefix)
+            homes = [
+                h
+                for h in _homes(k)
+                if h != here
+                and not (h.startswith("[events.") and prefix.startswith("events."))
+                and not (h.startswith("[crossings.") and prefix.startswith("crossings."))
+            ]
+            if homes and not prefix:  # e.g. start = ... written before any [table] header
+                fix = f"'{k}' belongs in {' or '.join(homes)}: move it below that header"
+            elif homes:  # a valid key in the wrong table beats a look-alike in this one
+                fix = (
+                    f"'{k}' belongs in {' or '.join(homes)}: a key written below a [table] header "
+                    "belongs to that table, so move it"
+                    + (" before the first [table] header" if homes[0] == "the top level" else "")
+                )
+            else:
+                fix = did_you_mean(k, valid)
+                meant.update(close)
+            self.add(f"{prefix}{k}", f"unknown key '{k}'", fix)
+        return meant
 
     def table(
         self, raw: Any, spec: tuple[Field, ...], prefix: str, defaults: dict | None = None
@@ -852,18 +998,18 @@ class _Checker:
         out: dict[str, Any] = {}
         if not isinstance(raw, dict):
             self.add(
-                prefix.rstrip("."),
-                f"must be a table, got {_kind(raw)}",
-                f"write [{prefix.rstrip('.')}]",
+                prefix.rstrip("."), f"must be a table, got {_kind(raw)}", f"write {_header(prefix)}"
             )
             raw = {}
-        self.unknown_keys(raw, [f.name for f in spec], prefix)
+        meant = self.unknown_keys(raw, [f.name for f in spec], prefix)
         for f in spec:
             dotted = f"{prefix}{f.name}"
             if f.name in raw:
                 out[f.name] = self.value(raw[f.name], f, dotted)
             elif defaults is not None and f.name in defaults:
                 out[f.name] = defaults[f.name]
+            elif f.required and f.name in meant:
+                out[f.name] = None  # reported as a misspelling of it ("did you mean")
             elif f.required:
                 self.add(
                     dotted,
@@ -878,6 +1024,7 @@ class _Checker:
     def value(self, v: Any, f: Field, dotted: str) -> Any:
         t = f.type
         bad = None
+        fix = f"write {f.name} = {_example(f)}"
         if t in ("str", "text", "path", "name", "choice", "kind"):
             if not isinstance(v, str):
                 bad = "a string in double quotes"
@@ -892,8 +1039,14 @@ class _Checker:
                 return None
             elif t == "path" and v.strip() and not Path(v).exists():
                 self.add(
-                    dotted, f"file not found: {v}", "give a path relative to the scenario file"
+                    dotted,
+                    f"file not found: {v}",
+                    "give a path relative to the scenario file"
+                    + _close_files(Path(v), "; did you mean {}?"),
                 )
+                return None
+            elif t == "path" and v.strip() and Path(v).is_dir():
+                self.add(dotted, f"{v} is a folder, not a file", "give the path of the file")
                 return None
             elif len(v) > 20_000:
                 bad = "a string shorter than 20,000 characters"
@@ -903,19 +1056,31 @@ class _Checker:
             if isinstance(v, bool):
                 return v
             bad = "true or false (no quotes)"
+            word = v.strip().lower() if isinstance(v, str) else None
+            if word in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+                value = "true" if word in ("true", "yes", "on", "1") else "false"
+                fix = f"write {f.name} = {value} (without quotes)"
         elif t == "int":
             if isinstance(v, bool) or not isinstance(v, int):
                 if isinstance(v, float) and math.isfinite(v) and v.is_integer():
-                    bad = f"a whole number without a decimal point (write {int(v)})"
+                    bad = "a whole number without a decimal point"
+                    fix = f"write {f.name} = {int(v)}"
+                elif isinstance(v, float):
+                    self.add(dotted, f"must be a finite whole number, got {v}", _range_fix(f))
+                    return None
                 else:
                     bad = "a whole number"
+                    if _is_number_text(v):
+                        fix = f"write {f.name} = {v.strip()} without the quotes"
             else:
                 return self.in_range(v, f, dotted)
         elif t in ("float", "prob"):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 bad = "a number"
-            elif not math.isfinite(v):
-                self.add(dotted, f"must be a finite number, got {v}", _range_fix(f))
+                if _is_number_text(v):
+                    fix = f"write {f.name} = {v.strip()} without the quotes"
+            elif not math.isfinite(v if isinstance(v, float) else _float(v)):
+                self.add(dotted, f"must be a finite number, got {_num(v)}", _range_fix(f))
                 return None
             else:
                 return self.in_range(float(v), f, dotted)
@@ -938,6 +1103,16 @@ class _Checker:
                 bad = 'a list of place names, e.g. ["Kafr Nabl", "Hish"]'
             elif len(v) > 1000:
                 bad = "a list of at most 1000 names"
+            elif not v and f.required:
+                bad = 'at least one place name, e.g. ["Kafr Nabl"]'
+            elif len(set(v)) < len(v):
+                dup = sorted({x for x in v if v.count(x) > 1})
+                self.add(
+                    dotted,
+                    f"names {', '.join(repr(x) for x in dup)} more than once",
+                    "give each place once",
+                )
+                return None
             else:
                 return list(v)
         elif t == "pair":
@@ -948,31 +1123,79 @@ class _Checker:
             else:
                 return (v[0], v[1])
         if bad is not None:
-            self.add(
-                dotted,
-                f"expected {bad}, got {_kind(v)} {_short(v)}",
-                f"write {f.name} = {_example(f)}",
-            )
+            self.add(dotted, f"expected {bad}, got {_kind(v)} {_short(v)}", fix)
         return None
 
     def in_range(self, v: float, f: Field, dotted: str) -> float | None:
         lo, hi = (0.0, 1.0) if f.type == "prob" else (f.lo, f.hi)
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            what = "a probability or share" if f.type == "prob" else "a value"
+            what = "a probability or share (0 to 1)" if f.type == "prob" else "this field"
             unit = f" {f.unit}" if f.unit and f.unit != "0-1" else ""
-            self.add(dotted, f"{v:g}{unit} is outside the valid range for {what}", _range_fix(f))
+            shown = _num(v)
+            if shown.startswith("a number"):
+                unit = ""
+            self.add(dotted, f"{shown}{unit} is outside the valid range of {what}", _range_fix(f))
             return None
         return v
+
+
+def _header(prefix: str) -> str:
+    """How a table is written in the file, from its dotted prefix ('' is the top level)."""
+    if not prefix:
+        return "the top level"
+    parts = prefix.rstrip(".").split(".")
+    return (
+        "[" + ".".join(p if re.fullmatch(r"[A-Za-z0-9_\-]+", p) else f'"{p}"' for p in parts) + "]"
+    )
+
+
+def _homes(key: str) -> list[str]:
+    """Where a key is valid: 'the top level', '[scenario]', '[events.<name>]'..."""
+    homes = []
+    if key in TOP_LEVEL_KEYS:
+        homes.append("the top level")
+    homes += [f"[{name}]" for name, (_, spec) in SECTIONS.items() if key in (f.name for f in spec)]
+    if key in (f.name for f in CROSSING_FIELDS):
+        homes.append('[crossings."<crossing name>"]')
+    kinds = [k for k, (_, spec) in EVENT_KINDS.items() if key in (f.name for f in spec)]
+    if key in (f.name for f in _COMMON_EVENT_FIELDS) or kinds:
+        homes.append("[events.<name>]")
+    return homes
 
 
 def _range_fix(f: Field) -> str:
     lo, hi = (0.0, 1.0) if f.type == "prob" else (f.lo, f.hi)
     unit = f" {f.unit}" if f.unit and f.unit != "0-1" else ""
     if lo is not None and hi is not None:
-        return f"use a value between {lo:g} and {hi:g}{unit}"
+        return f"use a value between {_num(lo)} and {_num(hi)}{unit}"
     if lo is not None:
-        return f"use a value of at least {lo:g}{unit}"
-    return f"use a value of at most {hi:g}{unit}"
+        return f"use a value of at least {_num(lo)}{unit}"
+    return f"use a value of at most {_num(hi)}{unit}"
+
+
+def _num(v: float) -> str:
+    """A number as a reader writes it: 20,000,000 rather than 2e+07, 0.05 rather than 5e-02."""
+    if isinstance(v, int):
+        return f"{v:,}" if abs(v) < 10**18 else f"a number of {len(str(abs(v)))} digits"
+    if math.isfinite(v) and v.is_integer() and abs(v) < 1e18:
+        return f"{int(v):,}"
+    return f"{v:g}"
+
+
+def _float(v: int | float) -> float:
+    try:
+        return float(v)
+    except OverflowError:  # an integer of hundreds of digits
+        return math.inf
+
+
+def _is_number_text(v: Any) -> bool:
+    if not isinstance(v, str):
+        return False
+    try:
+        return math.isfinite(float(v.strip().replace("_", "")))
+    except ValueError:
+        return False
 
 
 def _kind(v: Any) -> str:
@@ -983,11 +1206,18 @@ def _kind(v: Any) -> str:
         str: "a string",
         list: "a list",
         dict: "a table",
-    }.get(type(v), "a date" if isinstance(v, date) else type(v).__name__)
+    }.get(
+        type(v),
+        "a date and time"
+        if isinstance(v, datetime)
+        else "a date"
+        if isinstance(v, date)
+        else type(v).__name__,
+    )
 
 
 def _short(v: Any) -> str:
-    s = repr(v)
+    s = v.isoformat() if isinstance(v, date) else repr(v)
     return s if len(s) <= 40 else s[:37] + "..."
 
 
@@ -1070,6 +1300,17 @@ def load_scenario(path: str | Path) -> Scenario:
     sec: dict[str, dict] = {}
     for name, (_, spec) in SECTIONS.items():
         raw = merged.get(name, {})
+        required = [f for f in spec if f.required]
+        if name not in merged and required:
+            chk.add(
+                name,
+                f"missing the [{name}] table ({', '.join(f.name for f in required)} are required)",
+                f"add [{name}] with "
+                + ", ".join(f"{f.name} = {_example(f)}" for f in required)
+                + " (or extends = another scenario)",
+            )
+            sec[name] = {f.name: None if f.required else _copy(f.default) for f in spec}
+            continue
         if name == "behaviour":
             sec[name] = _behaviour_section(raw, chk, files)
         else:
@@ -1108,6 +1349,19 @@ def load_scenario(path: str | Path) -> Scenario:
     # Geography: needed to check every place name.
     world = None
     g = sec["geography"]
+    given = merged.get("geography") if isinstance(merged.get("geography"), dict) else {}
+    for key in ("locations", "routes"):
+        if key not in given and isinstance(g.get(key), str):
+            # a default is relative to the scenario file, like a path written in it
+            default = (root.parent / g[key]).resolve()
+            g[key] = str(default)
+            if not default.is_file():
+                chk.add(
+                    f"geography.{key}",
+                    f"no {key} file given and the default {default} does not exist",
+                    f'add [geography] {key} = "path/to/{key}.csv" (relative to the scenario file)',
+                )
+                g[key] = None
     if g.get("locations") and g.get("routes"):
         try:
             world = geography.load(Path(g["locations"]), Path(g["routes"]))
@@ -1116,6 +1370,28 @@ def load_scenario(path: str | Path) -> Scenario:
             chk.problems.extend(exc.problems)
     names = list(world.names) if world is not None else None
 
+    # The observed figures are a data file too: check them now, not after a run.
+    if isinstance(s.get("observed"), str) and s["observed"] and Path(s["observed"]).is_file():
+        from .observed import load_observed  # late import: pandas
+
+        obs = Path(s["observed"])
+        try:
+            text = decode_text(obs, read_bytes(obs, "observed data"), "the observed data CSV file")
+            if not text.strip():
+                raise InputError(
+                    [
+                        Problem(
+                            obs,
+                            "",
+                            "is empty",
+                            "give the observed CSV or remove [scenario] observed",
+                        )
+                    ]
+                )
+            load_observed(obs)
+        except InputError as exc:
+            chk.problems.extend(exc.problems)
+
     def check_names(values: list[str], dotted: str, kinds: tuple[str, ...] | None = None) -> None:
         if names is None or not values:
             return
@@ -1123,14 +1399,14 @@ def load_scenario(path: str | Path) -> Scenario:
             if n not in world.index:
                 chk.add(
                     f"{dotted}[{i}]" if len(values) > 1 else dotted,
-                    f"unknown location '{n}'",
+                    f"unknown location '{clip(n)}'",
                     did_you_mean(n, names),
                 )
             elif kinds and world.kind[world.index[n]] not in kinds:
                 ok = [x for x in names if world.kind[world.index[x]] in kinds]
                 chk.add(
                     dotted,
-                    f"'{n}' is a {world.kind[world.index[n]]}, not a {' or '.join(kinds)}",
+                    f"'{clip(n)}' is a {world.kind[world.index[n]]}, not a {' or '.join(kinds)}",
                     did_you_mean(n, ok),
                 )
 
@@ -1340,7 +1616,7 @@ def _behaviour_section(raw: Any, chk: _Checker, files: list[Path]) -> dict:
     fromfile: dict[str, Any] = {}
     pfile = raw.get("parameters")
     if isinstance(pfile, str) and pfile.strip():
-        if Path(pfile).exists():
+        if Path(pfile).is_file():  # a missing file or a folder is reported by chk.table
             try:
                 fromfile = load_parameters(Path(pfile))
                 files.append(Path(pfile))

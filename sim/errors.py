@@ -8,6 +8,7 @@ to fix it. The command line prints these without a traceback and exits with stat
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,70 @@ class ProblemList:
         return bool(self.items)
 
 
+def read_bytes(path: Path, what: str) -> bytes:
+    """The bytes of an input file; an unreadable file is a problem, not a traceback."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(
+            [
+                Problem(
+                    path,
+                    "",
+                    f"cannot read the {what} file: {exc.strerror or exc}",
+                    "check that the file exists and that you may read it",
+                )
+            ]
+        ) from None
+
+
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def decode_text(path: Path, data: bytes, what: str) -> str:
+    """UTF-8 text of a file (a leading byte-order mark is allowed), or a clear problem."""
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            raise InputError(
+                [
+                    Problem(
+                        path,
+                        "",
+                        f"is {enc} text; input files must be UTF-8",
+                        "save the file as UTF-8 (in most editors: Save As, encoding UTF-8)",
+                    )
+                ]
+            )
+    if b"\x00" in data:
+        raise InputError([Problem(path, "", "is a binary file, not text", f"give {what}")])
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            [
+                Problem(
+                    path,
+                    "",
+                    f"is not UTF-8 text (byte {exc.start} is {data[exc.start : exc.start + 1]!r}; "
+                    "probably saved as Latin-1 or Windows-1252)",
+                    "save the file as UTF-8",
+                    line,
+                )
+            ]
+        ) from None
+
+
+def clip(text: str, n: int = 60) -> str:
+    """A name or value short enough to print in a message."""
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 def did_you_mean(name: str, valid: Iterable[str], n: int = 3) -> str:
     """' did you mean 'X'?' for the closest valid names, or a short list of valid ones."""
     valid = sorted(set(valid))
@@ -89,36 +154,56 @@ def find_line(text: str, dotted: str) -> int | None:
     """Best-effort line number of a dotted TOML field such as ``events.x.start``.
 
     TOML parsers do not report key positions, so we search the text: first the
-    deepest table header that matches a prefix of the path, then the key below it.
-    Returns None when the field cannot be located (the message still names it).
+    deepest table header that matches a prefix of the path (quoted names such as
+    ``[crossings."Bab al-Hawa crossing"]`` included), then the key below it. A field
+    missing from its table points at the table's header. Returns None when the field
+    cannot be located (the message still names it).
     """
     if not dotted:
         return None
-    parts = [p.split("[")[0] for p in dotted.split(".")]
+    dotted = re.sub(r"\[\d+\]", "", dotted)
     lines = text.splitlines()
-    start = 0
-    for depth in range(len(parts), 0, -1):
-        header = ".".join(parts[:depth])
-        for i, raw in enumerate(lines):
-            s = raw.strip().replace('"', "").replace(" ", "")
-            if s in (f"[{header}]", f"[[{header}]]"):
-                start = i
-                if depth == len(parts):
-                    return i + 1
-                key = parts[depth]
-                for j in range(i + 1, len(lines)):
-                    t = lines[j].strip()
-                    if t.startswith("["):
-                        break
-                    k = t.split("=", 1)[0].strip().strip('"')
-                    if "=" in t and k == key:
-                        return j + 1
-                return None
-    key = parts[-1]
-    for j in range(start, len(lines)):
+    headers: list[tuple[int, str]] = []  # (line index, joined key path)
+    for i, raw in enumerate(lines):
+        t = raw.strip()
+        if t.startswith("["):
+            m = re.match(r"^\[\[?(.*?)\]\]?\s*(#.*)?$", t)
+            path = _key_path(m.group(1)) if m else None
+            if path is not None:
+                headers.append((i, ".".join(path)))
+    best: tuple[int, str] | None = None
+    for i, h in headers:
+        if (dotted == h or dotted.startswith(h + ".")) and (best is None or len(h) > len(best[1])):
+            best = (i, h)
+    if best is not None and best[1] == dotted:
+        return best[0] + 1
+    first = best[0] + 1 if best is not None else 0
+    rest = dotted[len(best[1]) + 1 :] if best is not None else dotted
+    for j in range(first, len(lines)):
         t = lines[j].strip()
         if t.startswith("["):
             break
-        if "=" in t and t.split("=", 1)[0].strip().strip('"') == key:
-            return j + 1
-    return None
+        if "=" in t and not t.startswith("#"):
+            key = _key_path(t.split("=", 1)[0])
+            if key and (rest == ".".join(key) or rest.startswith(".".join(key) + ".")):
+                return j + 1
+    return best[0] + 1 if best is not None else None
+
+
+def _key_path(s: str) -> list[str] | None:
+    """The keys of a TOML key such as ``crossings."Bab al-Hawa crossing"`` (None if not one)."""
+    keys: list[str] = []
+    s = s.strip()
+    while s:
+        m = re.match(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_\-]+)', s)
+        if not m:
+            return None
+        keys.append(next(g for g in m.groups() if g is not None))
+        s = s[m.end() :].lstrip()
+        if s.startswith("."):
+            s = s[1:].lstrip()
+            if not s:
+                return None
+        elif s:
+            return None
+    return keys or None

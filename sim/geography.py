@@ -18,6 +18,7 @@ network) and returns a :class:`World`.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import math
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from .errors import InputError, Problem, did_you_mean
+from .errors import InputError, Problem, clip, decode_text, did_you_mean, read_bytes
 
 KINDS = ("sub_district", "town", "camp_cluster", "crossing", "host_area", "abroad", "government")
 #: Kinds where the model places civilians at the start.
@@ -134,48 +135,44 @@ def _read_csv(
         raise InputError(
             [Problem(path, "", f"{what} file not found", "check [geography] in the scenario")]
         )
-    data = path.read_bytes()
-    if len(data) > MAX_CSV_BYTES:
+    if path.is_dir():
         raise InputError(
             [
                 Problem(
                     path,
                     "",
-                    f"file is {len(data):,} bytes; too large for a {what} file",
+                    f"is a folder, not a {what} file",
+                    "give the path of the CSV file in [geography]",
+                )
+            ]
+        )
+    size = path.stat().st_size
+    if size > MAX_CSV_BYTES:
+        raise InputError(
+            [
+                Problem(
+                    path,
+                    "",
+                    f"file is {size:,} bytes; too large for a {what} file (limit {MAX_CSV_BYTES:,})",
                     "check the path",
                 )
             ]
         )
-    if b"\x00" in data:
-        raise InputError(
-            [Problem(path, "", "is a binary file, not CSV text", f"give the {what} CSV file")]
-        )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            [Problem(path, "", f"is not UTF-8 text (byte {exc.start})", "save it as UTF-8 CSV")]
-        ) from None
+    text = decode_text(path, read_bytes(path, what), f"the {what} CSV file")
     if not text.strip():
         raise InputError(
             [Problem(path, "", "is empty", f"the {what} file needs a header row and data rows")]
         )
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise InputError(
+            [Problem(path, "header", f"cannot be read as CSV: {exc}", "save it as CSV", 1)]
+        ) from None
     missing = [c for c in required if c not in header]
     if missing:
-        raise InputError(
-            [
-                Problem(
-                    path,
-                    "header",
-                    f"missing column(s) {', '.join(missing)}",
-                    f"the {what} file needs columns {', '.join(required)} (read by name, in any order); "
-                    + (did_you_mean(missing[0], header) if header else ""),
-                    1,
-                )
-            ]
-        )
+        raise InputError([_missing_columns(path, header, missing, required, what)])
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise InputError(
@@ -190,16 +187,103 @@ def _read_csv(
             ]
         )
     rows, lines = [], []
-    for row in reader:
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-            continue
-        rows.append(
-            {(k or "").strip(): (v.strip() if isinstance(v, str) else "") for k, v in row.items()}
+    problems: list[Problem] = []
+    try:
+        for row in reader:
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue
+            start = reader.line_num
+            n = len(header)
+            if None in row:  # more fields than the header
+                got = n + len(row[None])
+                problems.append(
+                    Problem(
+                        path,
+                        "",
+                        f"row has {got} fields but the header has {n} columns",
+                        "remove the extra commas, or put a text holding commas in double quotes",
+                        start,
+                    )
+                )
+                continue
+            if any(v is None for v in row.values()):  # fewer fields than the header
+                got = sum(v is not None for v in row.values())
+                problems.append(
+                    Problem(
+                        path,
+                        "",
+                        f"row has {got} fields but the header has {n} columns",
+                        "give every column a value (leave it empty between two commas if unknown)",
+                        start,
+                    )
+                )
+                continue
+            rows.append({(k or "").strip(): v.strip() for k, v in row.items()})
+            lines.append(start)
+    except csv.Error as exc:
+        problems.append(
+            Problem(
+                path,
+                "",
+                f"cannot be read as CSV: {exc}",
+                "check the quotes on this line",
+                reader.line_num,
+            )
         )
-        lines.append(reader.line_num)
+    if problems:
+        raise InputError(problems)
     if not rows:
         raise InputError([Problem(path, "", "has a header but no data rows", f"add the {what}")])
     return rows, lines
+
+
+def _missing_columns(
+    path: Path, header: list[str], missing: list[str], required: tuple[str, ...], what: str
+) -> Problem:
+    """One problem for missing columns, with the columns of the file they may be."""
+    if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
+        sep = next(sep for sep in (";", "\t", "|") if sep in header[0])
+        return Problem(
+            path,
+            "header",
+            f"the columns are separated by {sep!r}, not commas",
+            "save the file as CSV with commas (in a spreadsheet: CSV UTF-8, comma delimited)",
+            1,
+        )
+    if path.suffix.lower() == ".toml":
+        return Problem(
+            path,
+            "",
+            f"is a TOML file, not the {what} CSV file",
+            f"check [geography] {what} in the scenario",
+        )
+    for other, columns in (("locations", LOCATION_COLUMNS), ("routes", ROUTE_COLUMNS)):
+        if other != what and all(c in header for c in columns):
+            return Problem(
+                path,
+                "header",
+                f"this is a {other} file (columns {', '.join(columns)}), not a {what} file",
+                f"check [geography] {what} and {other} in the scenario: they may be swapped",
+                1,
+            )
+    extra = [h for h in header if h not in required]
+    hints = []
+    lowered = {h.lower(): h for h in extra}
+    for m in missing:
+        close = difflib.get_close_matches(m.lower(), list(lowered), n=1, cutoff=0.5)
+        orig = lowered[close[0]] if close else None
+        orig = orig or next((h for h in extra if h.lower().startswith(m.lower())), None)
+        if orig is not None:
+            hints.append(f"rename column '{orig}' to '{m}'")
+    needs = f"the {what} file needs the columns {', '.join(required)} (read by name, in any order)"
+    fix = "; ".join(hints) if len(hints) == len(missing) else "; ".join([*hints, needs])
+    return Problem(path, "header", f"missing column(s) {', '.join(missing)}", fix, 1)
+
+
+def _row_label(row: dict) -> str:
+    if "name" in row:
+        return f"row '{row['name']}'"
+    return f"road '{row.get('from', '?')}' - '{row.get('to', '?')}'"
 
 
 def _number(
@@ -211,32 +295,53 @@ def _number(
     *,
     default: float | None = None,
     integer: bool = False,
+    positive: bool = False,
 ) -> float:
     raw = row.get(col, "")
     if raw == "" and default is not None:
         return default
+    where = f"{col} ({_row_label(row)})"
+    unit, example = ("km", "12.5") if col == "km" else ("people", "12000")
+    if raw == "":
+        problems.append(
+            Problem(path, where, "is empty", f"write a number of {unit}, e.g. {example}", line)
+        )
+        return math.nan
     try:
         v = float(raw.replace("_", ""))
     except ValueError:
         problems.append(
             Problem(
                 path,
-                f"{col} (row '{row.get('name', row.get('from', '?'))}')",
+                where,
                 f"'{raw}' is not a number",
-                "write a plain number such as 12000",
+                f"write a plain number of {unit} such as {example} "
+                "(no units, no thousands separators)",
                 line,
             )
         )
         return math.nan
     if not math.isfinite(v):
         problems.append(
-            Problem(path, col, f"'{raw}' is not a finite number", "write a plain number", line)
+            Problem(
+                path, where, f"'{raw}' is not a finite number", f"write a number of {unit}", line
+            )
+        )
+    elif positive and v <= 0:
+        problems.append(
+            Problem(
+                path,
+                where,
+                f"road length {raw} km is not positive",
+                "give the length of the road in km (more than 0)",
+                line,
+            )
         )
     elif v < 0:
         problems.append(
             Problem(
                 path,
-                col,
+                where,
                 f"{raw} is negative",
                 "populations, capacities and distances are >= 0",
                 line,
@@ -244,7 +349,7 @@ def _number(
         )
     elif integer and not v.is_integer():
         problems.append(
-            Problem(path, col, f"{raw} is not a whole number of people", "round it", line)
+            Problem(path, where, f"{raw} is not a whole number of people", "round it", line)
         )
     return v
 
@@ -281,7 +386,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
                 Problem(
                     locations_file,
                     "name",
-                    f"duplicated name '{name}' (also on line {seen[name]})",
+                    f"duplicated name '{clip(name)}' (also on line {seen[name]})",
                     "names must be unique: rename or remove one row",
                     line,
                 )
@@ -344,7 +449,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
         host = _number(
             row, "hosting_population", line, problems, locations_file, default=-1.0, integer=True
         )
-        if math.isfinite(pop) and math.isfinite(camp) and camp > pop:
+        if math.isfinite(pop) and math.isfinite(camp) and 0 <= pop < camp:
             problems.append(
                 Problem(
                     locations_file,
@@ -384,22 +489,22 @@ def load(locations_file: Path, routes_file: Path) -> World:
         cols["hosting_population"].append(pop if host < 0 else host)
         cols["district"].append(row.get("district", "") or name)
         cols["governorate"].append(row.get("governorate", ""))
-    if problems:
-        raise InputError(problems)
-    if sum(cols["population"]) <= 0:
-        raise InputError(
-            [
-                Problem(
-                    locations_file,
-                    "population",
-                    "no place has any population",
-                    "give the sub-districts their populations",
-                )
-            ]
+    if not problems and sum(cols["population"]) <= 0:
+        problems.append(
+            Problem(
+                locations_file,
+                "population",
+                "no place has any population",
+                "give the sub-districts their populations",
+            )
         )
 
+    # The routes are checked even when the locations have problems: all are reported at once.
     index = {n: i for i, n in enumerate(names)}
-    rrows, rlines = _read_csv(routes_file, ROUTE_COLUMNS, "routes")
+    try:
+        rrows, rlines = _read_csv(routes_file, ROUTE_COLUMNS, "routes")
+    except InputError as exc:
+        raise InputError(problems + exc.problems) from None
     rf, rt, rk, road = [], [], [], []
     pairs: dict[tuple[int, int], int] = {}
     for row, line in zip(rrows, rlines, strict=True):
@@ -411,7 +516,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
                     Problem(
                         routes_file,
                         col,
-                        f"unknown place '{end_}' (not in {Path(locations_file).name})",
+                        f"unknown place '{clip(end_)}' (not in {Path(locations_file).name})",
                         did_you_mean(end_, names),
                         line,
                     )
@@ -437,17 +542,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
             )
             continue
         pairs[key] = line
-        km = _number(row, "km", line, problems, routes_file)
-        if math.isfinite(km) and km <= 0:
-            problems.append(
-                Problem(
-                    routes_file,
-                    "km",
-                    f"road '{a}' - '{b}' has length {km:g} km",
-                    "give a positive length in km",
-                    line,
-                )
-            )
+        km = _number(row, "km", line, problems, routes_file, positive=True)
         rf.append(index[a])
         rt.append(index[b])
         rk.append(km)
@@ -494,14 +589,15 @@ def load(locations_file: Path, routes_file: Path) -> World:
 
 def _number_signed(row: dict, col: str, line: int, problems: list[Problem], path: Path) -> float:
     raw = row.get(col, "")
+    where = f"{col} ({_row_label(row)})"
     try:
         v = float(raw)
     except ValueError:
         problems.append(
             Problem(
                 path,
-                f"{col} (row '{row.get('name', '?')}')",
-                f"'{raw}' is not a number",
+                where,
+                "is empty" if raw == "" else f"'{raw}' is not a number",
                 "decimal degrees, e.g. 35.93",
                 line,
             )
@@ -510,7 +606,7 @@ def _number_signed(row: dict, col: str, line: int, problems: list[Problem], path
     if not math.isfinite(v):
         problems.append(
             Problem(
-                path, col, f"'{raw}' is not a finite number", "decimal degrees, e.g. 35.93", line
+                path, where, f"'{raw}' is not a finite number", "decimal degrees, e.g. 35.93", line
             )
         )
     return v
