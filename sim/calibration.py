@@ -20,8 +20,11 @@ exponentially distributed) and ``fear_tolerance`` (0.05). Fitting the shape as w
 reaches an equally good fit by making almost all households immovable by anything short
 of capture (shape 0.1), which contradicts the record of towns emptying ahead of ground
 assaults; with a convex response the tolerance is redundant (the two trade off along a
-ridge). Both can be fitted on request (``fit(names=...)``) and both are in the sensitivity
-analysis.
+ridge). Where the displaced stay is not fitted either: ``host_preference`` (0.65, the
+share of households that look for host places before camps) is set from OCHA's statement that
+roughly two-thirds of the displaced stayed outside camps, and the share of the first wave
+in camps and sites (54 %) is kept as an unfitted check. All four can be fitted on
+request (``fit(names=...)``) and all four are in the sensitivity analysis.
 
 Everything else keeps its documented default (``sim/config.py``): the data say little
 about it (travel speed, memory, return rules) or it is a planning quantity (capacities).
@@ -60,7 +63,8 @@ from .rng import replicate_seeds
 from .runner import simulate
 
 COUNT_SIGMA = 0.10  # log-error of a reported count (figures rounded to ~10 %)
-SHARE_SIGMA = 0.03  # absolute error of a reported share
+SHARE_SIGMA = 0.03  # absolute error of a reported share of arrivals by area (CCCM tallies)
+SITES_SIGMA = 0.10  # absolute error of the share staying in camps/sites (rough sitrep statements)
 CALIBRATION_BASE_SEED = 2019
 
 
@@ -80,18 +84,18 @@ class FitParameter:
 
 FIT_PARAMETERS = (
     FitParameter(
-        "flee_rate", "log", 0.5, "level of every curve: how fast people leave under a given fear"
+        "flee_rate", "log", 0.6, "level of every curve: how fast people leave under a given fear"
     ),
     FitParameter(
         "fear_exponent",
         "log",
-        6.0,
+        6.9,
         "bombardment vs ground assault: gradual flight, and towns emptying ahead of the front",
     ),
     FitParameter(
         "destination_distance_km",
         "log",
-        27.0,
+        32.0,
         "length of first hops: repeat displacement (movements vs people)",
     ),
     FitParameter(
@@ -105,6 +109,8 @@ FIT_PARAMETERS = (
 OPTIONAL_FIT_PARAMETERS = (
     FitParameter("propensity_shape", "log", 1.0, "household heterogeneity in readiness to flee"),
     FitParameter("fear_tolerance", "logit", 0.05, "background fear people live with"),
+    FitParameter("host_capacity_share", "log", 0.15, "room in host communities"),
+    FitParameter("host_preference", "logit", 0.65, "share of households seeking host places"),
 )
 FIT_BY_NAME = {p.name: p for p in FIT_PARAMETERS + OPTIONAL_FIT_PARAMETERS}
 
@@ -132,7 +138,9 @@ class Target:
 
     @property
     def sigma(self) -> float:
-        return COUNT_SIGMA if self.kind in MEASURES else SHARE_SIGMA
+        if self.kind in MEASURES:
+            return COUNT_SIGMA
+        return SITES_SIGMA if self.kind == "share_in_sites" else SHARE_SIGMA
 
 
 def load_targets(scenario: Scenario, uses: Sequence[str] = ("fit",)) -> list[Target]:
@@ -337,7 +345,7 @@ def fit(
             )
         return j
 
-    step = 0.5
+    step = 0.25  # initial simplex (log/logit units): the starts are near the optimum
     simplex = np.vstack([x0] + [x0 + step * np.eye(len(x0))[i] for i in range(len(x0))])
     opt = minimize(
         objective,
@@ -433,7 +441,7 @@ def write_parameters(result: Fit, path: Path, report_dir: Path | None = None) ->
         "[fit]",
         'status = "fitted"',
         f'scenario = "{display_path(result.scenario.path)}"',
-        f'method = "Nelder-Mead on log/logit parameters; objective = sum of squared standardised errors (counts: log ratio / {COUNT_SIGMA}, shares: difference / {SHARE_SIGMA}); 95% intervals from the Laplace approximation (inverse Hessian)"',
+        f'method = "Nelder-Mead on log/logit parameters; objective = sum of squared standardised errors (counts: log ratio / {COUNT_SIGMA}, shares of arrivals: difference / {SHARE_SIGMA}, shares in sites: difference / {SITES_SIGMA}); 95% intervals from the Laplace approximation (inverse Hessian)"',
         f"population_scale = {result.scale}",
         f"seeds = {result.seeds}",
         f"objective = {result.objective:.4f}",

@@ -52,6 +52,7 @@ SENSITIVITY_RANGES = {
     "safety_weight": (1.0, 4.0),
     "crowding_floor": (0.02, 0.15),
     "host_capacity_share": (0.075, 0.30),
+    "host_preference": (0.45, 0.85),
     "return_rate": (0.005, 0.02),
     "return_fear_threshold": (0.02, 0.10),
 }

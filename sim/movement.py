@@ -346,6 +346,10 @@ class Movement:
     def settle(self, day: int, cond: Conditions) -> None:
         """Arrivals, then people waiting in informal sites, take free host and camp places.
 
+        A share ``host_preference`` of households (fixed per household) look for a host
+        place first and take a camp place only when no host place is free; the others go
+        to a camp, or to an informal site when the camps are full. Camp seekers are served
+        before host seekers fall back on the camps.
         Order of service at each place: earliest displaced first (ties by a random draw).
         A place serves its informal sites only when at least an average household's worth
         of places is free. Camps whose capacity fell below their occupancy send their latest
@@ -390,10 +394,21 @@ class Movement:
         rows = np.r_[waiting, arrivals].astype(np.intp)
         if len(rows):
             key = hh.displaced_on[rows] + self._uniforms("settle", day, rows)
+            loc, size, ids = hh.location[rows], hh.size[rows], hh.id[rows]
+            # A household's preference is fixed for the whole run (day 0 of its stream).
+            host = self._uniforms("host_preference", 0, rows) < self.beh.host_preference
+            camp = ~host
+            status = np.empty(len(rows), dtype=np.int8)
+            # Camp seekers first: formal camp places, else an informal site.
+            tier = rules.fill_in_order(loc[camp], size[camp], key[camp], ids[camp], [camp_free])
+            status[camp] = np.where(tier == 0, IN_CAMP, IN_INFORMAL)
+            taken = np.bincount(loc[camp][tier == 0], weights=size[camp][tier == 0], minlength=n)
+            # Host seekers: a host place, else a camp place left over, else an informal site.
             tier = rules.fill_in_order(
-                hh.location[rows], hh.size[rows], key, hh.id[rows], [host_free, camp_free]
+                loc[host], size[host], key[host], ids[host], [host_free, camp_free - taken]
             )
-            self._change(rows, status=_TIER_STATUS[tier])
+            status[host] = _TIER_STATUS[tier]
+            self._change(rows, status=status)
             self._arrive(rows)
 
         queue = moving[self.is_crossing[hh.location[moving]]]

@@ -59,7 +59,14 @@ class RerunReport:
 
 def _not_a_run(run_dir: Path, why: str) -> InputError:
     return InputError(
-        [Problem(run_dir, "", f"is not a run folder: {why}", "give a folder written by `idlibsim run`")]
+        [
+            Problem(
+                run_dir,
+                "",
+                f"is not a run folder: {why}",
+                "give a folder written by `idlibsim run`",
+            )
+        ]
     )
 
 

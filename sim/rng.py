@@ -25,7 +25,17 @@ import numpy as np
 
 #: Streams used by the model. Keys are hashed (CRC-32), so adding a stream never
 #: shifts the numbers of the existing ones.
-STREAMS = ("population", "propensity", "reach", "flee", "destination", "settle", "return", "border")
+STREAMS = (
+    "population",
+    "propensity",
+    "reach",
+    "flee",
+    "destination",
+    "settle",
+    "return",
+    "border",
+    "host_preference",
+)
 
 
 def _key(stream: str) -> int:

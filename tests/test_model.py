@@ -183,6 +183,24 @@ def test_full_camps_spill_into_informal_sites(world):
     assert camp["in_informal_site"].iloc[-1] > 0
 
 
+def test_host_seekers_and_camp_seekers(world):
+    """host_preference splits arrivals in a town with ample host room and no camp:
+    host seekers take host places; camp seekers find no camp and end in informal sites.
+    (At the camp cluster, which has no host places, everyone takes the camp.)"""
+    roomy = "\n[behaviour]\nhost_capacity_share = 5.0\nhost_preference = {}\n"
+    stay = {}
+    for pref in (0.0, 0.5, 1.0):
+        res = run(world.scenario(BOMB + roomy.format(pref), name=f"pref{pref}.toml"))
+        town = at(res.locations, "Safe Town").iloc[-1]
+        stay[pref] = (town["in_host_community"], town["in_informal_site"] + town["in_camp"])
+        camp = at(res.locations, "Border Camp").iloc[-1]
+        assert camp["in_host_community"] == 0
+    assert stay[1.0][1] == 0 and stay[1.0][0] > 1000
+    assert stay[0.0][0] == 0 and stay[0.0][1] > 1000
+    host, sites = stay[0.5]
+    assert 0.35 < host / (host + sites) < 0.65  # about half and half
+
+
 def test_new_camp_places_take_people_out_of_informal_sites(world):
     more = """
 [events.new_camp]
