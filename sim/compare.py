@@ -56,6 +56,7 @@ from .ensemble import (
 )
 from .errors import InputError, Problem, did_you_mean
 from .history import DAILY_COLUMNS
+from .plots import format_people
 from .results import PROJECT_ROOT
 
 __all__ = [
@@ -523,22 +524,6 @@ def observed_points(
 # --------------------------------------------------------------------------------------
 # Figure
 # --------------------------------------------------------------------------------------
-
-
-def format_people(value: float, _pos: Any = None, signed: bool = False) -> str:
-    """People as a short tick label: ``950``, ``2.5k``, ``100k``, ``1.25M``."""
-    v = float(value)
-    sign = "-" if v < 0 else ("+" if signed and v > 0 else "")
-    v = abs(v)
-
-    def trim(x: float) -> str:
-        return f"{x:.2f}".rstrip("0").rstrip(".")
-
-    if v >= 1e6:
-        return f"{sign}{trim(v / 1e6)}M"
-    if v >= 1e3:
-        return f"{sign}{trim(v / 1e3)}k"
-    return f"{sign}{v:,.0f}"
 
 
 def _date_axis(ax, first: pd.Timestamp, last: pd.Timestamp, label: bool = True) -> None:

@@ -106,10 +106,10 @@ OBSERVED_START_TOLERANCE_DAYS = 7
 # --------------------------------------------------------------------------------------
 
 
-def format_people(value: float, _pos: Any = None) -> str:
-    """People as a short tick label: ``950``, ``2.5k``, ``100k``, ``1.25M``."""
+def format_people(value: float, _pos: Any = None, signed: bool = False) -> str:
+    """People as a short tick label: ``950``, ``2.5k``, ``100k``, ``1.25M`` (``+2.5k`` if signed)."""
     v = float(value)
-    sign = "-" if v < 0 else ""
+    sign = "-" if v < 0 else ("+" if signed and v > 0 else "")
     v = abs(v)
 
     def trim(x: float) -> str:
