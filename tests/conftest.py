@@ -45,6 +45,27 @@ locations = "data/locations.csv"
 routes = "data/routes.csv"
 """
 
+#: One bombarded town, 2-20 May at intensity 0.5 (shared by the tests).
+BOMB = """
+[events.bomb]
+kind = "bombardment"
+locations = ["Bombed Town"]
+start = 2019-05-02
+end = 2019-05-20
+intensity = 0.5
+source = "test"
+"""
+#: One more bombardment late in the period (a scenario differing from BOMB).
+BOMB_AGAIN = """
+[events.again]
+kind = "bombardment"
+locations = ["Bombed Town"]
+start = 2019-05-24
+end = 2019-05-27
+intensity = 0.5
+source = "test"
+"""
+
 
 class World:
     """Writes a tiny world (CSV files + scenario TOML) into a folder."""

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BASE_SCENARIO
+from conftest import BASE_SCENARIO, BOMB, BOMB_AGAIN
 
 from sim.cli import main
 from sim.compare import (
@@ -25,24 +25,6 @@ from sim.errors import InputError
 from sim.rng import replicate_seeds
 from sim.runner import run
 
-BOMB = """
-[events.bomb]
-kind = "bombardment"
-locations = ["Bombed Town"]
-start = 2019-05-02
-end = 2019-05-20
-intensity = 0.5
-source = "test"
-"""
-BOMB_AGAIN = """
-[events.again]
-kind = "bombardment"
-locations = ["Bombed Town"]
-start = 2019-05-24
-end = 2019-05-27
-intensity = 0.5
-source = "test"
-"""
 OBSERVED = """\
 as_of,period_start,value,measure,use,source
 2019-05-10,2019-05-01,9000,movements,fit,OCHA test figure

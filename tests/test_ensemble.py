@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BASE_SCENARIO, SCENARIOS
+from conftest import BASE_SCENARIO, BOMB, BOMB_AGAIN, SCENARIOS
 
 import sim.ensemble as ens
 from sim.cli import main
@@ -40,26 +40,6 @@ needs_dask = pytest.mark.skipif(
     not HAS_DISTRIBUTED,
     reason='Dask distributed is not installed (pip install "idlibsim[distributed]")',
 )
-
-BOMB = """
-[events.bomb]
-kind = "bombardment"
-locations = ["Bombed Town"]
-start = 2019-05-02
-end = 2019-05-20
-intensity = 0.5
-source = "test"
-"""
-# Differs from BOMB only by one more event, late in the period.
-BOMB_AGAIN = """
-[events.again]
-kind = "bombardment"
-locations = ["Bombed Town"]
-start = 2019-05-24
-end = 2019-05-27
-intensity = 0.5
-source = "test"
-"""
 
 
 def two_scenarios(world) -> tuple[Path, Path]:

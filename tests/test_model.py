@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import BOMB
 
 from sim.config import load_scenario
 from sim.model import DisplacementModel, population_weight
@@ -23,16 +24,6 @@ fear_memory_days = 0.0
 fear_tolerance = 0.0
 fear_distance_km = 2.0
 return_rate = 0.0
-"""
-
-BOMB = """
-[events.bomb]
-kind = "bombardment"
-locations = ["Bombed Town"]
-start = 2019-05-02
-end = 2019-05-20
-intensity = 0.5
-source = "test"
 """
 
 
