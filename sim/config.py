@@ -180,6 +180,16 @@ CONFLICT_FIELDS = (
         "(0 = complete calm, 1 = ceasefire not respected).",
         source="ESTIMATE: shelling continued along the front during the 2019 ceasefires (OCHA sitreps).",
     ),
+    Field(
+        "bombardment_table",
+        "path",
+        "",
+        doc="CSV of weekly bombardment intensities per place derived from conflict event data "
+        "(columns place, week_start, week_end, intensity; see docs/model.md). Each row acts as a "
+        "`bombardment` event for its week, on top of the scenario's events. Empty means none.",
+        source="scenarios/data/ged_bombardment_2019.csv: UCDP GED 20.1 (CC BY 4.0), rule in "
+        "sim/conflict.py, built as scenarios/data/SOURCES.md describes.",
+    ),
 )
 
 BEHAVIOUR_FIELDS = (
@@ -515,6 +525,7 @@ PATH_FIELDS = (
     ("scenario", "observed"),
     ("geography", "locations"),
     ("geography", "routes"),
+    ("conflict", "bombardment_table"),
     ("behaviour", "parameters"),
 )
 PARAMETER_FILE_KEYS = ("behaviour", "fit")
@@ -605,12 +616,14 @@ class Scenario:
     locations_file: Path
     routes_file: Path
     government_held: tuple[str, ...]
-    conflict: dict[str, float]
+    conflict: dict[str, Any]
     behaviour: Behaviour
     parameters_file: Path | None
     crossings: dict[str, Crossing]
     events: tuple[Event, ...]
     files: tuple[Path, ...]  # every input file read, for the manifest's hashes
+    #: weeks of event-derived bombardment ([conflict] bombardment_table), sim.conflict.BombardmentRow
+    bombardment_table: tuple = ()
     resolved: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -1455,6 +1468,16 @@ def load_scenario(path: str | Path) -> Scenario:
         chk.add("events", "must be a table of named events", "write [events.some_name]")
         raw_events = {}
     conflict = sec["conflict"]
+    bombardment_rows: tuple = ()
+    btable = conflict.get("bombardment_table")
+    if isinstance(btable, str) and btable.strip() and Path(btable).is_file() and names is not None:
+        from .conflict import load_bombardment_table  # late import: conflict imports config
+
+        try:
+            bombardment_rows = load_bombardment_table(Path(btable), names)
+            files.append(Path(btable))
+        except InputError as exc:
+            chk.problems.extend(exc.problems)
     for eid, eraw in raw_events.items():
         prefix = f"events.{eid}."
         if not isinstance(eraw, dict):
@@ -1603,6 +1626,7 @@ def load_scenario(path: str | Path) -> Scenario:
         crossings=crossings,
         events=tuple(events),
         files=tuple(dict.fromkeys(files + ([Path(s["observed"])] if s["observed"] else []))),
+        bombardment_table=bombardment_rows,
     )
     object.__setattr__(scenario, "resolved", resolved_dict(scenario))
     return scenario
