@@ -112,11 +112,12 @@ POPULATION_FIELDS = (
         lo=MIN_POPULATION,
         hi=MAX_POPULATION,
         doc="Civilians simulated at the start. Camp residents are taken from the locations file "
-        "as counted; the rest is shared out in proportion to the sub-district estimates.",
-        source="Project brief: 'about 4 million civilians' (UN: 'some 4 million' people in north-west "
-        "Syria, OCHA situation reports 12-13, 2019). OCHA's mid-2019 reports give about 3 million for "
-        "the de-escalation zone itself and the sub-district estimates sum to 3.2 million: the total "
-        "is uncertain, see scenarios/data/SOURCES.md.",
+        "as counted; the rest is shared out in proportion to the sub-district estimates (with the "
+        "shipped locations file, whose populated rows sum to exactly 4,000,000, nothing is scaled).",
+        source="UN: 'some 4 million' people in north-west Syria (OCHA situation reports 12-13, 2019), "
+        "including the opposition-held northern Aleppo districts; OCHA's mid-2019 reports give about "
+        "3 million for the de-escalation zone itself. The shipped sub-districts sum to 3.0 million in "
+        "the zone and 1.0 million in northern Aleppo: see scenarios/data/SOURCES.md.",
     ),
     Field(
         "household_size",

@@ -37,17 +37,22 @@ def main(path: str) -> None:
             xs = [daily.get((p, d), 0.0) for d in days]
             mean = sum(xs) / len(xs)
             weeks = {(d - date(2018, 12, 31)).days // 7 for d in days}
-            hit = {(d - date(2018, 12, 31)).days // 7 for d, x in zip(days, xs) if x > 0}
+            hit = {
+                (d - date(2018, 12, 31)).days // 7 for d, x in zip(days, xs, strict=True) if x > 0
+            }
             share = len(hit) / len(weeks)
             tier = ev.intensity
             if tier >= 0.5:
                 verdict = "agree" if mean >= 0.25 else ("partly" if share >= 0.5 else "DISAGREE")
             else:
-                verdict = "agree" if 0.05 <= mean < 0.4 else ("GED higher" if mean >= 0.4 else "GED lower")
+                verdict = (
+                    "agree"
+                    if 0.05 <= mean < 0.4
+                    else ("GED higher" if mean >= 0.4 else "GED lower")
+                )
             print(
                 f"| {ev.id} | {p} | {ev.start} - {end} | {tier:.1f} | {mean:.2f} | {share:.0%} | {verdict} |"
             )
-
 
 
 def uncoded(path: str, threshold: float = 0.3) -> None:
@@ -68,7 +73,9 @@ def uncoded(path: str, threshold: float = 0.3) -> None:
         if a < sc.start - timedelta(days=6) or float(r["intensity"]) < threshold:
             continue
         if not any((r["place"], a + timedelta(days=k)) in covered for k in range(7)):
-            print(f"| {r['place']} | {a} | {r['intensity']} | {r['events']} | {r['civilian_deaths']} |")
+            print(
+                f"| {r['place']} | {a} | {r['intensity']} | {r['events']} | {r['civilian_deaths']} |"
+            )
 
 
 if __name__ == "__main__":

@@ -59,7 +59,9 @@ def main() -> None:
     x = ged_intensity(n_ev, civ)
     with open(HERE / "ged_bombardment_2019.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["place", "pcode", "week_start", "week_end", "events", "civilian_deaths", "intensity"])
+        w.writerow(
+            ["place", "pcode", "week_start", "week_end", "events", "civilian_deaths", "intensity"]
+        )
         for j, p in enumerate(places):
             for k in range(N_WEEKS):
                 if n_ev[k, j] > 0:
