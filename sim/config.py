@@ -152,6 +152,16 @@ GEOGRAPHY_FIELDS = (
         doc="Places under government control at the start in addition to the locations file's "
         "`control` column (for scenarios that start after earlier captures).",
     ),
+    Field(
+        "camp_table",
+        "path",
+        "",
+        doc="CSV of dated camp and site capacities (columns place, date, capacity in people; see "
+        "docs/model.md): each row sets the place's formal camp places from its date on, after the "
+        "locations file and before `camp_capacity` events. Empty means none.",
+        source="scenarios/data/camps_sites_2019.csv: CCCM ISIMM rounds of 2019 by sub-district "
+        "(occupancy; capacity ESTIMATE), see scenarios/data/SOURCES.md.",
+    ),
 )
 
 CONFLICT_FIELDS = (
@@ -526,6 +536,7 @@ PATH_FIELDS = (
     ("scenario", "observed"),
     ("geography", "locations"),
     ("geography", "routes"),
+    ("geography", "camp_table"),
     ("conflict", "bombardment_table"),
     ("behaviour", "parameters"),
 )
@@ -625,6 +636,9 @@ class Scenario:
     files: tuple[Path, ...]  # every input file read, for the manifest's hashes
     #: weeks of event-derived bombardment ([conflict] bombardment_table), sim.conflict.BombardmentRow
     bombardment_table: tuple = ()
+    #: dated camp capacities ([geography] camp_table), sim.conflict.CampCapacityRow, by date
+    camp_table: tuple = ()
+    camp_table_file: str = ""
     resolved: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -1479,6 +1493,16 @@ def load_scenario(path: str | Path) -> Scenario:
             files.append(Path(btable))
         except InputError as exc:
             chk.problems.extend(exc.problems)
+    camp_rows: tuple = ()
+    ctable = g.get("camp_table")
+    if isinstance(ctable, str) and ctable.strip() and Path(ctable).is_file() and names is not None:
+        from .conflict import load_camp_table  # late import: conflict imports config
+
+        try:
+            camp_rows = load_camp_table(Path(ctable), names)
+            files.append(Path(ctable))
+        except InputError as exc:
+            chk.problems.extend(exc.problems)
     for eid, eraw in raw_events.items():
         prefix = f"events.{eid}."
         if not isinstance(eraw, dict):
@@ -1628,6 +1652,8 @@ def load_scenario(path: str | Path) -> Scenario:
         events=tuple(events),
         files=tuple(dict.fromkeys(files + ([Path(s["observed"])] if s["observed"] else []))),
         bombardment_table=bombardment_rows,
+        camp_table=camp_rows,
+        camp_table_file=str(g.get("camp_table") or ""),
     )
     object.__setattr__(scenario, "resolved", resolved_dict(scenario))
     return scenario
@@ -1689,6 +1715,7 @@ def resolved_dict(sc: Scenario) -> dict[str, Any]:
             "locations": str(sc.locations_file),
             "routes": str(sc.routes_file),
             "government_held": list(sc.government_held),
+            "camp_table": sc.camp_table_file,
         },
         "conflict": dict(sc.conflict),
         "behaviour": {"parameters": str(sc.parameters_file or ""), **sc.behaviour.as_dict()},

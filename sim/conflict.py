@@ -15,7 +15,8 @@ model's step only indexes arrays:
 ``crossing_open[day, place]`` and ``crossing_capacity[day, place]`` (people/day)
     Border policy: ``[crossings]`` at the start, ``border`` events for their period.
 ``camp_capacity[day, place]`` (people)
-    Formal camp places: the locations file, then ``camp_capacity`` events.
+    Formal camp places: the locations file, then the dated rows of ``[geography]
+    camp_table`` (each from its date on), then ``camp_capacity`` events.
 
 Bombardment can also come from **event data** instead of hand-set tiers: ``[conflict]
 bombardment_table`` names a CSV of weekly intensities per place derived from UCDP GED by
@@ -56,6 +57,7 @@ GED_TYPES = (1, 3)
 #: administrative unit); 4 and above locate the event only to a governorate or country.
 GED_MAX_WHERE_PREC = 3
 BOMBARDMENT_TABLE_COLUMNS = ("place", "week_start", "week_end", "intensity")
+CAMP_TABLE_COLUMNS = ("place", "date", "capacity")
 
 
 def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
@@ -129,14 +131,20 @@ class BombardmentRow:
     intensity: float
 
 
-def load_bombardment_table(path: Path, names: list[str]) -> tuple[BombardmentRow, ...]:
-    """Read and check a bombardment table (columns ``place, week_start, week_end,
-    intensity``; extra columns are documentation). Places must be in ``names``."""
-    path = Path(path)
-    text = decode_text(path, read_bytes(path, "bombardment table"), "the bombardment table")
+@dataclass(frozen=True)
+class CampCapacityRow:
+    """Formal camp and site places (people) at a place from ``date`` on."""
+
+    place: str
+    date: date
+    capacity: int
+
+
+def _read_table(path: Path, columns: tuple[str, ...], what: str) -> csv.DictReader:
+    text = decode_text(path, read_bytes(path, what), f"the {what}")
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in BOMBARDMENT_TABLE_COLUMNS if c not in header]
+    missing = [c for c in columns if c not in header]
     if missing:
         raise InputError(
             [
@@ -144,12 +152,72 @@ def load_bombardment_table(path: Path, names: list[str]) -> tuple[BombardmentRow
                     path,
                     "header",
                     f"missing column(s) {', '.join(missing)}",
-                    "the bombardment table needs the columns "
-                    + ", ".join(BOMBARDMENT_TABLE_COLUMNS),
+                    f"the {what} needs the columns " + ", ".join(columns),
                     1,
                 )
             ]
         )
+    return reader
+
+
+def load_camp_table(path: Path, names: list[str]) -> tuple[CampCapacityRow, ...]:
+    """Read and check a table of dated camp capacities (columns ``place, date, capacity``;
+    extra columns are documentation), sorted by date. Places must be in ``names``."""
+    path = Path(path)
+    reader = _read_table(path, CAMP_TABLE_COLUMNS, "camp table")
+    problems: list[Problem] = []
+    rows: list[CampCapacityRow] = []
+    known = set(names)
+    for row in reader:
+        line = reader.line_num
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        place = row.get("place", "")
+        if place not in known:
+            problems.append(
+                Problem(
+                    path,
+                    "place",
+                    f"unknown place '{clip(place)}' (not in the locations file)",
+                    did_you_mean(place, names),
+                    line,
+                )
+            )
+            continue
+        try:
+            d = date.fromisoformat(row["date"])
+        except ValueError:
+            problems.append(
+                Problem(
+                    path, f"date (place '{clip(place)}')", "is not a date", "write YYYY-MM-DD", line
+                )
+            )
+            continue
+        try:
+            cap = float(row["capacity"])
+        except ValueError:
+            cap = math.nan
+        if not (0 <= cap <= 10_000_000) or not cap.is_integer():
+            problems.append(
+                Problem(
+                    path,
+                    f"capacity (place '{clip(place)}')",
+                    f"'{clip(row['capacity'])}' is not a whole number of people from 0 to 10,000,000",
+                    "give the camp places in people, e.g. 12000",
+                    line,
+                )
+            )
+            continue
+        rows.append(CampCapacityRow(place, d, int(cap)))
+    if problems:
+        raise InputError(problems)
+    return tuple(sorted(rows, key=lambda r: r.date))
+
+
+def load_bombardment_table(path: Path, names: list[str]) -> tuple[BombardmentRow, ...]:
+    """Read and check a bombardment table (columns ``place, week_start, week_end,
+    intensity``; extra columns are documentation). Places must be in ``names``."""
+    path = Path(path)
+    reader = _read_table(path, BOMBARDMENT_TABLE_COLUMNS, "bombardment table")
     problems: list[Problem] = []
     rows: list[BombardmentRow] = []
     known = set(names)
@@ -257,6 +325,9 @@ def compile_timeline(scenario: Scenario, world: World) -> Timeline:
         crossing_open[:, idx[name]] = c.open
         crossing_capacity[:, idx[name]] = c.daily_capacity if c.open else 0
     camp_capacity = np.tile(world.camp_capacity.astype(float), (n_days, 1))
+
+    for row in scenario.camp_table:  # dated capacities (sorted by date); events come after
+        camp_capacity[max(scenario.day_index(row.date), 0) :, idx[row.place]] = row.capacity
 
     for row in scenario.bombardment_table:  # event-derived weeks act as bombardment
         a = max(scenario.day_index(row.start), 0)

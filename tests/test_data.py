@@ -168,3 +168,41 @@ def test_the_shipped_bombardment_table_matches_the_rule():
         (DATA / "ged_bombardment_2019.csv").write_bytes(before)
     assert res.returncode == 0, res.stderr
     assert after == before
+
+
+def test_the_camp_table_uses_no_figure_from_december_2019_on_and_never_shrinks(world):
+    from sim.conflict import load_camp_table
+
+    rows = load_camp_table(DATA / "camps_sites_2019.csv", world.names)
+    assert rows and all(r.date < date(2019, 12, 1) for r in rows)
+    last: dict[str, int] = {}
+    for r in rows:  # sorted by date
+        assert r.capacity >= last.get(r.place, 0), r
+        last[r.place] = r.capacity
+        if r.date == date(2019, 2, 28):  # the start: the locations file's capacity
+            assert r.capacity == world.camp_capacity[world.index[r.place]], r.place
+
+
+def test_the_camp_table_sets_capacity_from_its_date_on(tmp_path):
+    from tests.conftest import BASE_SCENARIO, TWO_TOWNS_LOCATIONS, TWO_TOWNS_ROUTES
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "locations.csv").write_text(TWO_TOWNS_LOCATIONS)
+    (tmp_path / "data" / "routes.csv").write_text(TWO_TOWNS_ROUTES)
+    (tmp_path / "data" / "c.csv").write_text(
+        "place,date,capacity,source\nBorder Camp,2019-05-10,9000,test\nSafe Town,2019-04-01,100,t\n"
+    )
+    p = tmp_path / "s.toml"
+    p.write_text(
+        BASE_SCENARIO.replace(
+            'routes = "data/routes.csv"\n',
+            'routes = "data/routes.csv"\ncamp_table = "data/c.csv"\n',
+        )
+    )
+    sc = config.load_scenario(p)
+    w = geography.load(sc.locations_file, sc.routes_file)
+    t = compile_timeline(sc, w)
+    camp = t.camp_capacity[:, w.index["Border Camp"]]
+    d = sc.day_index(date(2019, 5, 10))
+    assert (camp[:d] == 5000).all() and (camp[d:] == 9000).all()
+    assert (t.camp_capacity[:, w.index["Safe Town"]] == 100).all()  # before the start: day 0

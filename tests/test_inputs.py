@@ -705,6 +705,26 @@ def bombardment_table(content: str, line: int | None = None) -> Callable[[Path],
     return build
 
 
+def camp_table(content: str) -> Callable[[Path], Built]:
+    """The tiny world with [geography] camp_table = a table holding ``content``."""
+
+    def build(folder: Path) -> Built:
+        p = tiny(
+            folder,
+            (
+                (
+                    'routes = "data/routes.csv"\n',
+                    'routes = "data/routes.csv"\ncamp_table = "data/c.csv"\n',
+                ),
+            ),
+        )
+        table = folder / "data" / "c.csv"
+        table.write_text(content, encoding="utf-8")
+        return p, table, 2
+
+    return build
+
+
 L, R = LOCATIONS, ROUTES
 DATA_CASES = [
     # -- locations.csv ------------------------------------------------------------------
@@ -913,6 +933,11 @@ DATA_CASES = [
         bombardment_table("place,week_start,intensity\nSaraqib,2019-05-06,0.3\n", line=1),
         ["missing column(s) week_end"],
         id="bombardment-table-missing-column",
+    ),
+    pytest.param(
+        camp_table("place,date,capacity\nAtmeh camps,2019-05-06,-3\n"),
+        ["capacity (place 'Atmeh camps')", "'-3' is not a whole number of people"],
+        id="camp-table-negative-capacity",
     ),
     # -- observed figures ---------------------------------------------------------------
     pytest.param(bad_observed, ["missing column(s) period_start"], id="observed-missing-column"),
