@@ -1,6 +1,7 @@
 """Build ged_bombardment_2019.csv: weekly bombardment intensity per place from UCDP GED.
 
-Run from the repository root:  python scenarios/data/derive_ged_bombardment.py
+Run from the repository root:  python scenarios/data/derive_ged_bombardment.py [OUT.csv]
+(default output: ged_bombardment_2019.csv next to this script).
 
 Input: ged_nw_syria_2019_events.csv (UCDP GED Global 20.1 events in north-west Syria, 2019;
 CC BY 4.0, see SOURCES.md) and locations.csv. The rule is sim.conflict.ged_weekly_counts and
@@ -14,6 +15,7 @@ government) get rows, and only weeks with at least one event.
 from __future__ import annotations
 
 import csv
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -32,7 +34,7 @@ FIRST_MONDAY = date(2018, 12, 31)  # the week holding 1 January 2019
 N_WEEKS = 53  # to the week of 30-31 December 2019
 
 
-def main() -> None:
+def main(out: Path) -> None:
     events = [
         e
         for e in csv.DictReader(open(HERE / "ged_nw_syria_2019_events.csv", encoding="utf-8"))
@@ -57,7 +59,7 @@ def main() -> None:
         GED_RADIUS_KM,
     )
     x = ged_intensity(n_ev, civ)
-    with open(HERE / "ged_bombardment_2019.csv", "w", newline="", encoding="utf-8") as f:
+    with open(out, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(
             ["place", "pcode", "week_start", "week_end", "events", "civilian_deaths", "intensity"]
@@ -80,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "ged_bombardment_2019.csv")
