@@ -538,7 +538,7 @@ def cumulative_displacement(
         )
 
     _format_date_axis(ax, first, last, pad=0.015)
-    _format_people_axis(ax, "People")
+    _format_people_axis(ax, "Movements (red) or people (blue, black)")
     ymax = max(
         float(daily[list(_CURVES)].to_numpy(float).max()),
         float(points["y"].max()) if len(points) else 0.0,
