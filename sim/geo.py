@@ -36,6 +36,12 @@ class SubDistrict:
     rings: tuple[np.ndarray, ...]  # outer rings and holes, each (n, 2)
     centroid: tuple[float, float]  # lon, lat (area-weighted over outer rings)
 
+    @functools.cached_property
+    def bbox(self) -> tuple[float, float, float, float]:
+        """(lon_min, lat_min, lon_max, lat_max) in degrees."""
+        allpts = np.concatenate(self.rings)
+        return (*allpts.min(axis=0), *allpts.max(axis=0))
+
 
 @dataclass(frozen=True)
 class Boundaries:

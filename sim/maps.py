@@ -73,9 +73,31 @@ def _norm(vmax: float, colours: Sequence[str]) -> tuple[ListedColormap, Boundary
     return cmap, BoundaryNorm(b, cmap.N), b
 
 
-def _setup_axes(ax) -> None:
-    ax.set_xlim(EXTENT[0], EXTENT[1])
-    ax.set_ylim(EXTENT[2], EXTENT[3])
+def map_extent(bounds: Boundaries, pcodes: dict[str, str]) -> tuple[float, float, float, float]:
+    """(lon0, lon1, lat0, lat1): :data:`EXTENT` widened to every sub-district holding a place."""
+    x0, x1, y0, y1 = EXTENT
+    for pc in set(pcodes.values()):
+        sd = bounds.sub_districts.get(pc)
+        if sd is not None:
+            b = sd.bbox
+            x0, y0, x1, y1 = (
+                min(x0, b[0] - 0.03),
+                min(y0, b[1] - 0.03),
+                max(x1, b[2] + 0.03),
+                max(y1, b[3] + 0.03),
+            )
+    return (x0, x1, y0, y1)
+
+
+def _modelled(locations: pd.DataFrame, pcodes: dict[str, str]) -> dict[str, str]:
+    """The pcodes of the places the zone is made of (government cities are context only)."""
+    kinds = dict(zip(locations["location"], locations["kind"], strict=False))
+    return {n: p for n, p in pcodes.items() if kinds.get(n) not in (None, "government", "abroad")}
+
+
+def _setup_axes(ax, extent: tuple[float, float, float, float] = EXTENT) -> None:
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
     ax.set_aspect(1 / COSLAT)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -83,6 +105,13 @@ def _setup_axes(ax) -> None:
     for s in ax.spines.values():
         s.set_color("#999999")
         s.set_linewidth(0.6)
+
+
+def _overlaps(bbox: tuple[float, float, float, float], extent: tuple) -> bool:
+    """Whether a (lon0, lat0, lon1, lat1) box overlaps the map extent (lon0, lon1, lat0, lat1)."""
+    return not (
+        bbox[2] < extent[0] or bbox[0] > extent[1] or bbox[3] < extent[2] or bbox[1] > extent[3]
+    )
 
 
 def draw_base(
@@ -94,16 +123,15 @@ def draw_base(
     gov_pcodes: set[str] = frozenset(),
     captured_pcodes: set[str] = frozenset(),
     names: bool = True,
+    extent: tuple[float, float, float, float] = EXTENT,
 ) -> None:
     """Sub-districts (filled by ``values`` keyed by pcode), border, coast, control;
     ``names`` labels the sea and Turkey (off for small panels)."""
-    _setup_axes(ax)
+    _setup_axes(ax, extent)
     values = values or {}
     polys, faces = [], []
-    x0, x1, y0, y1 = EXTENT
     for pc, sd in bounds.sub_districts.items():
-        cx, cy = sd.centroid
-        if not (x0 - 0.6 < cx < x1 + 0.6 and y0 - 0.6 < cy < y1 + 0.6):
+        if not _overlaps(sd.bbox, extent):
             continue
         for r in sd.rings:
             polys.append(r)
@@ -225,6 +253,7 @@ def choropleth_pair(
     colours = SEQ if measure == "displaced_from" else SEQ_BLUE
     cmap, norm, breaks = _norm(vmax, colours)
     gov, cap = control_pcodes(locations, pcodes)
+    ext = map_extent(bounds, _modelled(locations, pcodes))
     fig = P._new_figure(11.0, 7.6)
     axes = fig.subplots(1, 2)
     fl = P._day_label(pd.Timestamp(first).date(), year=True)
@@ -233,7 +262,7 @@ def choropleth_pair(
         (axes[0], end, f"On {ll} (end of the run)"),
         (axes[1], peak, "At each sub-district's peak (its own highest day)"),
     ):
-        draw_base(ax, bounds, vals.to_dict(), cmap, norm, gov, cap)
+        draw_base(ax, bounds, vals.to_dict(), cmap, norm, gov, cap, extent=ext)
         ax.set_title(sub, fontsize=P.LABEL_PT, loc="left")
         top = vals.sort_values(ascending=False).head(6)
         items = []
@@ -282,11 +311,12 @@ def flow_map(
     end = wide.iloc[-1] if len(wide.columns) else pd.Series(dtype=float)
     cmap, norm, breaks = _norm(float(max(end.max() if len(end) else 0, 1)), SEQ_BLUE[:5])
     gov, cap = control_pcodes(locations, pcodes)
+    ext = map_extent(bounds, _modelled(locations, pcodes))
     last = locations.drop_duplicates("location", keep="last").set_index("location")
     pos = {n: (float(r.lon), float(r.lat)) for n, r in last.iterrows()}
     fig = P._new_figure(9.0, 9.6)
     ax = fig.add_subplot()
-    draw_base(ax, bounds, end.to_dict(), cmap, norm, gov, cap)
+    draw_base(ax, bounds, end.to_dict(), cmap, norm, gov, cap, extent=ext)
 
     if {"people_from_to", "people_to_from"} <= set(routes.columns):
         tot = routes.groupby(["from", "to"], sort=True)[["people_from_to", "people_to_from"]].sum()
@@ -317,7 +347,7 @@ def flow_map(
     kinds = last["kind"]
     labels, obstacles = [], []
     for n, (x, y) in pos.items():
-        if not (EXTENT[0] <= x <= EXTENT[1] and EXTENT[2] <= y <= EXTENT[3]):
+        if not (ext[0] <= x <= ext[1] and ext[2] <= y <= ext[3]):
             continue
         k = kinds[n]
         if k == "camp_cluster" or int(last.loc[n, "camp_capacity"]) > 0:
@@ -397,22 +427,21 @@ def situation_small_multiples(
     vmax = float(max(wide.to_numpy().max() if wide.size else 0, 1))
     cmap, norm, breaks = _norm(vmax, SEQ_BLUE)
     gov, _ = control_pcodes(locations, pcodes)
-    ncols = min(4, len(picks))
+    ext = map_extent(bounds, _modelled(locations, pcodes))
+    ncols = min(4, math.ceil(math.sqrt(len(picks))))
     nrows = math.ceil(len(picks) / ncols)
     fig = P._new_figure(3.0 * ncols, 3.0 * nrows + 1.6)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    axes = [fig.add_subplot(nrows, ncols, k + 1) for k in range(len(picks))]
     totals = series["staying_net"].sum(axis=1)
     for ax, i in zip(axes, picks, strict=False):
         day = dates[i]
         _, cap = control_pcodes(locations, pcodes, day)
         vals = wide.iloc[i].to_dict() if wide.size else {}
-        draw_base(ax, bounds, vals, cmap, norm, gov, cap, names=False)
+        draw_base(ax, bounds, vals, cmap, norm, gov, cap, names=False, extent=ext)
         ax.set_title(
             f"{P._day_label(pd.Timestamp(day).date())}: {P.format_people(round(totals.iloc[i], -3))} staying",
             fontsize=8, loc="left",
         )  # fmt: skip
-    for ax in axes[len(picks) :]:
-        ax.set_visible(False)
     every = "week" if step == 7 else f"{step // 7} weeks"
     first = P._day_label(pd.Timestamp(dates[0]).date(), year=True)
     P._frame(

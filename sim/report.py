@@ -199,20 +199,32 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
+#: The run's figures in two batches of about equal drawing time: the second is drawn in a
+#: forked process while the first is drawn here (2 cores: about half the wall time).
+BATCHES: tuple[tuple[str, ...], tuple[str, ...]] = (
+    ("flow_map.png", "map_displaced_from.png", "cumulative_displacement.png", "needs.png"),
+    (
+        "situation_by_week.png",
+        "map_staying.png",
+        "displaced_by_setting.png",
+        "displaced_by_district.png",
+        "camp_occupancy.png",
+    ),
+)
+
+
 def write_planner_outputs(
     folder: Path, scenario: Any, summary: dict[str, Any], plots: bool = True
 ) -> None:
-    """Write needs.csv, weekly.csv, places.geojson, the maps and report.html into ``folder``.
+    """Write needs.csv, weekly.csv, places.geojson and every plot into ``folder``.
 
     Reads the run's tables from ``folder`` (written before), so a run folder can be
     re-rendered. ``summary`` is the run's summary (camps, for the camp plot).
     """
-    from . import maps as M
     from .results import write_csv
 
     daily = pd.read_csv(folder / "daily.csv")
     locations = pd.read_csv(folder / "locations.csv")
-    routes = pd.read_csv(folder / "routes.csv", keep_default_na=False, na_values=[""])
     pcodes = place_pcodes(getattr(scenario, "locations_file", None))
     std = standards(getattr(scenario, "needs", None))
     hh = float(getattr(scenario, "household_size", 5.0))
@@ -225,32 +237,75 @@ def write_planner_outputs(
     subs = sub_district_table(locations, pcodes, bounds, needs)
     places_geojson(subs, places, bounds, folder / "places.geojson")
     if plots:
-        title = str(getattr(scenario, "title", "") or "")
-        out = folder / "plots"
-        out.mkdir(exist_ok=True)
+        (folder / "plots").mkdir(exist_ok=True)
+        render_plots(folder, scenario, summary, parallel=True)
+
+
+def render_plots(
+    folder: Path, scenario: Any, summary: dict[str, Any], parallel: bool = True
+) -> None:
+    """Draw every figure of :data:`FIGURES` into ``folder/plots`` (byte-identical either way).
+
+    With ``parallel``, the ``fork`` start method (Linux) and no other thread running, the
+    second batch is drawn in a child process; otherwise everything is drawn here, one figure
+    after the other.
+    """
+    import multiprocessing as mp
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork only a single-threaded process: a lock held by another thread would stay held
+    # in the child forever (in `idlibsim run` there is no other thread)
+    if parallel and "fork" in mp.get_all_start_methods() and threading.active_count() == 1:
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
+            other = pool.submit(draw_batch, folder, scenario, summary, BATCHES[1])
+            draw_batch(folder, scenario, summary, BATCHES[0])
+            other.result()  # re-raises an error of the child here
+    else:
+        for batch in BATCHES:
+            draw_batch(folder, scenario, summary, batch)
+
+
+def draw_batch(
+    folder: Path, scenario: Any, summary: dict[str, Any], names: tuple[str, ...]
+) -> None:
+    """Draw the figures ``names`` of a run folder into ``folder/plots``."""
+    from . import maps as M
+
+    old = [n for n in names if n in P.PLOT_FILES and n != "flow_map.png"]
+    if old:
+        P.save_run_plots(folder, scenario, names=old)
+    new = [n for n in names if n not in old]
+    if not new:
+        return
+    daily = pd.read_csv(folder / "daily.csv")
+    locations = pd.read_csv(folder / "locations.csv")
+    pcodes = place_pcodes(getattr(scenario, "locations_file", None))
+    bounds = load_boundaries()
+    title = str(getattr(scenario, "title", "") or "")
+    out = folder / "plots"
+
+    def needs_fig() -> Figure:
+        std = standards(getattr(scenario, "needs", None))
+        hh = float(getattr(scenario, "household_size", 5.0))
+        return needs_plot(daily_totals(needs_table(locations, std, hh, pcodes)), std, title)
+
+    def flow_fig() -> Figure:
+        routes = pd.read_csv(folder / "routes.csv", keep_default_na=False, na_values=[""])
         crossings = list(dict.fromkeys(locations.loc[locations["kind"] == "crossing", "location"]))
         roads, closed = M.scenario_closures(scenario, crossings)
-        _save(
-            M.choropleth_pair(locations, bounds, pcodes, "displaced_from", title),
-            out / "map_displaced_from.png",
-        )
-        _save(
-            M.choropleth_pair(locations, bounds, pcodes, "staying_net", title),
-            out / "map_staying.png",
-        )
-        _save(
-            M.flow_map(locations, routes, bounds, pcodes, title, roads, closed),
-            out / "flow_map.png",
-        )
-        _save(
-            M.situation_small_multiples(locations, bounds, pcodes, title),
-            out / "situation_by_week.png",
-        )
-        _save(
-            displaced_by_setting(daily, summary.get("camps", []), title),
-            out / "displaced_by_setting.png",
-        )
-        _save(needs_plot(nd, std, title), out / "needs.png")
+        return M.flow_map(locations, routes, bounds, pcodes, title, roads, closed)
+
+    makers = {
+        "map_displaced_from.png": lambda: M.choropleth_pair(locations, bounds, pcodes, "displaced_from", title),
+        "map_staying.png": lambda: M.choropleth_pair(locations, bounds, pcodes, "staying_net", title),
+        "flow_map.png": flow_fig,
+        "situation_by_week.png": lambda: M.situation_small_multiples(locations, bounds, pcodes, title),
+        "displaced_by_setting.png": lambda: displaced_by_setting(daily, summary.get("camps", []), title),
+        "needs.png": needs_fig,
+    }  # fmt: skip
+    for name in new:
+        _save(makers[name](), out / name)
 
 
 # --------------------------------------------------------------------------------------

@@ -92,11 +92,7 @@ def write_run_files(
     write_csv(res.locations, folder / "locations.csv")
     write_csv(res.routes, folder / "routes.csv")
     write_json(res.summary, folder / "summary.json")
-    if plots:
-        from .plots import save_run_plots
-
-        save_run_plots(folder, res.scenario)
-    from .report import report_html, write_planner_outputs  # planner outputs (issue 14)
+    from .report import report_html, write_planner_outputs  # planner outputs and all plots
 
     write_planner_outputs(folder, res.scenario, res.summary, plots=plots)
     (folder / "report.html").write_text(

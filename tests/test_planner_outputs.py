@@ -225,3 +225,21 @@ def test_boundaries_are_the_projects_own_copy():
     idleb = b.sub_districts["SY070000"]
     assert 36.5 < idleb.centroid[0] < 36.8 and 35.8 < idleb.centroid[1] < 36.1
     assert math.isclose(idleb.rings[0][0, 0], idleb.rings[0][-1, 0])
+
+
+def test_plots_drawn_in_one_process_equal_those_drawn_in_two(run_dir, tmp_path):
+    import shutil
+
+    from sim.report import render_plots
+
+    copy = tmp_path / "serial"
+    shutil.copytree(run_dir, copy)
+    shutil.rmtree(copy / "plots")
+    (copy / "plots").mkdir()
+    sc = load_scenario(Path(json.loads((run_dir / "manifest.json").read_text())["scenario_file"]))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    render_plots(copy, sc, summary, parallel=False)
+    names = sorted(p.name for p in (run_dir / "plots").glob("*.png"))
+    assert names == sorted(FIGURES)
+    for name in names:
+        assert (copy / "plots" / name).read_bytes() == (run_dir / "plots" / name).read_bytes(), name
