@@ -155,7 +155,7 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
         ("covered_space_m2", "Covered living space (m2)", f"{std['covered_space_m2_per_person']:g} m2 x people in informal sites and on the move"),
         ("water_litres_per_day", "Water (litres per day)", f"{std['water_litres_per_person_day']:g} l x displaced people"),
         ("latrines", "Latrines (toilets)", f"1 per {std['people_per_latrine']:g} people in camps and sites"),
-        ("food_kcal_per_day", "Food (kcal per day)", f"{std['kcal_per_person_day']:,.0f} kcal x displaced people"),
+        ("food_kcal_per_day", "Food (million kcal per day)", f"{std['kcal_per_person_day']:,.0f} kcal x displaced people"),
         ("nfi_kits", "Household NFI kits", f"{std['nfi_kits_per_household']:g} per household in camps, sites, on the move"),
         ("winterisation_kits", "Winterisation kits", f"{std['winterisation_kits_per_household']:g} per household, months {std['winter_start_month']}-{std['winter_end_month']}"),
     )  # fmt: skip
@@ -164,7 +164,10 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
     axes = fig.subplots(2, 3).ravel()
     for ax, (col, label, rule) in zip(axes, panels, strict=True):
         P._style_axes(ax)
-        ax.plot(dates, needs_daily[col].to_numpy(float), color=P.OKABE_ITO["blue"], lw=1.8)
+        y = needs_daily[col].to_numpy(float)
+        if col == "food_kcal_per_day":
+            y = y / 1e6  # millions: "1,000M kcal" reads badly
+        ax.plot(dates, y, color=P.OKABE_ITO["blue"], lw=1.8)
         P._format_date_axis(ax, dates[0], dates[-1], pad=0.01)
         P._format_people_axis(ax, label)
         ax.xaxis.set_major_locator(mdates.MonthLocator())
