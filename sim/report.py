@@ -507,6 +507,21 @@ def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
         parts.append(
             "<h3>Events and their sources</h3>" + _table(rows, ["from", "event", "where", "source"])
         )
+    observed = getattr(scenario, "observed", None)
+    if observed is not None and Path(observed).is_file():
+        from .observed import load_observed
+
+        obs = load_observed(observed)
+        obs = obs[obs["use"].astype(str) != "context"]
+        if len(obs):
+            rows = [
+                [str(r.period_start), str(r.as_of), r.measure, int(r.value), r.use, r.source]
+                for r in obs.itertuples()
+            ]
+            parts.append(
+                "<h3>Observed figures (UN/OCHA and partners) and their sources</h3>"
+                + _table(rows, ["from", "to", "counts", "value", "use", "source"])
+            )
     parts.append(
         "<h2>Files of this run</h2><p class='note'>needs.csv (needs per day and place), weekly.csv, "
         "places.geojson (open in QGIS/ArcGIS), daily.csv, locations.csv (arrivals and departures "
