@@ -468,6 +468,8 @@ def scenario_closures(
     state = {n: c.open for n, c in scenario.crossings.items()}
     for e in sorted(scenario.events, key=lambda ev: ev.start or scenario.start):
         if e.kind == "border" and e.crossing and e.open is not None:
-            if e.start is None or e.start <= scenario.end:
+            started = e.start is None or e.start <= scenario.end
+            lasts = e.end is None or e.end >= scenario.end  # still in force on the last day
+            if started and lasts:
                 state[e.crossing] = bool(e.open)
     return roads, [n for n in crossing_names if not state.get(n, False)]

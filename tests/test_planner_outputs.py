@@ -243,3 +243,13 @@ def test_plots_drawn_in_one_process_equal_those_drawn_in_two(run_dir, tmp_path):
     assert names == sorted(FIGURES)
     for name in names:
         assert (copy / "plots" / name).read_bytes() == (run_dir / "plots" / name).read_bytes(), name
+
+
+def test_flow_map_knows_which_crossings_are_closed_on_the_last_day():
+    from sim.maps import scenario_closures
+
+    crossings = ["Bab al-Hawa crossing", "Bab al-Salameh crossing"]
+    closed = load_scenario(SCENARIOS / "idlib_2019.toml")
+    opened = load_scenario(SCENARIOS / "whatif_2019_border_open.toml")
+    assert scenario_closures(closed, crossings)[1] == crossings
+    assert scenario_closures(opened, crossings)[1] == []
