@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BOMB
+from conftest import BASE_SCENARIO, BOMB
 
 from sim.config import load_scenario
-from sim.model import DisplacementModel, population_weight
+from sim.model import DisplacementModel, InvariantError, population_weight
 from sim.runner import simulate
 
 # A household flees with p = 1 - exp(-rate * propensity * fear). With a very large gamma
@@ -392,3 +392,35 @@ source = "test"
     safe = at(res.locations, "Safe Town")
     assert (safe.loc[safe["government_held"] == 1, "residents"] == 0).all()
     assert res.daily["on_the_move"].iloc[-1] > 0  # some are still waiting at the end
+
+
+@pytest.mark.xfail(
+    raises=InvariantError,
+    strict=True,
+    reason="known bug found by the property test (seed 4): rules.fill_in_order gives a host "
+    "seeker who does not fit in the host places left a camp place even when the camp has less "
+    "room than the household, so camps at a place that also has host places overfill",
+)
+def test_camps_at_a_place_with_host_places_never_overfill(world):
+    extra = """
+[population]
+total = 4160
+household_size = 1.0
+
+[events.e0]
+kind = "bombardment"
+source = "generated"
+locations = ["Bombed Town"]
+start = 2019-05-01
+
+[events.e1]
+kind = "camp_capacity"
+source = "generated"
+locations = ["Bombed Town", "Safe Town", "Border Camp"]
+date = 2019-05-01
+capacity = 268
+"""
+    base = "\n".join(line for line in BASE_SCENARIO.splitlines() if "total" not in line)
+    base = base.replace("[population]\n", "")
+    res = run(world.scenario(extra, base=base), seed=0, scale=0.1)  # check=True
+    assert (res.locations["in_camp"] <= res.locations["camp_capacity"]).all()
