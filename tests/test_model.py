@@ -10,7 +10,7 @@ import pytest
 from conftest import BASE_SCENARIO, BOMB
 
 from sim.config import load_scenario
-from sim.model import DisplacementModel, InvariantError, population_weight
+from sim.model import DisplacementModel, population_weight
 from sim.runner import simulate
 
 # A household flees with p = 1 - exp(-rate * propensity * fear). With a very large gamma
@@ -394,14 +394,9 @@ source = "test"
     assert res.daily["on_the_move"].iloc[-1] > 0  # some are still waiting at the end
 
 
-@pytest.mark.xfail(
-    raises=InvariantError,
-    strict=True,
-    reason="known bug found by the property test (seed 4): rules.fill_in_order gives a host "
-    "seeker who does not fit in the host places left a camp place even when the camp has less "
-    "room than the household, so camps at a place that also has host places overfill",
-)
 def test_camps_at_a_place_with_host_places_never_overfill(world):
+    """Regression (property test, seed 4): a host seeker who does not fit in the host places
+    left never takes more camp places than the camp has room for."""
     extra = """
 [population]
 total = 4160

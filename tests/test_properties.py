@@ -83,11 +83,6 @@ def value(f: Field, dotted: str, first_day: int = 0) -> st.SearchStrategy[str]:
         return st.sampled_from(f.choices).map(lambda c: f'"{c}"')
     if f.type == "date":
         return st.integers(first_day, N_DAYS - 1).map(_day)
-    if dotted == "events.camp_capacity.locations":
-        # Known bug (tests/test_model.py::test_camps_at_a_place_with_host_places_never_overfill,
-        # xfail): camps at a place that also has host places can overfill. Camps only at the
-        # camp cluster until it is fixed.
-        return st.just(_names(["Border Camp"]))
     if f.type == "names":
         return st.lists(
             st.sampled_from(PLACES), min_size=1 if f.required else 0, max_size=3, unique=True
