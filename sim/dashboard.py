@@ -517,3 +517,17 @@ def Page():
         MapAndCamps(latest)
     else:
         Save()
+
+
+@solara.component
+def Live():
+    """Mesa's SolaraViz stepping the model day by day (sim/dashboard_live.py)."""
+    from .dashboard_live import LivePage
+
+    LivePage()
+
+
+routes = [
+    solara.Route(path="/", component=Page, label="Run and compare"),
+    solara.Route(path="day-by-day", component=Live, label="Day by day (Mesa SolaraViz)"),
+]

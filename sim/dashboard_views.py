@@ -148,7 +148,8 @@ def curves_caption(rv: RunView) -> str:
         f"{people(s['displacements'])} displacements (movements), "
         f"{people(s['people_displaced'])} people displaced at least once; "
         f"{people(s['displaced_at_end'])} displaced on the last day "
-        f"(peak {people(s['peak_displaced'])} on {s['peak_displaced_date']})."
+        f"(peak {people(s['peak_displaced'])} on {s['peak_displaced_date']})"
+        + (f"; {people(s['abroad_at_end'])} crossed into Turkey." if s["abroad_at_end"] else ".")
     )
 
 

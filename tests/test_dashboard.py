@@ -226,6 +226,16 @@ def test_planner_runs_a_what_if_sees_curves_and_map_and_saves_it(server, tmp_pat
         name.press("Enter")
         page.get_by_role("button", name="Save run 1 and its scenario").click()
         expect(page.locator(".idl-save-status")).to_contain_text("Reproduce with: idlibsim run")
+
+        # day by day: Mesa's SolaraViz steps the model (the saved what-if is listed too)
+        page.get_by_role("tab", name="day-by-day").click()
+        step = page.get_by_role("button", name="Step", exact=True)
+        step.click()
+        live = page.locator(".idl-live-caption")
+        expect(live).to_contain_text(f"On {base.start}:")
+        step.click()
+        expect(live).to_contain_text(f"On {date.fromordinal(base.start.toordinal() + 1)}:")
+        page.screenshot(path=tmp_path / "dashboard_day_by_day.png")
         browser.close()
     elapsed = time.monotonic() - t0
 
