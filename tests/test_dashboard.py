@@ -249,3 +249,34 @@ def test_planner_runs_a_what_if_sees_curves_and_map_and_saves_it(server, tmp_pat
         expected.result.daily["displacements_cumulative"].tolist()
     )
     print(f"end-to-end in the browser: {elapsed:.1f} s")
+
+
+def test_compare_two_runs_and_an_ensembles_bands(tmp_path, monkeypatch):
+    from sim import dashboard
+    from sim.compare import load_curves
+    from sim.ensemble import run_ensemble
+
+    base = sim.load_scenario(ROOT / "scenarios" / "idlib_2019.toml").truncated(30)
+    ens = run_ensemble([base], replicates=2, population_scale=0.01, out=tmp_path / "ens_small")
+    monkeypatch.setenv(dashboard.RESULTS_ENV, str(tmp_path))
+    assert dashboard.ensembles() == [tmp_path / "ens_small"]
+    lv = edit.Levers(ceasefire_from=date(2019, 5, 5), ceasefire_factor=0.0)
+    first = views.RunView(1, sim.simulate(base, seed=1, population_scale=0.01), [], base)
+    second = views.RunView(
+        2,
+        views.simulate_with_progress(edit.edited_scenario(base, lv), 1, 0.01),
+        edit.describe(lv),
+        base,
+        lv,
+    )
+    metric = "displacements_cumulative"
+    fig = views.curves_figure([first, second], metric, load_curves([ens.folder], metric))
+    legend = " ".join(
+        t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()
+    )
+    assert "Run 1: idlib_2019 (scale 0.01)" in legend
+    assert "Run 2: idlib_2019 + ceasefire from 2019-05-05 (intensities x0)" in legend
+    assert base.label in legend  # the ensemble's scenario, drawn with its bands
+    assert len(fig.axes) >= 2  # with two or more scenarios: the differences panel
+    # a ceasefire with nothing left of the fighting: fewer movements than the first run
+    assert second.result.summary["displacements"] < first.result.summary["displacements"]
