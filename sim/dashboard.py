@@ -29,7 +29,7 @@ import solara.lab
 
 from . import dashboard_views as views
 from . import scenario_edit as edit
-from .config import load_scenario
+from .config import Scenario, load_scenario
 from .dashboard_server import RESULTS_ENV, SCENARIOS_ENV
 from .errors import InputError
 from .results import PROJECT_ROOT
@@ -87,7 +87,11 @@ VIEWS = ["Curves", "Map and camps", "Save"]
 view = solara.reactive(VIEWS[0])
 
 
-def load_base() -> object:
+def load_base() -> Scenario:
+    """The scenario picked: only a file listed in the scenarios folder, never a typed path."""
+    listed = {p.name for p in edit.list_scenarios(scenarios_dir())}
+    if scenario_file.value not in listed:
+        raise ValueError(f"{scenario_file.value!r} is not a scenario file of {scenarios_dir()}")
     return load_scenario(scenarios_dir() / scenario_file.value)
 
 
@@ -96,7 +100,7 @@ def _try_load() -> tuple[object, str]:
         return None, ""
     try:
         return load_base(), ""
-    except InputError as exc:
+    except (InputError, ValueError) as exc:
         return None, str(exc)
 
 
@@ -246,15 +250,31 @@ def ScenarioPicker():
         try:
             reset_levers(load_base())
             message.set("")
-        except InputError as exc:
+        except (InputError, ValueError) as exc:
             message.set(str(exc))
 
     solara.Select("Scenario or what-if", values=files, value=scenario_file.value, on_value=pick)
 
 
 @solara.component
-def CrossingLevers():
+def CrossingLevers(base: Scenario | None = None):
     solara.Markdown("**Border crossings into Turkey** (open for civilians from a date)")
+    complex_policy = solara.use_memo(
+        lambda: (
+            []
+            if base is None
+            else [
+                n for n in edit.crossing_names(base) if not edit.crossing_policy_is_simple(base, n)
+            ]
+        ),
+        dependencies=[str(base.path) if base else ""],
+    )
+    for name in complex_policy:
+        solara.Text(
+            f"{name}: this scenario opens and closes it more than once; the lever shows its "
+            "first opening, and changing it replaces the whole policy.",
+            style={"font-size": "0.85em"},
+        )
     for name, st in crossings.value.items():
 
         def update(key, value, name=name):
@@ -480,7 +500,7 @@ def Page():
             if not crossings.value:
                 reset_levers(base)
             solara.Markdown(f"*{base.title}*  \n{base.start} to {base.end}")
-            CrossingLevers()
+            CrossingLevers(base)
             CampLevers(base)
             CeasefireLever()
             RunControls()
@@ -499,7 +519,7 @@ def Page():
     shown = [rv for rv in runs.value if rv.number in compare_runs.value and rv is not latest]
     shown = [*shown, latest]
     ens_curves = {}
-    if ensemble_choice.value:
+    if ensemble_choice.value and ensemble_choice.value in {p.name for p in ensembles()}:
         from .compare import load_curves
 
         folder = results_dir() / ensemble_choice.value

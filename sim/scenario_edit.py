@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Scenario, load_scenario
-from .errors import InputError, Problem
+from .errors import InputError
 
 #: A scenario name: also its file name (``<name>.toml``) and results folder.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,64}")
@@ -429,7 +429,3 @@ def list_scenarios(folder: Path | str) -> list[Path]:
     """The scenario files of a folder, historical scenarios first, then what-ifs, by name."""
     files = sorted(Path(folder).glob("*.toml"))
     return sorted(files, key=lambda p: (p.name.startswith("whatif"), p.name))
-
-
-def problem(path: Path, message: str, fix: str) -> InputError:
-    return InputError([Problem(path, "", message, fix)])
