@@ -280,3 +280,14 @@ def test_compare_two_runs_and_an_ensembles_bands(tmp_path, monkeypatch):
     assert len(fig.axes) >= 2  # with two or more scenarios: the differences panel
     # a ceasefire with nothing left of the fighting: fewer movements than the first run
     assert second.result.summary["displacements"] < first.result.summary["displacements"]
+
+
+def test_dashboard_refuses_a_bad_folder_before_starting(tmp_path, capsys):
+    from sim.cli import main
+
+    assert main(["dashboard", "--no-open", "--scenarios", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and "is not a folder" in err and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    assert main(["dashboard", "--no-open", "--scenarios", str(tmp_path / "empty")]) == 2
+    assert "holds no scenario file" in capsys.readouterr().err
