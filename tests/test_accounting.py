@@ -1,0 +1,221 @@
+"""The books balance: recorded flows against the population's own status changes.
+
+On the committed tiny world (``tests/scenarios/tiny``: people flee, settle in host
+communities and camps, overflow into informal sites, queue at and cross the border, flee
+a captured town, flee again and return home), the model is stepped day by day while the
+households are photographed at the start of the day, before travel, before settling and
+at the end of the day. From those photographs alone the test works out who departed
+from where, who set off home, which roads they travelled, who arrived where and who came
+home; the model's records (``History``, then ``daily.csv`` and ``locations.csv``) must
+say exactly the same, day by day and place by place. People coming home are returns,
+never arrivals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.config import load_scenario
+from sim.model import DisplacementModel
+from sim.movement import Movement
+from sim.population import (
+    ABROAD,
+    IN_CAMP,
+    IN_HOST,
+    IN_INFORMAL,
+    N_STATUS,
+    ON_THE_MOVE,
+    RETURNED,
+    SETTLED_DISPLACED,
+)
+from sim.runner import simulate
+
+TINY = Path(__file__).resolve().parent / "scenarios" / "tiny" / "tiny.toml"
+COLUMNS = (
+    "status",
+    "location",
+    "home",
+    "returning",
+    "destination",
+    "next_node",
+    "times_displaced",
+    "displaced_on",
+    "fled_in_report",
+    "pre_displaced",
+    "size",
+)
+
+
+def _photo(model: DisplacementModel) -> dict[str, np.ndarray]:
+    hh = model.population.households
+    return {k: hh.columns[k].copy() for k in COLUMNS}
+
+
+class Photographed:
+    """A model stepped one day at a time, with the households photographed within each day."""
+
+    def __init__(self, monkeypatch, scale: float = 1.0, seed: int = 7):
+        self.model = DisplacementModel(
+            load_scenario(TINY), seed=seed, population_scale=scale, check=True
+        )
+        self.photos: dict[str, dict[str, np.ndarray]] = {}
+        real_travel, real_settle = Movement.travel, Movement.settle
+        outer = self
+
+        def travel(self, day, cond):
+            outer.photos["travel"] = _photo(outer.model)
+            outer.next_hop = self.next_hop.copy()
+            real_travel(self, day, cond)
+
+        def settle(self, day, cond):
+            outer.photos["settle"] = _photo(outer.model)
+            real_settle(self, day, cond)
+
+        monkeypatch.setattr(Movement, "travel", travel)
+        monkeypatch.setattr(Movement, "settle", settle)
+
+    def days(self):
+        m = self.model
+        while m.day < m.config.n_days:
+            d = m.day
+            start = _photo(m)
+            m.step()
+            yield d, start, self.photos["travel"], self.photos["settle"], _photo(m)
+
+
+def _by_place(where: np.ndarray, size: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(where[mask], weights=size[mask], minlength=n).astype(np.int64)
+
+
+def _travelled_roads(model, before, after, next_hop) -> np.ndarray:
+    """Person-rows on each road from the travellers' places before and after travel."""
+    w = model.world
+    route_id = model.movement.route_id
+    flow = np.zeros(w.n_routes, np.int64)
+    moving = np.flatnonzero(before["status"] == ON_THE_MOVE)
+    for r in moving:
+        cur, goal, end = before["location"][r], before["destination"][r], after["location"][r]
+        hop = before["next_node"][r]  # the road it is on (set when its course was set)
+        while cur != end:
+            assert hop >= 0, "a traveller moved without a road"
+            flow[route_id[cur, hop]] += before["size"][r]
+            cur = hop
+            hop = next_hop[cur, goal]
+    return flow
+
+
+def test_flows_add_up_to_the_households_own_changes_day_by_day(monkeypatch):
+    run = Photographed(monkeypatch)
+    m, h = run.model, run.model.history
+    n, settled = m.world.n, np.isin(np.arange(N_STATUS), SETTLED_DISPLACED)
+    offset = m.config.report_offset
+    seen = dict.fromkeys(("fled", "returned", "arrived", "came_home", "crossed", "informal"), 0)
+    for d, a, t, s, e in run.days():
+        size = e["size"]
+        # departures: households whose own count of displacements went up, from where they were
+        fled = e["times_displaced"] > a["times_displaced"]
+        assert (e["times_displaced"][fled] == a["times_displaced"][fled] + 1).all()
+        assert (e["displaced_on"][fled] == d).all()
+        assert np.array_equal(h.departures[d], _by_place(a["location"], size, fled, n))
+        assert h.new_displacements[d] == size[fled].sum()
+        first = fled & ~a["fled_in_report"]
+        assert h.new_people_displaced[d] == (size[first].sum() if d >= offset else 0)
+        # returns started: settled away from home at dawn, on the way home before travel
+        started = settled[a["status"]] & (t["status"] == ON_THE_MOVE) & t["returning"]
+        assert (a["location"][started] != a["home"][started]).all()
+        assert h.returns_started[d] == size[started].sum()
+        # journeys ended while settling: home again (returns) or somewhere else (arrivals)
+        ended = (s["status"] == ON_THE_MOVE) & (e["status"] != ON_THE_MOVE)
+        home = ended & s["returning"]
+        arrived = ended & ~s["returning"]
+        assert (e["location"][home] == e["home"][home]).all()
+        assert (e["status"][home & ~e["pre_displaced"]] == RETURNED).all()
+        assert np.array_equal(h.returns_home[d], _by_place(e["location"], size, home, n))
+        assert np.array_equal(h.arrivals[d], _by_place(e["location"], size, arrived, n))
+        abroad = ended & (e["status"] == ABROAD)
+        assert h.crossed[d] == size[abroad].sum()
+        assert np.isin(e["status"][arrived], [IN_HOST, IN_CAMP, IN_INFORMAL, ABROAD]).all()
+        # roads: what travel covered, then the border crossings of the day
+        flow = _travelled_roads(m, t, s, run.next_hop)
+        flow += np.bincount(
+            m.movement.route_id[s["location"][abroad], e["location"][abroad]],
+            weights=size[abroad],
+            minlength=m.world.n_routes,
+        ).astype(np.int64)
+        assert np.array_equal(h.route_flow[d], flow)
+        # nobody else moves: people not travelling stay where they are
+        still = (a["status"] != ON_THE_MOVE) & (e["status"] != ON_THE_MOVE) & ~fled & ~started
+        assert np.array_equal(a["location"][still], e["location"][still])
+        # stocks: the day's counts are the households' own, and move only by the flows
+        key = e["location"] * N_STATUS + e["status"]
+        counts = np.bincount(key, weights=size, minlength=n * N_STATUS).reshape(n, N_STATUS)
+        assert np.array_equal(h.status[d], counts.astype(np.int64))
+        before = _stock(a, n)
+        if d:
+            assert np.array_equal(before, h.status[d - 1])
+        resting = np.ones(N_STATUS, bool)
+        resting[ON_THE_MOVE] = False
+        change = h.status[d][:, resting].sum(axis=1) - before[:, resting].sum(axis=1)
+        set_off_home = _by_place(a["location"], size, started, n)
+        assert np.array_equal(
+            change, h.arrivals[d] + h.returns_home[d] - h.departures[d] - set_off_home
+        )
+        away = (e["location"] != e["home"]) | (e["status"] == ON_THE_MOVE)
+        assert np.array_equal(h.displaced_from[d], _by_place(e["home"], size, away, n))
+        seen["fled"] += int(size[fled].sum())
+        seen["returned"] += int(size[started].sum())
+        seen["arrived"] += int(size[arrived & (e["status"] != ABROAD)].sum())
+        seen["came_home"] += int(size[home].sum())
+        seen["crossed"] += int(size[abroad].sum())
+        seen["informal"] += int(size[arrived & (e["status"] == IN_INFORMAL)].sum())
+    # the tiny world exercises every flow (or this test would prove little)
+    assert min(seen.values()) > 100, seen
+    assert h.government[-1].any()
+
+
+def _stock(photo, n):
+    key = photo["location"] * N_STATUS + photo["status"]
+    return (
+        np.bincount(key, weights=photo["size"], minlength=n * N_STATUS)
+        .reshape(n, N_STATUS)
+        .astype(np.int64)
+    )
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_the_tables_balance_and_returns_are_not_arrivals(scale):
+    """daily.csv and locations.csv tell the same story, at any population weight."""
+    res = simulate(load_scenario(TINY), seed=7, population_scale=scale, check=True)
+    d, loc = res.daily, res.locations
+    by_day = loc.groupby("day")[["arrivals", "departures", "returns_home"]].sum()
+    assert (by_day["departures"].to_numpy() == d["new_displacements"].to_numpy()).all()
+    abroad = loc[loc["kind"] == "abroad"].groupby("day")["arrivals"].sum()
+    assert (abroad.to_numpy() == d["crossed_to_turkey"].to_numpy()).all()
+    # people on the move change only by departures, returns started, arrivals, homecomings
+    flow = (
+        d["new_displacements"]
+        + d["returns_started"]
+        - by_day["arrivals"].to_numpy()
+        - by_day["returns_home"].to_numpy()
+    )
+    assert (d["on_the_move"].diff().iloc[1:] == flow.iloc[1:]).all()
+    # every person who set off home arrived home or is still on the way
+    total_home = by_day["returns_home"].sum()
+    assert 0 < total_home <= d["returns_cumulative"].iloc[-1]
+    # stocks: everyone somewhere, every day
+    stocks = ["at_home", "on_the_move", "in_host_community", "in_camps", "in_informal_sites"]
+    stocks += ["returned", "abroad"]
+    assert (d[stocks].sum(axis=1) == d["population"]).all()
+    assert (d["population"] == 7800).all()
+    # people displaced at least once: at most the movements, at least the displaced now
+    assert (d["displaced_people_cumulative"] <= d["displacements_cumulative"]).all()
+    # the summary's totals are the tables'
+    s = res.summary
+    assert s["displacements"] == d["new_displacements"].sum()
+    arrivals = loc.groupby("location")["arrivals"].sum()
+    assert s["top_destinations"] == {
+        k: v for k, v in arrivals.sort_values(ascending=False).head(8).items() if v > 0
+    }
