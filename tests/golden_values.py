@@ -32,7 +32,13 @@ UNIFORM_CASES = (
     (7, "host_preference", 0, [0, 1, 2]),
 )
 #: (seed, stream, keys) of the pinned set-up generators (first draws of ``random()``).
-GENERATOR_CASES = ((0, "population", ()), (7, "propensity", ()), (2019, "reach", ()))
+GENERATOR_CASES = (
+    (0, "population", ()),
+    (7, "propensity", ()),
+    (2019, "reach", ()),
+    (7, "flee", (3,)),
+    (7, "flee", (3, 1)),
+)
 
 
 def uniform_values() -> dict[str, Any]:

@@ -68,6 +68,7 @@ class Photographed:
         def travel(self, day, cond):
             outer.photos["travel"] = _photo(outer.model)
             outer.next_hop = self.next_hop.copy()
+            outer.fear, outer.government = cond.fear.copy(), cond.government.copy()
             real_travel(self, day, cond)
 
         def settle(self, day, cond):
@@ -113,6 +114,8 @@ def test_flows_add_up_to_the_households_own_changes_day_by_day(monkeypatch):
     n, settled = m.world.n, np.isin(np.arange(N_STATUS), SETTLED_DISPLACED)
     offset = m.config.report_offset
     seen = dict.fromkeys(("fled", "returned", "arrived", "came_home", "crossed", "informal"), 0)
+    seen["on_the_first_day_allowed"] = 0
+    ever_fled = np.zeros(m.population.n_households, bool)
     for d, a, t, s, e in run.days():
         size = e["size"]
         # departures: households whose own count of displacements went up, from where they were
@@ -121,11 +124,22 @@ def test_flows_add_up_to_the_households_own_changes_day_by_day(monkeypatch):
         assert (e["displaced_on"][fled] == d).all()
         assert np.array_equal(h.departures[d], _by_place(a["location"], size, fled, n))
         assert h.new_displacements[d] == size[fled].sum()
-        first = fled & ~a["fled_in_report"]
-        assert h.new_people_displaced[d] == (size[first].sum() if d >= offset else 0)
+        # people displaced for the first time since the first reported day (kept here,
+        # independently of the model's own flag)
+        first = fled & ~ever_fled if d >= offset else np.zeros_like(fled)
+        assert h.new_people_displaced[d] == size[first].sum()
+        ever_fled |= first
         # returns started: settled away from home at dawn, on the way home before travel
         started = settled[a["status"]] & (t["status"] == ON_THE_MOVE) & t["returning"]
         assert (a["location"][started] != a["home"][started]).all()
+        # ... and only when the rule allows it: displaced long enough, home safe and free
+        beh = m.config.behaviour
+        assert (d - a["displaced_on"][started] >= beh.return_min_days).all()
+        home_of = a["home"][started]
+        assert (run.fear[home_of] < beh.return_fear_threshold).all()
+        assert not run.government[home_of].any()
+        just_in_time = d - a["displaced_on"][started] == beh.return_min_days
+        seen["on_the_first_day_allowed"] += int(just_in_time.sum())
         assert h.returns_started[d] == size[started].sum()
         # journeys ended while settling: home again (returns) or somewhere else (arrivals)
         ended = (s["status"] == ON_THE_MOVE) & (e["status"] != ON_THE_MOVE)
@@ -172,7 +186,8 @@ def test_flows_add_up_to_the_households_own_changes_day_by_day(monkeypatch):
         seen["crossed"] += int(size[abroad].sum())
         seen["informal"] += int(size[arrived & (e["status"] == IN_INFORMAL)].sum())
     # the tiny world exercises every flow (or this test would prove little)
-    assert min(seen.values()) > 100, seen
+    assert min(v for k, v in seen.items() if k != "on_the_first_day_allowed") > 100, seen
+    assert seen["on_the_first_day_allowed"] > 0, seen
     assert h.government[-1].any()
 
 
@@ -194,6 +209,11 @@ def test_the_tables_balance_and_returns_are_not_arrivals(scale):
     assert (by_day["departures"].to_numpy() == d["new_displacements"].to_numpy()).all()
     abroad = loc[loc["kind"] == "abroad"].groupby("day")["arrivals"].sum()
     assert (abroad.to_numpy() == d["crossed_to_turkey"].to_numpy()).all()
+    # the crossing admits up to its daily capacity (40 people) while open, then nobody
+    open_days = d["date"] < "2019-05-28"
+    assert d.loc[open_days, "crossed_to_turkey"].max() == 40
+    assert (d.loc[open_days, "crossed_to_turkey"] >= 40 - 10 / scale).sum() > 10
+    assert d.loc[~open_days, "crossed_to_turkey"].sum() == 0
     # people on the move change only by departures, returns started, arrivals, homecomings
     flow = (
         d["new_displacements"]
