@@ -96,7 +96,9 @@ def _travelled_roads(model, before, after, next_hop) -> np.ndarray:
     w = model.world
     route_id = model.movement.route_id
     flow = np.zeros(w.n_routes, np.int64)
-    moving = np.flatnonzero(before["status"] == ON_THE_MOVE)
+    moved = before["location"] != after["location"]
+    assert (before["status"][moved] == ON_THE_MOVE).all(), "only travellers move in travel"
+    moving = np.flatnonzero(moved)
     for r in moving:
         cur, goal, end = before["location"][r], before["destination"][r], after["location"][r]
         hop = before["next_node"][r]  # the road it is on (set when its course was set)
