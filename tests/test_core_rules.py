@@ -24,6 +24,7 @@ from sim.population import (
     IN_CAMP,
     ON_THE_MOVE,
     Population,
+    propensity_from_uniforms,
 )
 
 #: The largest double below 1: the largest uniform `sim.rng.uniforms` can return.
@@ -512,3 +513,48 @@ def test_check_mode_compares_with_the_scenario_total_not_the_people_created(worl
     monkeypatch.setattr(Population, "create", staticmethod(one_short))
     with pytest.raises(InvariantError, match="100,010|100010|scenario total"):
         DisplacementModel(sc, seed=3, check=True).run()
+
+
+def test_propensities_are_gamma_by_inverse_cdf_and_keep_their_rank():
+    from scipy.stats import gamma
+
+    pop = Population.create(np.array([400, 300]), np.array([0, 50]), 5.0, 1.0, seed=4)
+    hh = pop.households
+    u = (np.arange(1, 10) / 10.0).astype(float)
+    for shape in (0.5, 1.0, 3.0):
+        got = propensity_from_uniforms(u, shape)
+        assert np.allclose(got, gamma.ppf(u, shape, scale=1 / shape), rtol=1e-5)
+    first = hh.propensity.copy()
+    pop.set_propensity_shape(4, 3.0)
+    # the same households are the most and least ready to flee, whatever the shape
+    assert np.array_equal(
+        np.argsort(first, kind="stable"), np.argsort(hh.propensity, kind="stable")
+    )
+    again = Population.create(np.array([400, 300]), np.array([0, 50]), 5.0, 3.0, seed=4)
+    assert np.array_equal(again.households.propensity, hh.propensity)
+    # ... and it follows the household, not its row
+    shuffled = pop.permuted(np.random.default_rng(1))
+    shuffled.set_propensity_shape(4, 0.5)
+    pop.set_propensity_shape(4, 0.5)
+    order = np.argsort(shuffled.households.id)
+    assert np.array_equal(shuffled.households.propensity[order], pop.households.propensity)
+
+
+def test_a_permuted_population_is_the_same_people_in_another_order():
+    pop = Population.create(np.array([40, 31, 7]), np.array([0, 5, 0]), 4.0, 1.0, seed=2)
+    pop.households.status[:3] = ON_THE_MOVE
+    shuffled = pop.permuted(np.random.default_rng(8))
+    a, b = pop.households, shuffled.households
+    order = np.argsort(b.id)
+    assert not np.array_equal(b.id, a.id)  # really reordered
+    for name, col in a.columns.items():
+        assert np.array_equal(b.columns[name][order], col), name
+    # every person still belongs to their household, and members() finds them all
+    pa, pb = pop.people, shuffled.people
+    assert np.array_equal(np.sort(b.id[pb.household]), np.sort(a.id[pa.household]))
+    assert np.array_equal(pb.home, b.home[pb.household])
+    for r in range(b.n):
+        prow, hrow = shuffled.members(np.array([r]))
+        assert len(prow) == b.size[r] and (pb.household[prow] == r).all() and (hrow == r).all()
+    assert np.array_equal(shuffled.counts(3), pop.counts(3))
+    assert shuffled.weight == pop.weight
