@@ -241,3 +241,25 @@ def test_the_tables_balance_and_returns_are_not_arrivals(scale):
     assert s["top_destinations"] == {
         k: v for k, v in arrivals.sort_values(ascending=False).head(8).items() if v > 0
     }
+
+
+def test_daily_row_counts_up_to_its_day_only():
+    """Cumulative columns sum from the first reported day to the row's day, in people."""
+    from sim.history import History, daily_row
+
+    h = History(n_days=6, n_places=2, n_routes=1)
+    h.new_displacements[:] = [1, 2, 3, 4, 5, 6]
+    h.new_people_displaced[:] = [1, 1, 2, 2, 3, 3]
+    h.returns_started[:] = [0, 1, 0, 1, 0, 1]
+    h.crossed[:] = [0, 0, 7, 0, 0, 0]
+    h.status[3] = [[5, 1, 2, 3, 4, 0, 0], [0, 0, 0, 1, 6, 2, 9]]
+    h.camp_capacity[3] = [10.4, 0.0]
+    row = daily_row(h, 3, offset=1, weight=10, camp_places=np.array([0, 1]))
+    assert row["new_displacements"] == 40
+    assert row["displacements_cumulative"] == (2 + 3 + 4) * 10  # days 1-3, not 4-5
+    assert row["displaced_people_cumulative"] == (1 + 2 + 2) * 10
+    assert row["returns_cumulative"] == 20 and row["returns_started"] == 10
+    assert row["crossed_to_turkey"] == 0
+    assert row["population"] == 330 and row["at_home"] == 50 and row["abroad"] == 90
+    assert row["displaced_now"] == (1 + 2 + 3 + 4 + 0 + 0 + 1 + 6) * 10
+    assert row["camp_capacity"] == 10 and row["camp_overflow"] == 60
