@@ -50,6 +50,8 @@ def test_a_plot_failing_during_force_keeps_the_previous_run(world, tmp_path, mon
         raise KeyboardInterrupt  # Ctrl-C while the figures are drawn
 
     monkeypatch.setattr("sim.plots.save_run_plots", interrupted)
+    # wherever the runner takes it from
+    monkeypatch.setattr("sim.runner.save_run_plots", interrupted, raising=False)
     code = main(["run", str(world.scenario(BOMB + "\n")), "--out", str(out), "--quiet", "--force"])
     assert code == EXIT_INTERRUPTED
     assert _snapshot(out) == before  # the previous run, untouched
