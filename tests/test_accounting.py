@@ -69,6 +69,7 @@ class Photographed:
             outer.photos["travel"] = _photo(outer.model)
             outer.next_hop = self.next_hop.copy()
             outer.fear, outer.government = cond.fear.copy(), cond.government.copy()
+            outer.camp_capacity = cond.camp_capacity.copy()
             real_travel(self, day, cond)
 
         def settle(self, day, cond):
@@ -116,7 +117,8 @@ def test_flows_add_up_to_the_households_own_changes_day_by_day(monkeypatch):
     n, settled = m.world.n, np.isin(np.arange(N_STATUS), SETTLED_DISPLACED)
     offset = m.config.report_offset
     seen = dict.fromkeys(("fled", "returned", "arrived", "came_home", "crossed", "informal"), 0)
-    seen["on_the_first_day_allowed"] = 0
+    seen["on_the_first_day_allowed"] = seen["evicted"] = 0
+    first_fled = np.full(m.population.n_households, -1)
     ever_fled = np.zeros(m.population.n_households, bool)
     for d, a, t, s, e in run.days():
         size = e["size"]
@@ -165,6 +167,17 @@ def test_flows_add_up_to_the_households_own_changes_day_by_day(monkeypatch):
         # nobody else moves: people not travelling stay where they are
         still = (a["status"] != ON_THE_MOVE) & (e["status"] != ON_THE_MOVE) & ~fled & ~started
         assert np.array_equal(a["location"][still], e["location"][still])
+        # a camp cut below its occupancy sends its latest arrivals, and only the excess, to
+        # informal sites
+        evicted = still & (a["status"] == IN_CAMP) & (e["status"] == IN_INFORMAL)
+        for place in np.unique(e["location"][evicted]):
+            out = evicted & (e["location"] == place)
+            kept = (a["status"] == IN_CAMP) & (a["location"] == place) & ~out & ~fled & ~started
+            assert e["displaced_on"][out].min() >= e["displaced_on"][kept].max()
+            cap = run.camp_capacity[place] / m.population.weight
+            assert size[kept].sum() <= cap < size[kept].sum() + size[out].max()
+            seen["evicted"] += int(size[out].sum())
+        first_fled[fled & (first_fled < 0)] = d
         # stocks: the day's counts are the households' own, and move only by the flows
         key = e["location"] * N_STATUS + e["status"]
         counts = np.bincount(key, weights=size, minlength=n * N_STATUS).reshape(n, N_STATUS)
@@ -191,6 +204,10 @@ def test_flows_add_up_to_the_households_own_changes_day_by_day(monkeypatch):
     assert min(v for k, v in seen.items() if k != "on_the_first_day_allowed") > 100, seen
     assert seen["on_the_first_day_allowed"] > 0, seen
     assert h.government[-1].any()
+    # each person's record: the day their household first fled, and how often it fled
+    pp = m.population.people
+    assert np.array_equal(pp.first_displaced_on, first_fled[pp.household])
+    assert np.array_equal(pp.times_displaced, e["times_displaced"][pp.household])
 
 
 def _stock(photo, n):

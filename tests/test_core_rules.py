@@ -79,6 +79,12 @@ def test_update_fear_entry_by_entry():
     assert f[4] == pytest.approx(math.exp(-1 / 7), rel=1e-15)
 
 
+@pytest.mark.parametrize("memory", [0.5, 1.0, 1.5])
+def test_short_memories_still_remember(memory):
+    f = rules.update_fear(np.array([0.8]), np.array([0.0]), memory)
+    assert f[0] == pytest.approx(0.8 * math.exp(-1.0 / memory), rel=1e-15)
+
+
 def test_update_fear_without_memory_is_todays_danger_and_a_copy():
     today = np.array([0.2, 0.0, 0.7])
     f = rules.update_fear(np.array([0.9, 0.9, 0.9]), today, 0.0)
@@ -102,6 +108,12 @@ def test_flee_hazard_normalises_the_fear_above_tolerance(tolerance, exponent):
         assert h[j] == pytest.approx(expected, rel=1e-12, abs=0)
     assert h[-1] == pytest.approx(rate, rel=1e-12)  # at fear 1 the full rate, whatever tolerance
     assert (h[:3] == 0).all()  # no flight at or below the fear people live with
+
+
+def test_flee_hazard_with_total_tolerance_is_zero_without_dividing_by_zero():
+    with np.errstate(all="raise"):
+        h = rules.flee_hazard(np.array([0.0, 0.5, 1.0]), 0.3, 1.0, 2.0)
+    assert h.tolist() == [0.0, 0.0, 0.0]
 
 
 # --------------------------------------------------------------------------------------
@@ -247,6 +259,17 @@ def test_choose_at_the_ends_of_the_unit_interval():
     assert rules.choose(prob, origin, u).tolist() == [1, 0, 2, 1, -1, -1]
     # exactly at a boundary of the cdf: the next destination
     assert rules.choose(prob, np.array([1]), np.array([0.6])).tolist() == [1]
+
+
+def test_choose_takes_weights_that_do_not_sum_to_one():
+    weights = np.array([[0.0, 2.0, 0.0, 6.0], [0.5, 0.0, 0.25, 0.0]])
+    origin = np.array([0, 0, 0, 1, 1, 1])
+    u = np.array([0.0, 0.2499, 0.25, 0.0, 0.66, 0.67])
+    assert rules.choose(weights, origin, u).tolist() == [1, 1, 3, 0, 0, 2]
+    for k in range(len(u)):
+        assert rules.choose(weights, origin[k : k + 1], u[k : k + 1])[0] == _choose_by_hand(
+            weights, origin[k], u[k]
+        )
 
 
 def test_choose_frequencies_follow_the_probabilities():
