@@ -581,3 +581,34 @@ def test_a_permuted_population_is_the_same_people_in_another_order():
         assert len(prow) == b.size[r] and (pb.household[prow] == r).all() and (hrow == r).all()
     assert np.array_equal(shuffled.counts(3), pop.counts(3))
     assert shuffled.weight == pop.weight
+
+
+def test_a_lone_household_under_threat_draws_like_any_other(world):
+    """Flight is a draw even when a single household is under threat (no shortcut for one)."""
+    world.locations(SHARES_LOCATIONS)
+    world.routes(SHARES_ROUTES)
+    from conftest import BASE_SCENARIO
+
+    events = """
+[behaviour]
+flee_rate = 0.001
+fear_distance_km = 0.5
+fear_memory_days = 0.0
+
+[events.shelling]
+kind = "bombardment"
+locations = ["Hamlet"]
+start = 2019-05-02
+end = 2019-05-08
+intensity = 0.2
+source = "test"
+"""
+    sc = load_scenario(
+        world.scenario(events, base=BASE_SCENARIO.replace("total = 102000", "total = 100011"))
+    )
+    m = DisplacementModel(sc, seed=3, check=True)
+    hh = m.population.households
+    assert (hh.home == 1).sum() == 1  # the hamlet's one household
+    for _ in range(8):
+        m.step()
+    assert m.history.departures[:8].sum() == 0  # p ~ 2e-4 a day: it stays (fixed seed)
