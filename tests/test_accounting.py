@@ -254,10 +254,12 @@ def test_the_tables_balance_and_returns_are_not_arrivals(scale):
     # the summary's totals are the tables'
     s = res.summary
     assert s["displacements"] == d["new_displacements"].sum()
-    arrivals = loc.groupby("location")["arrivals"].sum()
-    assert s["top_destinations"] == {
-        k: v for k, v in arrivals.sort_values(ascending=False).head(8).items() if v > 0
-    }
+    # where people stay (net of the first reported day), recomputed from the places table
+    staying = loc["in_host_community"] + loc["in_camp"] + loc["in_informal_site"]
+    wide = loc.assign(staying=staying).pivot(index="date", columns="location", values="staying")
+    net_end = (wide.iloc[-1] - wide.iloc[0]).sort_values(ascending=False, kind="stable")
+    assert s["staying_at_end"] == {k: int(v) for k, v in net_end.head(8).items() if v > 0}
+    assert s["staying_counted_from"] == str(wide.index[0])
 
 
 def test_daily_row_counts_up_to_its_day_only():
