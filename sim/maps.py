@@ -494,7 +494,7 @@ def staying_day_map(
     """Displaced people staying in each sub-district on reported day ``i`` (0 = first):
     hosted, in camps or informal sites (not people passing through), all of them (not net
     of the first day, unlike the run's maps: a planner serves everyone there). The colour
-    classes are those of the whole run, so that days compare; hatched: captured by the day.
+    classes span every day in ``locations``, so that days compare; hatched: captured by the day.
     """
     series = daily_series(locations)
     wide = by_sub_district(series["staying"], pcodes, set(bounds.sub_districts))
@@ -511,10 +511,10 @@ def staying_day_map(
     P._frame(
         fig,
         f"Displaced people staying in each sub-district on "
-        f"{P._day_label(pd.Timestamp(day).date(), year=True)}: {P.format_people(total)}",
+        f"{P._day_label(pd.Timestamp(day).date(), year=True)}: {P.format_people(round(total, -2))}",
         title,
         subtitle="Hosted, in camps or informal sites (not people passing through). Colour "
-        "classes fixed over the whole run, so that days compare; hatched: captured by this day.",
+        "classes span every day simulated, so that days compare; hatched: captured by this day.",
         note=ATTRIBUTION,
         legend_handles=_legend_classes(breaks, cmap, "displaced staying") + _control_handles(),
         legend_ncols=3,
