@@ -83,7 +83,7 @@ ensemble_choice = solara.reactive("")
 day = solara.reactive(-1)  # map day; -1: the last day
 save_name = solara.reactive("")
 message = solara.reactive("")
-VIEWS = ["Curves", "Map and camps", "Save"]
+VIEWS = ["Curves", "Map, camps, needs", "Save"]
 view = solara.reactive(VIEWS[0])
 
 
@@ -427,17 +427,21 @@ def MapAndCamps(rv):
     dates = sorted(set(loc["date"]))
     solara.SliderInt(f"Day: {dates[d]}", value=d, min=0, max=n - 1, on_value=day.set)
     key = [rv.number, d]
+    pcodes = views.pcodes_of(rv.result.scenario.locations_file)
     map_fig, camps_fig = solara.use_memo(
         lambda: (
-            views.displaced_map(loc, d, f"Run {rv.number}: displaced people staying, {dates[d]}"),
+            views.displaced_map(loc, d, pcodes, rv.label),
             views.camps_figure(loc, d),
         ),
         dependencies=key,
     )
-    solara.Text(views.map_caption(loc, d), classes=["idl-map-caption"])
+    solara.Text(views.map_caption(loc, d, pcodes), classes=["idl-map-caption"])
     solara.FigureMatplotlib(map_fig, format="png", dependencies=key)
     solara.Text(views.camps_caption(loc, d), classes=["idl-camps-caption"])
     solara.FigureMatplotlib(camps_fig, format="png", dependencies=key)
+    with solara.Column(classes=["idl-needs"]):
+        solara.Text(views.needs_caption(rv.result, d), classes=["idl-needs-caption"])
+        solara.Markdown(views.needs_markdown(rv.result, d))
 
 
 @solara.component
@@ -533,7 +537,7 @@ def Page():
     if view.value == "Curves":
         Compare()
         Curves(shown, ens_curves)
-    elif view.value == "Map and camps":
+    elif view.value == "Map, camps, needs":
         MapAndCamps(latest)
     else:
         Save()

@@ -55,9 +55,10 @@ def LiveMap(model: LiveModel):
         return
     loc = model.locations()
     last = int(loc["day"].max())
-    solara.Text(views.map_caption(loc, last), classes=["idl-live-caption"])
+    pcodes = views.pcodes_of(model.config.locations_file)
+    solara.Text(views.map_caption(loc, last, pcodes), classes=["idl-live-caption"])
     solara.FigureMatplotlib(
-        views.displaced_map(loc, last, f"{model.config.name}: displaced people staying"),
+        views.displaced_map(loc, last, pcodes, f"{model.config.name}, day by day"),
         format="png",
         dependencies=[model.day, id(model)],
     )

@@ -1,18 +1,20 @@
 """What the dashboard shows, as plain functions (matplotlib and pandas, no Solara).
 
 Each figure comes with a caption holding its key numbers as text, so a planner (and a
-browser test) can read them without reading the picture. The map is
-:func:`displaced_map`: places at their latitude and longitude sized by the displaced
-people staying there. When the sub-district choropleth (``sim/maps.py``) lands, that one
-function is the one to swap.
+browser test) can read them without reading the picture. The map is the run's
+sub-district choropleth for one day (``sim/maps.py``); the needs are those of needs.csv
+(``sim/needs.py``) for one day.
 """
 
 from __future__ import annotations
 
+import calendar
+import functools
 import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,8 @@ INTERACTIVE_SCALE = 0.1
 CURVE_METRICS = ("displacements_cumulative", "displaced_people_cumulative")
 #: Where a displaced person staying at a place is counted (locations.csv columns).
 STAYING = ("in_host_community", "in_camp", "in_informal_site")
+#: Places listed in the needs table (the most displaced people first).
+NEEDS_LISTED = 10
 
 
 def people(n: float) -> str:
@@ -182,133 +186,78 @@ def on_day(locations: pd.DataFrame, day: int) -> pd.DataFrame:
     return locations[locations["day"] == int(day)].reset_index(drop=True)
 
 
-def displaced_staying(locations: pd.DataFrame, day: int) -> pd.DataFrame:
-    """Per place on a day: displaced people staying there (host communities + camps +
-    informal sites), with its kind and coordinates; largest first."""
-    t = on_day(locations, day).copy()
-    t["displaced_staying"] = t[list(STAYING)].sum(axis=1)
+@functools.lru_cache(maxsize=1)
+def boundaries():
+    """The OCHA sub-district polygons (``scenarios/data/geo``), read once per process."""
+    from .geo import load_boundaries
+
+    return load_boundaries()
+
+
+@functools.lru_cache(maxsize=16)
+def pcodes_of(locations_file: Path | str | None) -> dict[str, str]:
+    """``{place: sub-district pcode}`` of a scenario's locations file (read once)."""
+    from .geo import place_pcodes
+
+    return place_pcodes(locations_file)
+
+
+def staying_by_sub_district(
+    locations: pd.DataFrame, pcodes: dict[str, str], day: int
+) -> pd.DataFrame:
+    """Per sub-district on a day: displaced people staying there (hosted + in camps +
+    informal sites, summed over its places), with its name; largest first, empty ones out.
+    The numbers the map (:func:`displaced_map`) fills the sub-districts with."""
+    from .places import by_sub_district, daily_series
+
+    bounds = boundaries()
+    staying = daily_series(on_day(locations, day))["staying"]
+    wide = by_sub_district(staying, pcodes, set(bounds.sub_districts))
+    vals = wide.iloc[0] if wide.size else pd.Series(dtype=float)
+    t = pd.DataFrame(
+        {
+            "pcode": vals.index,
+            "sub_district": [bounds.sub_districts[pc].name for pc in vals.index],
+            "displaced_staying": vals.to_numpy(dtype=np.int64),
+        }
+    )
     t = t[t["displaced_staying"] > 0]
-    return t.sort_values(["displaced_staying", "location"], ascending=[False, True]).reset_index(
-        drop=True
-    )
+    return t.sort_values(
+        ["displaced_staying", "sub_district"], ascending=[False, True]
+    ).reset_index(drop=True)
 
 
-_KIND_COLOURS = {
-    "camp_cluster": "#c0392b",
-    "host_area": "#8e44ad",
-    "sub_district": "#2471a3",
-    "town": "#2471a3",
-}
+def displaced_map(
+    locations: pd.DataFrame, day: int, pcodes: dict[str, str], title: str = ""
+) -> Figure:
+    """Where the displaced are staying on a day: the run's sub-district choropleth
+    (:func:`sim.maps.staying_day_map`), captured areas hatched."""
+    from .maps import staying_day_map
+
+    return staying_day_map(locations, boundaries(), pcodes, int(day), title)
 
 
-MAP_LISTED = 10  # places numbered on the map and listed beside it
+def map_caption(locations: pd.DataFrame, day: int, pcodes: dict[str, str]) -> str:
+    """The map's numbers in words: total staying, in how many sub-districts, the largest
+    three, and the sub-districts captured by the day."""
+    from .maps import control_pcodes
 
-
-def _round_people(n: float) -> int:
-    """n rounded down to one significant digit (a legend size: 20,000)."""
-    if n < 1:
-        return 0
-    p = 10 ** int(np.floor(np.log10(n)))
-    return int(n // p * p)
-
-
-def displaced_map(locations: pd.DataFrame, day: int, title: str = "") -> Figure:
-    """Where the displaced are staying on a day: each place at its latitude and longitude,
-    its circle's area proportional to the displaced people staying there; the largest
-    are named with their numbers. (To be replaced by the sub-district choropleth.)"""
-    all_places = on_day(locations, day)
-    staying = displaced_staying(locations, day)
-    fig = Figure(figsize=(8.2, 6.0), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.scatter(all_places["lon"], all_places["lat"], s=6, color="#bbbbbb", zorder=1)
-    gov = all_places[all_places["government_held"].astype(bool)]
-    ax.scatter(
-        gov["lon"], gov["lat"], s=40, marker="x", color="#555555", zorder=2, label="government-held"
-    )
-    top = float(staying["displaced_staying"].max()) if len(staying) else 1.0
-
-    def area(n):
-        return 1500.0 * np.asarray(n, dtype=float) / max(top, 1.0)
-
-    if len(staying):
-        colours = [_KIND_COLOURS.get(k, "#2471a3") for k in staying["kind"]]
-        ax.scatter(
-            staying["lon"],
-            staying["lat"],
-            s=area(staying["displaced_staying"]),
-            c=colours,
-            alpha=0.55,
-            edgecolors="white",
-            linewidths=0.8,
-            zorder=3,
-        )
-        # the largest are numbered on the map and listed beside it (no overlapping names)
-        listed = []
-        for k, r in enumerate(staying.head(MAP_LISTED).itertuples(), 1):
-            ax.annotate(
-                str(k),
-                (r.lon, r.lat),
-                fontsize=8,
-                fontweight="bold",
-                ha="center",
-                va="center",
-                zorder=4,
-            )
-            listed.append(f"{k:>2}  {r.location}: {people(r.displaced_staying)}")
-        ax.text(
-            1.03,
-            1.0,
-            "Most displaced staying\n\n" + "\n".join(listed),
-            transform=ax.transAxes,
-            va="top",
-            ha="left",
-            fontsize=8,
-            family="DejaVu Sans Mono",
-        )
-    for kind, label in (
-        ("camp_cluster", "camps"),
-        ("host_area", "host areas (Afrin, Azaz ...)"),
-        ("sub_district", "sub-districts"),
-    ):
-        ax.scatter([], [], s=60, color=_KIND_COLOURS[kind], alpha=0.55, label=label)
-    ref = _round_people(top / 2)
-    if ref > 0:
-        ax.scatter(
-            [],
-            [],
-            s=area(ref),
-            facecolors="none",
-            edgecolors="#555555",
-            label=f"{people(ref)} people",
-        )
-    ax.legend(
-        loc="lower left",
-        bbox_to_anchor=(1.02, 0.0),
-        fontsize=7.5,
-        frameon=False,
-        labelspacing=1.3,
-        handletextpad=1.6,
-        borderpad=1.0,
-    )
-    ax.set_xlabel("longitude (°E)")
-    ax.set_ylabel("latitude (°N)")
-    ax.set_aspect(1.0 / np.cos(np.radians(35.9)))
-    ax.grid(alpha=0.3)
-    ax.set_title(title or "Displaced people staying in each place", fontsize=10)
-    return fig
-
-
-def map_caption(locations: pd.DataFrame, day: int) -> str:
-    t = displaced_staying(locations, day)
+    t = staying_by_sub_district(locations, pcodes, day)
     date = on_day(locations, day)["date"].iloc[0]
     if t.empty:
         return f"On {date}: nobody displaced is staying anywhere yet."
-    head = ", ".join(f"{r.location} {people(r.displaced_staying)}" for r in t.head(3).itertuples())
-    return (
-        f"On {date}: {people(t['displaced_staying'].sum())} displaced people staying in "
-        f"{len(t)} places; most in {head}."
+    head = ", ".join(
+        f"{r.sub_district} {people(r.displaced_staying)}" for r in t.head(3).itertuples()
     )
+    _, captured = control_pcodes(locations, pcodes, date)
+    text = (
+        f"On {date}: {people(t['displaced_staying'].sum())} displaced people staying in "
+        f"{len(t)} sub-districts; most in {head}."
+    )
+    if captured:
+        n = len(captured)
+        text += f" {n} sub-district{'s' if n > 1 else ''} captured since the first day (hatched)."
+    return text
 
 
 def camps_table(locations: pd.DataFrame, day: int) -> pd.DataFrame:
@@ -376,3 +325,82 @@ def camps_caption(locations: pd.DataFrame, day: int) -> str:
             f"{r.place} {r.pct_of_capacity:.0f}%" for r in over.itertuples()
         )
     return text
+
+
+# --------------------------------------------------------------------------------------
+# Needs by place on a day
+# --------------------------------------------------------------------------------------
+
+#: The needs shown, in the table's order: needs.csv column -> heading (units).
+NEEDS_SHOWN = {
+    "displaced_people": "displaced people",
+    "water_litres_per_day": "water (litres/day)",
+    "latrines": "latrines",
+    "food_kcal_per_day": "food (kcal/day)",
+    "covered_space_m2": "covered space (m²)",
+    "nfi_kits": "household kits",
+    "winterisation_kits": "winter kits",
+}
+
+
+def needs_on_day(result: RunResult, day: int) -> pd.DataFrame:
+    """The rows of the run's needs.csv (:func:`sim.needs.needs_table`, the scenario's
+    [needs] standards) for one reported day, the places with most displaced people first."""
+    from .needs import needs_table
+
+    sc = result.scenario
+    today = on_day(result.locations, day)
+    t = needs_table(today, sc.needs, sc.household_size, pcodes_of(sc.locations_file))
+    return t.sort_values(["displaced_people", "location"], ascending=[False, True]).reset_index(
+        drop=True
+    )
+
+
+def needs_markdown(result: RunResult, day: int, top: int = NEEDS_LISTED) -> str:
+    """The needs of the ``top`` places with most displaced people on a day, and of every
+    place together (Markdown table; a line saying so when nobody is displaced)."""
+    t = needs_on_day(result, day)
+    if t.empty:
+        return "Nobody is displaced on this day: no needs."
+    cols = list(NEEDS_SHOWN)
+    rows = [
+        "| place | sub-district | " + " | ".join(NEEDS_SHOWN.values()) + " |",
+        "|:--|:--" + "|--:" * len(cols) + "|",
+    ]
+    names = {pc: sd.name for pc, sd in boundaries().sub_districts.items()}
+    for r in t.head(top).itertuples():
+        where = names.get(r.pcode, "")
+        rows.append(
+            f"| {r.location} | {where} | " + " | ".join(people(getattr(r, c)) for c in cols) + " |"
+        )
+    total = t[cols].sum()
+    rows.append(
+        f"| **all {len(t)} places** | | "
+        + " | ".join(f"**{people(total[c])}**" for c in cols)
+        + " |"
+    )
+    return "\n".join(rows)
+
+
+def needs_caption(result: RunResult, day: int) -> str:
+    """What the needs table counts, with the standards of the scenario's [needs] section."""
+    from .needs import standards
+
+    s = standards(result.scenario.needs)
+    date = on_day(result.locations, day)["date"].iloc[0]
+    hh = result.scenario.household_size
+    return (
+        f"Needs on {date} by place (most displaced people first), from the minimum standards "
+        f"of the scenario's [needs] section (Sphere Handbook 2018 by default): displaced "
+        f"people (hosted, in camps, in informal sites, on the move) x "
+        f"{s['water_litres_per_person_day']:g} litres of water and "
+        f"{s['kcal_per_person_day']:,.0f} kcal a day; one latrine per "
+        f"{s['people_per_latrine']:g} people in camps and informal sites; "
+        f"{s['covered_space_m2_per_person']:g} m² of covered space per person in informal "
+        f"sites or on the move; household kits: {s['nfi_kits_per_household']:g} per household "
+        f"of {hh:g} people in camps, sites or on the move (winter kits: "
+        f"{s['winterisation_kits_per_household']:g} per household, "
+        f"{calendar.month_name[int(s['winter_start_month'])]} to "
+        f"{calendar.month_name[int(s['winter_end_month'])]}). The same figures as the run "
+        "folder's needs.csv."
+    )

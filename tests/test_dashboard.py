@@ -169,6 +169,15 @@ def test_planner_runs_a_what_if_sees_curves_and_map_and_saves_it(server, tmp_pat
     )
     loc = expected.result.locations
     last = int(loc["day"].max())
+    pcodes = views.pcodes_of(base.locations_file)
+    # needs.csv semantics, counted here: the place with most displaced people (hosted, in
+    # camps, in informal sites, on the move) on the last day, times the water standard
+    today = loc[loc["day"] == last].set_index("location")
+    displaced = today[["in_host_community", "in_camp", "in_informal_site", "on_the_move"]].sum(
+        axis=1
+    )
+    most = displaced.sort_values(ascending=False, kind="stable").index[0]
+    water = int(displaced[most]) * base.needs["water_litres_per_person_day"]
 
     t0 = time.monotonic()
     with sync_playwright() as p:
@@ -205,10 +214,15 @@ def test_planner_runs_a_what_if_sees_curves_and_map_and_saves_it(server, tmp_pat
         )
         page.screenshot(path=tmp_path / "dashboard_curves.png", full_page=True)
 
-        # map and camps: the last day, then the first day with the slider
-        page.get_by_role("button", name="Map and camps").click()
-        expect(page.locator(".idl-map-caption")).to_have_text(views.map_caption(loc, last))
+        # map, camps and needs: the last day, then the first day with the slider
+        page.get_by_role("button", name="Map, camps, needs").click()
+        map_caption = page.locator(".idl-map-caption")
+        expect(map_caption).to_have_text(views.map_caption(loc, last, pcodes))
+        expect(map_caption).to_contain_text("sub-districts; most in")
         expect(page.locator(".idl-camps-caption")).to_have_text(views.camps_caption(loc, last))
+        row = page.locator(".idl-needs tr", has=page.get_by_role("cell", name=most, exact=True))
+        expect(row.locator("td").nth(2)).to_have_text(f"{int(displaced[most]):,}")
+        expect(row.locator("td").nth(3)).to_have_text(f"{water:,.0f}")
         page.wait_for_function(
             "() => [...document.images].filter(i => i.complete && i.naturalWidth > 300"
             " && i.offsetParent !== null).length >= 2"
@@ -217,7 +231,7 @@ def test_planner_runs_a_what_if_sees_curves_and_map_and_saves_it(server, tmp_pat
         slider = page.get_by_role("slider")
         slider.focus()
         slider.press("Home")
-        expect(page.locator(".idl-map-caption")).to_have_text(views.map_caption(loc, 0))
+        expect(map_caption).to_have_text(views.map_caption(loc, 0, pcodes))
 
         # save: the what-if TOML and the results folder, reproducible with the CLI
         page.get_by_role("button", name="Save", exact=True).click()

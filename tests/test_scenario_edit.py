@@ -206,20 +206,36 @@ def test_dashboard_without_the_extra_says_how_to_install_it(monkeypatch, capsys)
     assert "Traceback" not in err
 
 
-def test_map_and_camps_captions_hold_the_tables_numbers(base):
+def test_map_camps_and_needs_hold_the_tables_numbers(base):
+    from sim.geo import load_boundaries, place_pcodes
+
     res = sim.simulate(base.truncated(40), seed=1, population_scale=0.01)
     loc = res.locations
     last = int(loc["day"].max())
-    staying = views.displaced_staying(loc, last)
-    today = loc[loc["day"] == last]
-    total = int(today[list(views.STAYING)].to_numpy().sum())
-    assert int(staying["displaced_staying"].sum()) == total > 0
-    top = staying.iloc[0]
-    cap = views.map_caption(loc, last)
-    assert f"{total:,} displaced people staying" in cap
-    assert f"{top['location']} {int(top['displaced_staying']):,}" in cap
+    today = loc[loc["day"] == last].copy()
+    # the map: displaced staying summed by sub-district (pcode of each place), counted here
+    bounds = load_boundaries()
+    today["pcode"] = today["location"].map(place_pcodes(base.locations_file))
+    today["staying"] = today[list(views.STAYING)].sum(axis=1)
+    by_sd = today[today["pcode"].isin(set(bounds.sub_districts))].groupby("pcode")["staying"].sum()
+    total = int(by_sd.sum())
+    assert total > 0
+    pcodes = views.pcodes_of(base.locations_file)
+    cap = views.map_caption(loc, last, pcodes)
+    assert f"{total:,} displaced people staying in {int((by_sd > 0).sum())} sub-districts" in cap
+    top = by_sd.idxmax()
+    assert f"most in {bounds.sub_districts[top].name} {int(by_sd[top]):,}" in cap
+    fig = views.displaced_map(loc, last, pcodes)
+    assert fig.axes[0].texts  # the largest sub-districts are named on the map
+    # camps
     camps = views.camps_table(loc, last)
     assert set(camps["place"]) == set(today.loc[today["camp_capacity"] > 0, "location"])
     assert f"{int(camps['capacity'].sum()):,} camp places" in views.camps_caption(loc, last)
-    fig = views.displaced_map(loc, last)
-    assert fig.axes[0].texts  # the largest places are numbered on the map
+    # needs: people (hosted, camps, sites, on the move) x the scenario's standards
+    ppl = today.set_index("location")[list(views.STAYING) + ["on_the_move"]].sum(axis=1)
+    place = ppl.sort_values(ascending=False, kind="stable").index[0]
+    water = int(ppl[place]) * base.needs.get("water_litres_per_person_day", 15.0)
+    table = views.needs_markdown(res, last)
+    row = next(line for line in table.splitlines() if line.startswith(f"| {place} |"))
+    assert row.split(" | ")[2:4] == [f"{int(ppl[place]):,}", f"{water:,.0f}"]
+    assert f"**all {int((ppl > 0).sum())} places**" in table
