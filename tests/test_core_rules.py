@@ -284,21 +284,22 @@ def test_choose_frequencies_follow_the_probabilities():
 # fill_in_order
 # --------------------------------------------------------------------------------------
 def _fill_by_hand(group, size, key, tiebreak, free) -> list[int]:
-    """The docstring's rule, one place and one household at a time."""
+    """The docstring's rule, one place, one tier and one household at a time: tier by tier,
+    the households still unplaced (in rank order) take the tier while the running total of
+    the unplaced people up to and including them fits its free places."""
     tier = [len(free)] * len(group)
     for g in sorted(set(group.tolist())):
         mine = sorted(
             (i for i in range(len(group)) if group[i] == g), key=lambda i: (key[i], tiebreak[i])
         )
-        running = 0.0
-        for i in mine:
-            running += size[i]
-            cum = 0.0
-            for t, f in enumerate(free):
-                cum += max(f[g], 0.0)
-                if running <= cum:
+        for t, f in enumerate(free):
+            running = 0.0
+            for i in mine:
+                if tier[i] != len(free):
+                    continue  # placed in an earlier tier
+                running += size[i]
+                if running <= max(f[g], 0.0):
                     tier[i] = t
-                    break
     return tier
 
 
@@ -313,6 +314,9 @@ def test_fill_in_order_against_the_rule_household_by_household():
         free = [gen.integers(-3, 25, places).astype(float) for _ in range(int(gen.integers(1, 4)))]
         got = rules.fill_in_order(group, size, key, tiebreak, free)
         assert got.tolist() == _fill_by_hand(group, size, key, tiebreak, free)
+        for t, f in enumerate(free):  # no tier is ever filled beyond its free places
+            taken = np.bincount(group[got == t], weights=size[got == t], minlength=places)
+            assert (taken <= np.maximum(f, 0.0)).all()
 
 
 def test_fill_in_order_exact_capacity_fills_the_last_place():
