@@ -662,6 +662,12 @@ class Scenario:
         return {str(p): sha256_file(p) for p in self.files}
 
 
+def _not_a_regular_file(path: str) -> str | None:
+    from .safety import not_a_regular_file
+
+    return not_a_regular_file(path)
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -1047,6 +1053,10 @@ class _Checker:
                 return None
             elif t == "path" and v.strip() and Path(v).is_dir():
                 self.add(dotted, f"{v} is a folder, not a file", "give the path of the file")
+                return None
+            elif t == "path" and v.strip() and (why := _not_a_regular_file(v)):
+                # a named pipe would hang the reader, a device never end
+                self.add(dotted, f"{v} {why}", "give the path of a regular file")
                 return None
             elif len(v) > 20_000:
                 bad = "a string shorter than 20,000 characters"

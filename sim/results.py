@@ -11,7 +11,8 @@ A run folder ``results/<scenario>/<run-id>/`` holds
 ``plots/``         PNG figures.
 
 The folder is written under a temporary name in the same parent and renamed into place
-only when complete, so an interrupted run never leaves a folder that looks finished.
+only when complete, so an interrupted run never leaves a folder that looks finished
+(:class:`sim.safety.FolderWriter`, which also refuses to replace what idlibsim did not write).
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import sys
-import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -105,47 +104,6 @@ def file_sha256(path: Path) -> str:
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     """CSV that opens in a spreadsheet and is byte-identical for identical data."""
     df.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
-
-
-class RunWriter:
-    """Context manager that writes a run folder atomically.
-
-    >>> with RunWriter(target, force=False) as tmp:   # doctest: +SKIP
-    ...     write files into tmp
-    """
-
-    def __init__(self, target: Path, force: bool = False):
-        self.target = Path(target)
-        self.force = force
-        self.tmp: Path | None = None
-
-    def __enter__(self) -> Path:
-        if self.target.exists() and not self.force:
-            raise ResultsExistError(
-                f"results folder {self.target} already exists; "
-                "use --force to replace it or --out to write elsewhere"
-            )
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        stamp = f"{os.getpid()}-{time.time_ns()}"
-        self.tmp = self.target.parent / f".incomplete-{self.target.name}-{stamp}"
-        self.tmp.mkdir()
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        assert self.tmp is not None
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return False
-        old = None
-        if self.target.exists():
-            old = (
-                self.target.parent / f".replaced-{self.target.name}-{os.getpid()}-{time.time_ns()}"
-            )
-            os.replace(self.target, old)
-        os.replace(self.tmp, self.target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return False
 
 
 def manifest(
