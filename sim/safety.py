@@ -355,6 +355,74 @@ def check_target(
         )
 
 
+class TargetLock:
+    """An exclusive lock on writing ``target``: ``fcntl.flock`` on a hidden lock file beside
+    it (``.<name>.idlibsim-lock``). The kernel releases it when the process dies, so a
+    killed run never blocks the next one; a second process is refused at once."""
+
+    def __init__(self, target: Path | str):
+        self.target = normalise_target(target)
+        self.path = self.target.parent / f".{self.target.name}{LOCK_SUFFIX}"
+        self._fd: int | None = None
+
+    def __enter__(self) -> TargetLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        import fcntl
+
+        path = self.path
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        for _ in range(20):
+            try:
+                fd = os.open(path, flags | os.O_NONBLOCK, 0o644)
+            except OSError as exc:
+                raise OutputError(
+                    f"cannot create the lock file {path}: {exc.strerror or exc}; give an --out "
+                    "folder in a place you may write to"
+                ) from None
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise OutputError(f"{path} is not a lock file of idlibsim; remove it")
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise OutputError(
+                        f"another idlibsim process is writing {self.target} right now; wait "
+                        "for it to finish or give another --out folder"
+                    ) from None
+                except OSError:  # no locks on this file system: go on without
+                    pass
+                # The file may have been removed (by the previous holder) and re-created.
+                try:
+                    same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+                except FileNotFoundError:
+                    same = False
+            except BaseException:
+                os.close(fd)
+                raise
+            if same:
+                self._fd = fd
+                return
+            os.close(fd)
+        raise OutputError(f"cannot take the lock {path}; try again")  # pragma: no cover
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            with contextlib.suppress(OSError):
+                if os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(self._fd).st_ino:
+                    os.unlink(self.path)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+
 class FolderWriter:
     """Write a results folder safely (see the module docstring).
 
@@ -381,8 +449,7 @@ class FolderWriter:
         self.recognise = recognise or (lambda p: not_our_folder(p, kind))
         self.protected = protected
         self.tmp: Path | None = None
-        self._lock_fd: int | None = None
-        self._lock_path: Path | None = None
+        self._lock_obj: TargetLock | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def open(self) -> Path:
@@ -469,57 +536,13 @@ class FolderWriter:
 
     # -- lock --------------------------------------------------------------------------
     def _lock(self) -> None:
-        import fcntl
-
-        path = self.target.parent / f".{self.target.name}{LOCK_SUFFIX}"
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        for _ in range(20):
-            try:
-                fd = os.open(path, flags | os.O_NONBLOCK, 0o644)
-            except OSError as exc:
-                raise OutputError(
-                    f"cannot create the lock file {path}: {exc.strerror or exc}; give an --out "
-                    "folder in a place you may write to"
-                ) from None
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise OutputError(f"{path} is not a lock file of idlibsim; remove it")
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise OutputError(
-                        f"another idlibsim process is writing {self.target} right now; wait "
-                        "for it to finish or give another --out folder"
-                    ) from None
-                except OSError:  # no locks on this file system: go on without
-                    pass
-                # The file may have been removed (by the previous holder) and re-created.
-                try:
-                    same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
-                except FileNotFoundError:
-                    same = False
-                if same:
-                    self._lock_fd, self._lock_path = fd, path
-                    return
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)
-        raise OutputError(f"cannot take the lock {path}; try again")  # pragma: no cover
+        self._lock_obj = TargetLock(self.target)
+        self._lock_obj.acquire()
 
     def _unlock(self) -> None:
-        if self._lock_fd is None:
-            return
-        try:
-            with contextlib.suppress(OSError):
-                if self._lock_path is not None and (
-                    os.stat(self._lock_path, follow_symlinks=False).st_ino
-                    == os.fstat(self._lock_fd).st_ino
-                ):
-                    os.unlink(self._lock_path)
-        finally:
-            os.close(self._lock_fd)
-            self._lock_fd = self._lock_path = None
+        lock, self._lock_obj = getattr(self, "_lock_obj", None), None
+        if lock is not None:
+            lock.release()
 
     # -- leftovers ---------------------------------------------------------------------
     def _remove_stale(self) -> None:
