@@ -421,7 +421,9 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}" if abs(v) >= 1e-3 else f"{v:.3e}"
 
 
-def write_parameters(result: Fit, path: Path, report_dir: Path | None = None) -> None:
+def write_parameters(
+    result: Fit, path: Path, report_dir: Path | None = None, quick: bool = False
+) -> None:
     """Write the fitted values (and how they were obtained) as a behaviour parameter file."""
     lines = [
         "# Behaviour parameters fitted by `idlibsim calibrate` (sim/calibration.py) to the 2019",
@@ -433,13 +435,16 @@ def write_parameters(result: Fit, path: Path, report_dir: Path | None = None) ->
     for name in result.names:
         lo, hi = result.ci95[name]
         unit = next(f.unit for f in BEHAVIOUR_FIELDS if f.name == name)
-        lines.append(
-            f"{name} = {_fmt(result.values[name])}  # {unit}; 95% interval {_fmt(lo)} to {_fmt(hi)}"
+        interval = (
+            f"95% interval {_fmt(lo)} to {_fmt(hi)}"
+            if math.isfinite(lo) and math.isfinite(hi)
+            else "95% interval not estimated (the Hessian is not positive definite)"
         )
+        lines.append(f"{name} = {_fmt(result.values[name])}  # {unit}; {interval}")
     lines += [
         "",
         "[fit]",
-        'status = "fitted"',
+        'status = "quick test fit (not for use)"' if quick else 'status = "fitted"',
         f'scenario = "{display_path(result.scenario.path)}"',
         f'method = "Nelder-Mead on log/logit parameters; objective = sum of squared standardised errors (counts: log ratio / {COUNT_SIGMA}, shares of arrivals: difference / {SHARE_SIGMA}, shares in sites: difference / {SITES_SIGMA}); 95% intervals from the Laplace approximation (inverse Hessian)"',
         f"population_scale = {result.scale}",

@@ -181,15 +181,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="common-random-number seeds averaged per evaluation",
     )
     k.add_argument(
-        "--params-out",
+        "--out",
         type=Path,
-        help="parameter file to write (default: the scenario's [behaviour] parameters file)",
+        help="folder for the fitted parameters and the report (default "
+        "results/calibration_trials/<scenario>[-quick]); the shipped files are not touched",
     )
     k.add_argument(
-        "--report", type=Path, help="report folder (default results/calibration/<scenario>)"
+        "--update-shipped",
+        action="store_true",
+        help="replace the scenario's [behaviour] parameters file (used by every scenario) and "
+        "the committed report results/calibration/<scenario>; not with --quick",
     )
     k.add_argument(
-        "--quick", action="store_true", help="a short fit for testing (fewer iterations)"
+        "--force", action="store_true", help="replace an --out folder of an earlier calibration"
+    )
+    k.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short fit for testing (fewer iterations); never replaces the shipped parameters",
     )
     k.add_argument(
         "--workers",

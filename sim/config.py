@@ -40,6 +40,7 @@ from .errors import (
 )
 
 MAX_FILE_BYTES = 1_000_000  # a scenario is a few kB; anything larger is a mistake
+MAX_EXTENDS = 20  # files in one extends chain (the shipped what-ifs use 2)
 MAX_DAYS = 1100  # about three years
 MAX_POPULATION = 20_000_000  # north-west Syria holds some 4-5 million people
 MIN_POPULATION = 1_000
@@ -865,6 +866,18 @@ def _load_chain(
                         f"extends '{target}', which is "
                         + ("a folder" if parent.is_dir() else "not a .toml scenario file"),
                         'give the path of a scenario file, e.g. extends = "idlib_2019.toml"',
+                        _line(text, "extends"),
+                    )
+                ]
+            )
+        if len(seen) >= MAX_EXTENDS:
+            raise InputError(
+                [
+                    Problem(
+                        path,
+                        "extends",
+                        f"the chain of extends is more than {MAX_EXTENDS} files deep",
+                        "extend the base scenario directly (a what-if extends idlib_2019.toml)",
                         _line(text, "extends"),
                     )
                 ]

@@ -102,8 +102,32 @@ def file_sha256(path: Path) -> str:
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """CSV that opens in a spreadsheet and is byte-identical for identical data."""
-    df.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+    """CSV that opens in a spreadsheet and is byte-identical for identical data.
+
+    Text cells that a spreadsheet would run as a formula (starting with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return: a scenario label, say) are written with a
+    leading apostrophe, which spreadsheets show as text (OWASP "CSV injection").
+    """
+    neutralise_formulas(df).to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with text cells that start like a formula prefixed by ``'`` (a copy if any)."""
+    out = df
+    for col in df.columns:
+        series = df[col]
+        if not (series.dtype == object or pd.api.types.is_string_dtype(series)):
+            continue
+        mask = series.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_STARTS))
+        if bool(mask.any()):
+            if out is df:
+                out = df.copy()
+            out[col] = out[col].astype(object)
+            out.loc[mask, col] = "'" + series[mask].astype(str)
+    return out
 
 
 def manifest(
