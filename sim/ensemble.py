@@ -111,6 +111,9 @@ TMP_PREFIX = ".tmp-"
 #: Memory limit per LocalCluster worker (capped by an equal share of the machine's memory).
 #: A full-population (scale 1) 2019 replicate peaks at about 0.35 GB; see docs/ensembles.md.
 LOCAL_WORKER_MEMORY = 2 * 1024**3
+#: Environment variable capping the number of replicates (tests and quick trials; the
+#: cap is announced on stderr and the manifest records the replicates actually run).
+MAX_REPLICATES_ENV = "IDLIBSIM_MAX_REPLICATES"
 #: How long to wait for at least one worker on an existing scheduler.
 WAIT_FOR_WORKERS_SECONDS = 60
 
@@ -258,6 +261,9 @@ def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]
         finally:
             client.close()
         return
+    from .safety import refuse_in_spawned_child
+
+    refuse_in_spawned_child("starting a Dask LocalCluster (workers > 1)")
     cluster = distributed.LocalCluster(
         n_workers=int(workers),
         threads_per_worker=1,
@@ -818,6 +824,17 @@ def run_ensemble(
     if int(workers) < 1:
         raise ValueError("workers must be at least 1")
     scs = _resolve(scenarios)
+    cap = os.environ.get(MAX_REPLICATES_ENV, "")
+    if cap.isdigit() and 0 < int(cap) < int(replicates):
+        log.warning(
+            "%s=%s: running %s replicates instead of %s", MAX_REPLICATES_ENV, cap, cap, replicates
+        )
+        print(
+            f"idlibsim: {MAX_REPLICATES_ENV}={cap}: running {cap} replicates instead of "
+            f"{replicates} (a setting for tests and quick trials)",
+            file=sys.stderr,
+        )
+        replicates = int(cap)
     seeds = replicate_seeds(base_seed, int(replicates))
     templates = [RunTask.from_scenario(sc, 0, population_scale) for sc in scs]
     entries = [_scenario_entry(sc, t) for sc, t in zip(scs, templates, strict=True)]

@@ -344,7 +344,22 @@ def scenario_from_manifest(
         ) from None
     path = workdir / "scenario.toml"  # a fixed name: never a path taken from the manifest
     path.write_text(text, encoding="utf-8")
-    sc = load_scenario(path)
+    try:
+        sc = load_scenario(path)
+    except InputError as exc:  # name the manifest, not the private temporary file
+        raise InputError(
+            [
+                Problem(
+                    manifest_path,
+                    f"scenario.{p.field}" if p.field else "scenario",
+                    p.message,
+                    p.fix,
+                )
+                if Path(p.file) == path
+                else p
+                for p in exc.problems
+            ]
+        ) from None
     recorded_end = date.fromisoformat(man["scenario"]["scenario"]["end"])
     if sc.end != recorded_end:
         try:

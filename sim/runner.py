@@ -17,7 +17,7 @@ from .model import DisplacementModel, population_weight
 from .observed import compare, in_period, load_observed
 from .provenance import source_info
 from .results import default_run_dir, manifest, write_csv, write_json
-from .safety import FolderWriter, output_files
+from .safety import FolderWriter, output_files, refuse_in_spawned_child
 
 #: Fewest person-rows a run may have (below, a "population scale" is a typo, not a model).
 MIN_ROWS = 1000
@@ -81,6 +81,7 @@ def run(
     the same folder is refused; the files go to a temporary folder beside it, renamed
     into place when complete (an interrupted run leaves the previous one intact).
     """
+    refuse_in_spawned_child("sim.run()")
     check_population_scale(scenario, population_scale)
     target = Path(out) if out else default_run_dir(scenario, seed, population_scale, results_root)
     writer = FolderWriter(target, force=force, protected=tuple(Path(p) for p in scenario.files))

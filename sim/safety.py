@@ -37,6 +37,7 @@ import os
 import shutil
 import signal
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -338,7 +339,7 @@ def check_target(
                 f"{target} holds an input of this run ({p.name}); idlibsim never writes over "
                 "its inputs: give a new folder with --out"
             )
-    if not os.path.lexists(target):
+    if not os.path.lexists(target) or is_empty_folder(target):
         return
     why = recognise(target)
     if why is not None:
@@ -350,8 +351,38 @@ def check_target(
         from .results import ResultsExistError
 
         raise ResultsExistError(
-            f"results folder {target} already exists; use --force to replace it or --out "
-            "to write elsewhere"
+            f"results folder {target} already exists (from an earlier run); to replace it use "
+            "--force (force=True in Python), or write elsewhere with --out (out=...)"
+        )
+
+
+def is_empty_folder(path: Path) -> bool:
+    """A real folder (not a link) with nothing in it: writing there loses nothing."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode) and not any(os.scandir(path))
+    except OSError:
+        return False
+
+
+def refuse_in_spawned_child(what: str) -> None:
+    """Refuse to start ``what`` while a script is being re-imported by a spawned process.
+
+    Dask (and multiprocessing with 'spawn') starts each worker by importing the user's
+    script under the name ``__mp_main__``. Code at the top level of a script, without
+    ``if __name__ == "__main__":``, then runs again in every worker: it would write the
+    results folder again or start a cluster inside a worker ("Nanny failed to start").
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
+            break
+        frame = frame.f_back
+    if frame is not None:
+        raise RuntimeError(
+            f"{what} was called while a worker process imported your script "
+            f"({frame.f_code.co_filename}); in a script that runs ensembles on "
+            'several workers, put the code under `if __name__ == "__main__":` (Dask starts '
+            "its workers by importing the script)"
         )
 
 
@@ -517,6 +548,8 @@ class FolderWriter:
         try:
             with signals_held():
                 (tmp / MARKER).unlink(missing_ok=True)
+                if is_empty_folder(self.target):
+                    os.rmdir(self.target)  # nothing in it: a no-replace rename follows
                 if os.path.lexists(self.target):
                     # checked before the run; check again: it may have changed since
                     check_target(self.target, self.force, self.kind, self.recognise, self.protected)
