@@ -179,8 +179,8 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
         _check_parameter_file(shipped_params)
     # The report folder is checked, locked and created before the long fit.
     writer = FolderWriter(report, force=replace, recognise=not_a_report_folder)
-    tmp = writer.open()
     try:
+        tmp = writer.open()
         _log(
             f"calibrating {scenario.name} at population scale {scale} with {args.seeds} seeds "
             "(common random numbers)"

@@ -437,10 +437,10 @@ def rerun(run_dir: Path | str, out: Path | str | None = None, check: bool = Fals
         if k != "platform" and str(now.get(k)) != str(v)
     }
     writer = FolderWriter(out, kind="rerun") if out else None
-    if writer is not None:
-        writer.open()  # refuses an existing --out before the run
     tmp = Path(tempfile.mkdtemp(prefix="idlibsim-rerun-"))
     try:
+        if writer is not None:
+            writer.open()  # refuses an existing --out before the run
         sc = scenario_from_manifest(man, tmp, man_path)
         check_population_scale(sc, float(man["population_scale"]))
         res = simulate(sc, int(man["seed"]), float(man["population_scale"]), check=check)

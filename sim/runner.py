@@ -85,8 +85,8 @@ def run(
     check_population_scale(scenario, population_scale)
     target = Path(out) if out else default_run_dir(scenario, seed, population_scale, results_root)
     writer = FolderWriter(target, force=force, protected=tuple(Path(p) for p in scenario.files))
-    tmp = writer.open()  # refuses a bad target, locks it, proves it is writable
     try:
+        tmp = writer.open()  # refuses a bad target, locks it, proves it is writable
         res = simulate(scenario, seed, population_scale, check=check, progress=progress)
         write_run_files(res, tmp, plots=plots, command=command)
     except BaseException:

@@ -497,29 +497,31 @@ class FolderWriter:
             ) from None
         if not parent.is_dir():
             raise OutputError(f"{parent} is not a folder; give an --out folder you may write to")
-        self._lock()
         try:
-            check_target(self.target, self.force, self.kind, self.recognise, self.protected)
-            self._remove_stale()
-            stamp = f"{os.getpid()}-{time.time_ns()}"
-            tmp = parent / f"{TMP_PREFIX}{self.target.name}-{stamp}"
-            try:
-                tmp.mkdir(mode=0o755)
-                (tmp / MARKER).write_text(
-                    json.dumps({"tool": "idlibsim", "target": self.target.name}),
-                    encoding="utf-8",
-                )
-            except OSError as exc:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise OutputError(
-                    f"cannot write in {parent}: {exc.strerror or exc}; give an --out folder "
-                    "in a place you may write to"
-                ) from None
-            self.tmp = tmp
+            # Signals wait until the lock and the temporary folder are both recorded, so
+            # that an interruption at any moment is cleaned up by abort().
+            with signals_held():
+                self._lock()
+                check_target(self.target, self.force, self.kind, self.recognise, self.protected)
+                self._remove_stale()
+                stamp = f"{os.getpid()}-{time.time_ns()}"
+                tmp = parent / f"{TMP_PREFIX}{self.target.name}-{stamp}"
+                try:
+                    tmp.mkdir(mode=0o755)
+                    self.tmp = tmp
+                    (tmp / MARKER).write_text(
+                        json.dumps({"tool": "idlibsim", "target": self.target.name}),
+                        encoding="utf-8",
+                    )
+                except OSError as exc:
+                    raise OutputError(
+                        f"cannot write in {parent}: {exc.strerror or exc}; give an --out folder "
+                        "in a place you may write to"
+                    ) from None
         except BaseException:
-            self._unlock()
+            self.abort()
             raise
-        return self.tmp
+        return tmp
 
     def __enter__(self) -> Path:
         return self.open()
@@ -569,8 +571,9 @@ class FolderWriter:
 
     # -- lock --------------------------------------------------------------------------
     def _lock(self) -> None:
-        self._lock_obj = TargetLock(self.target)
-        self._lock_obj.acquire()
+        lock = TargetLock(self.target)
+        lock.acquire()
+        self._lock_obj = lock
 
     def _unlock(self) -> None:
         lock, self._lock_obj = getattr(self, "_lock_obj", None), None

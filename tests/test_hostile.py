@@ -761,7 +761,7 @@ def test_dask_workers_running_other_code_are_refused(world, tmp_path):
     with (other / "sim" / "behaviour.py").open("a") as fh:
         fh.write("\n# a local edit on the worker machine\n")
     with distributed.LocalCluster(
-        n_workers=0, processes=False, dashboard_address=":0", scheduler_port=0
+        n_workers=0, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=":0"
     ) as cluster:
         worker = subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
