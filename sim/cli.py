@@ -338,6 +338,10 @@ def cmd_schema(args: argparse.Namespace, argv: list[str]) -> int:
 
     text = scenario_reference()
     if args.out:
+        from .safety import check_replaceable_file, starts_with
+
+        first = text.splitlines()[0].encode()
+        check_replaceable_file(args.out, lambda p: starts_with(p, first), "scenario reference")
         args.out.write_text(text, encoding="utf-8")
     else:
         print(text, end="")

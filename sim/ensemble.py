@@ -578,6 +578,8 @@ def write_atomic_json(obj: Any, path: Path) -> None:
 
 def read_replicate(path: Path, n_days: int | None = None) -> pd.DataFrame | None:
     """A replicate file if it is complete (daily.csv columns, ``n_days`` rows), else None."""
+    if not_a_regular_file(path):  # a named pipe would hang pandas
+        return None
     try:
         df = pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError):
@@ -1017,9 +1019,10 @@ def is_ensemble(folder: Path | str) -> bool:
     if not path.is_file():
         return False
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("kind") == ENSEMBLE_KIND
-    except (OSError, ValueError):
+        man = read_json(path)
+    except InputError:
         return False
+    return isinstance(man, dict) and man.get("kind") == ENSEMBLE_KIND
 
 
 def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> EnsembleResult:
@@ -1040,7 +1043,7 @@ def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> Ensemble
                 )
             ]
         )
-    man = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+    man = read_json(folder / MANIFEST_NAME)
     seeds = man["replicate_seeds"]
     tables: dict[str, pd.DataFrame] = {}
     band_tables = []

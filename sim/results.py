@@ -185,13 +185,15 @@ def _json_default(o: Any) -> Any:
 
 def read_run(run_dir: Path | str) -> dict[str, Any]:
     """Load a run folder: manifest, summary and tables (pandas DataFrames)."""
+    from .safety import not_a_regular_file, read_json  # regular files only: never a pipe
+
     run_dir = Path(run_dir)
     out: dict[str, Any] = {"dir": run_dir}
-    out["manifest"] = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    out["manifest"] = read_json(run_dir / "manifest.json")
     if (run_dir / "summary.json").exists():
-        out["summary"] = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        out["summary"] = read_json(run_dir / "summary.json", "summary")
     for name in ("daily", "locations", "routes"):
         p = run_dir / f"{name}.csv"
-        if p.exists():
+        if p.exists() and not not_a_regular_file(p):
             out[name] = pd.read_csv(p)
     return out

@@ -609,3 +609,37 @@ def output_files(folder: Path) -> dict[str, str]:
         for f in files
         if Path(f).name not in PRIVATE_NAMES and f != "manifest.json"
     }
+
+
+def check_replaceable_file(path: Path | str, ours: Callable[[Path], bool], what: str) -> None:
+    """Refuse (OutputError) to replace ``path`` unless it is a regular file that ``ours``
+    recognises as written by idlibsim (a missing file is fine)."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OutputError(
+            f"{path} is {describe_mode(st.st_mode)}; idlibsim writes the {what} only as a new "
+            "file or over one it wrote: give another file name"
+        )
+    try:
+        mine = ours(path)
+    except (OSError, InputError, ValueError):
+        mine = False
+    if not mine:
+        raise OutputError(
+            f"{path} exists and was not written by idlibsim as a {what}; it will not be "
+            "replaced: give another file name (or move the file away)"
+        )
+
+
+def starts_with(path: Path, prefix: bytes) -> bool:
+    """Whether a regular file begins with ``prefix`` (reads only that much)."""
+    if not_a_regular_file(path):
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        return os.read(fd, len(prefix)) == prefix
+    finally:
+        os.close(fd)

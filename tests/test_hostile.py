@@ -881,3 +881,54 @@ def test_top_level_api_calls_in_a_script_without_a_guard_say_what_is_wrong(world
     assert 'put the code under `if __name__ == "__main__":`' in r.stderr
     assert "already exists" not in r.stderr  # the real cause, not a symptom
     assert (tmp_path / "results" / "x" / "manifest.json").exists()
+
+
+# --------------------------------------------------------------------------------------
+# Other outputs: compare's figure, the schema reference, ensemble folders
+# --------------------------------------------------------------------------------------
+
+
+def test_compare_never_replaces_a_users_figure(world, tmp_path, capsys):
+    from sim.ensemble import run_ensemble
+
+    ens = run_ensemble([world.scenario(BOMB)], replicates=2, out=tmp_path / "e")
+    mine = tmp_path / "figure.png"
+    mine.write_bytes(b"my own figure")
+    assert main(["compare", str(ens.folder), "-o", str(mine)]) == EXIT_INPUT
+    assert "was not written by idlibsim" in capsys.readouterr().err
+    assert mine.read_bytes() == b"my own figure"
+    table = tmp_path / "fresh.csv"
+    table.write_text("my,own,table\n")  # the numbers would go beside the figure
+    assert main(["compare", str(ens.folder), "-o", str(tmp_path / "fresh.png")]) == EXIT_INPUT
+    assert table.read_text() == "my,own,table\n"
+    ok = tmp_path / "cmp.png"
+    assert main(["compare", str(ens.folder), "-o", str(ok)]) == 0
+    assert main(["compare", str(ens.folder), "-o", str(ok)]) == 0  # ours: replaced
+
+
+def test_schema_never_replaces_a_users_file(tmp_path, capsys):
+    mine = tmp_path / "notes.md"
+    mine.write_text("mine")
+    assert main(["schema", "--out", str(mine)]) == EXIT_INPUT
+    assert mine.read_text() == "mine"
+    ref = tmp_path / "reference.md"
+    assert main(["schema", "--out", str(ref)]) == 0
+    assert main(["schema", "--out", str(ref)]) == 0
+
+
+def test_an_ensemble_folder_that_is_a_link_a_file_or_locked_is_refused(world, tmp_path, capsys):
+    path = world.scenario(BOMB)
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    plain = tmp_path / "plain"
+    plain.write_text("mine")
+    for out in (link, plain):
+        assert main(["ensemble", str(path), "--replicates", "1", "--out", str(out)]) == EXIT_INPUT
+    assert list(real.iterdir()) == [] and plain.read_text() == "mine"
+    out = tmp_path / "e"
+    with TargetLock(out):
+        assert main(["ensemble", str(path), "--replicates", "1", "--out", str(out)]) == EXIT_INPUT
+    assert "another idlibsim process" in capsys.readouterr().err
+    assert not out.exists()
