@@ -599,6 +599,8 @@ def cli_calibrate(args: Any, argv: list[str]) -> int:
 
 
 def fit_summary(result: Fit) -> dict[str, Any]:
+    from .provenance import source_info
+
     rows = []
     for t, m in zip(result.targets, result.model, strict=True):
         rows.append(
@@ -620,4 +622,5 @@ def fit_summary(result: Fit) -> dict[str, Any]:
         "wall_seconds": round(result.wall_seconds, 1),
         "targets": rows,
         "versions": versions(),
+        "source": source_info(),
     }
