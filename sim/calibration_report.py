@@ -73,18 +73,19 @@ TRIALS_DIR = PROJECT_ROOT / "results" / "calibration_trials"
 #: The committed report folder (``results/calibration/<scenario>``).
 SHIPPED_REPORTS = PROJECT_ROOT / "results" / "calibration"
 PARAMETERS_NAME = "parameters.toml"
-#: Files a report folder may hold (anything else in it is not ours: never replaced).
-REPORT_FILES = (
-    "report.md", "fit.json", "fit.png", "targets.csv", "scale_check.csv", "sensitivity.csv",
-    "sensitivity.png", "checks.csv", "winter_prediction.csv", "winter_prediction.png",
-    PARAMETERS_NAME,
-)  # fmt: skip
+#: Kinds of file a calibration report written before report manifests may hold.
+LEGACY_REPORT_SUFFIXES = (".csv", ".png", ".md", ".json", ".toml")
 PARAMETER_HEADER = "# Behaviour parameters fitted by `idlibsim calibrate`"
 
 
 def not_a_report_folder(folder: Path) -> str | None:
-    """None if ``folder`` is a calibration report idlibsim wrote, else why not."""
-    from .safety import describe_mode, folder_files, read_json
+    """None if ``folder`` is a calibration report idlibsim wrote, else why not.
+
+    A report has a ``manifest.json`` listing every file with its SHA-256 (as a run
+    folder does); a report written before such manifests (the committed one) is
+    recognised by its ``fit.json`` and by holding only report files, no sub-folders.
+    """
+    from .safety import describe_mode, folder_files, not_our_folder, read_json
 
     try:
         st = os.lstat(folder)
@@ -92,10 +93,12 @@ def not_a_report_folder(folder: Path) -> str | None:
         return "does not exist"
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         return f"is {describe_mode(st.st_mode)}, not a calibration report folder"
+    if os.path.lexists(folder / "manifest.json"):
+        return not_our_folder(folder, "calibration")
     files, other = folder_files(folder)
     if other:
         return f"holds {other[0]!r}, which is not a file a calibration writes"
-    extra = [f for f in files if f not in REPORT_FILES]
+    extra = [f for f in files if "/" in f or not f.endswith(LEGACY_REPORT_SUFFIXES)]
     if extra:
         return f"holds {extra[0]!r}, which a calibration does not write"
     try:
@@ -210,6 +213,20 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
         fitted = scenario.with_behaviour(**load_parameters(params))  # the values as written
         write_json(fit_summary(result), tmp / "fit.json")
         write_report(fitted, result, tmp, quick=quick)
+        from .provenance import source_info
+        from .safety import output_files
+
+        write_json(
+            {
+                "tool": "idlibsim",
+                "kind": "calibration",
+                "scenario_name": scenario.name,
+                "quick": quick,
+                "source": source_info(),
+                "outputs_sha256": output_files(tmp),
+            },
+            tmp / "manifest.json",
+        )
     except BaseException:
         writer.abort()
         raise
