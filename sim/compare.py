@@ -180,7 +180,14 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     try:
         from .safety import read_json
 
-        return read_json(folder / MANIFEST_NAME)
+        man = read_json(folder / MANIFEST_NAME)
+        if not isinstance(man, dict):
+            raise ValueError("not a JSON object")
+        if man.get("kind") == ENSEMBLE_KIND:  # untrusted: names become paths
+            from .ensemble import validate_manifest
+
+            validate_manifest(man, folder / MANIFEST_NAME)
+        return man
     except (OSError, ValueError) as exc:
         raise InputError(
             [

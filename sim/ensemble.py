@@ -1025,6 +1025,45 @@ def is_ensemble(folder: Path | str) -> bool:
     return isinstance(man, dict) and man.get("kind") == ENSEMBLE_KIND
 
 
+def validate_manifest(man: Any, path: Path) -> None:
+    """Check the fields of an ensemble manifest that are read (untrusted input).
+
+    Scenario names become paths (``<name>/replicates/``), so they must be plain names;
+    seeds and day counts must be whole numbers; labels text.
+    """
+    import re
+
+    bad: list[str] = []
+    seeds = man.get("replicate_seeds") if isinstance(man, dict) else None
+    if not isinstance(seeds, list) or not seeds or len(seeds) > 100_000:
+        bad.append("replicate_seeds must be a non-empty list of seeds")
+    elif not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds):
+        bad.append("replicate_seeds must be whole numbers >= 0")
+    scs = man.get("scenarios") if isinstance(man, dict) else None
+    if not isinstance(scs, list) or not scs:
+        bad.append("scenarios must be a non-empty list")
+    else:
+        for k, sc in enumerate(scs):
+            if not isinstance(sc, dict):
+                bad.append(f"scenarios[{k}] must be a table")
+                continue
+            name = sc.get("name")
+            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", name):
+                bad.append(f"scenarios[{k}].name {str(name)[:40]!r} is not a scenario name")
+            if not isinstance(sc.get("label"), str):
+                bad.append(f"scenarios[{k}].label must be text")
+            nd = sc.get("reported_days")
+            if nd is not None and (not isinstance(nd, int) or isinstance(nd, bool) or nd < 1):
+                bad.append(f"scenarios[{k}].reported_days must be a whole number of days")
+    if bad:
+        raise InputError(
+            [
+                Problem(path, "", b, "give a folder written by `idlibsim ensemble`, unedited")
+                for b in bad
+            ]
+        )
+
+
 def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> EnsembleResult:
     """Read an ensemble folder: manifest, replicate tables and bands (pandas DataFrames).
 
@@ -1044,6 +1083,7 @@ def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> Ensemble
             ]
         )
     man = read_json(folder / MANIFEST_NAME)
+    validate_manifest(man, folder / MANIFEST_NAME)
     seeds = man["replicate_seeds"]
     tables: dict[str, pd.DataFrame] = {}
     band_tables = []

@@ -932,3 +932,23 @@ def test_an_ensemble_folder_that_is_a_link_a_file_or_locked_is_refused(world, tm
         assert main(["ensemble", str(path), "--replicates", "1", "--out", str(out)]) == EXIT_INPUT
     assert "another idlibsim process" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: m.pop("replicate_seeds"),
+        lambda m: m.update(replicate_seeds=["1"]),
+        lambda m: m["scenarios"][0].update(name="../../elsewhere"),
+        lambda m: m["scenarios"][0].pop("label"),
+        lambda m: m.update(scenarios={}),
+    ],
+    ids=["no-seeds", "seed-text", "name-traversal", "no-label", "scenarios-not-list"],
+)
+def test_compare_refuses_a_damaged_ensemble_manifest_with_exit_2(world, tmp_path, capsys, change):
+    from sim.ensemble import run_ensemble
+
+    ens = run_ensemble([world.scenario(BOMB)], replicates=1, out=tmp_path / "e")
+    _edit_manifest(ens.folder, change)
+    assert main(["compare", str(ens.folder), "-o", str(tmp_path / "c.png")]) == EXIT_INPUT
+    assert "internal error" not in capsys.readouterr().err
