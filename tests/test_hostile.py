@@ -952,3 +952,13 @@ def test_compare_refuses_a_damaged_ensemble_manifest_with_exit_2(world, tmp_path
     _edit_manifest(ens.folder, change)
     assert main(["compare", str(ens.folder), "-o", str(tmp_path / "c.png")]) == EXIT_INPUT
     assert "internal error" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["garbage", "http://x:y", "tcp://[::1"])
+def test_a_bad_scheduler_address_is_exit_2_and_writes_nothing(world, tmp_path, capsys, address):
+    pytest.importorskip("distributed")
+    out = tmp_path / "e"
+    argv = ["ensemble", str(world.scenario(BOMB)), "--replicates", "1", "--out", str(out)]
+    assert main([*argv, "--scheduler", address]) == EXIT_INPUT
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / ".e.idlibsim-lock").exists()
