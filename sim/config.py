@@ -113,11 +113,12 @@ POPULATION_FIELDS = (
         lo=MIN_POPULATION,
         hi=MAX_POPULATION,
         doc="Civilians simulated at the start. Camp residents are taken from the locations file "
-        "as counted; the rest is shared out in proportion to the sub-district estimates.",
-        source="Project brief: 'about 4 million civilians' (UN: 'some 4 million' people in north-west "
-        "Syria, OCHA situation reports 12-13, 2019). OCHA's mid-2019 reports give about 3 million for "
-        "the de-escalation zone itself and the sub-district estimates sum to 3.2 million: the total "
-        "is uncertain, see scenarios/data/SOURCES.md.",
+        "as counted; the rest is shared out in proportion to the sub-district estimates (with the "
+        "shipped locations file, whose populated rows sum to exactly 4,000,000, nothing is scaled).",
+        source="UN: 'some 4 million' people in north-west Syria (OCHA situation reports 12-13, 2019), "
+        "including the opposition-held northern Aleppo districts; OCHA's mid-2019 reports give about "
+        "3 million for the de-escalation zone itself. The shipped sub-districts sum to 3.0 million in "
+        "the zone and 1.0 million in northern Aleppo: see scenarios/data/SOURCES.md.",
     ),
     Field(
         "household_size",
@@ -152,6 +153,16 @@ GEOGRAPHY_FIELDS = (
         doc="Places under government control at the start in addition to the locations file's "
         "`control` column (for scenarios that start after earlier captures).",
     ),
+    Field(
+        "camp_table",
+        "path",
+        "",
+        doc="CSV of dated camp and site capacities (columns place, date, capacity in people; see "
+        "docs/model.md): each row sets the place's formal camp places from its date on, after the "
+        "locations file and before `camp_capacity` events. Empty means none.",
+        source="scenarios/data/camps_sites_2019.csv: CCCM ISIMM rounds of 2019 by sub-district "
+        "(occupancy; capacity ESTIMATE), see scenarios/data/SOURCES.md.",
+    ),
 )
 
 CONFLICT_FIELDS = (
@@ -180,6 +191,16 @@ CONFLICT_FIELDS = (
         doc="Factor on all intensities during a `ceasefire` event that does not give its own "
         "(0 = complete calm, 1 = ceasefire not respected).",
         source="ESTIMATE: shelling continued along the front during the 2019 ceasefires (OCHA sitreps).",
+    ),
+    Field(
+        "bombardment_table",
+        "path",
+        "",
+        doc="CSV of weekly bombardment intensities per place derived from conflict event data "
+        "(columns place, week_start, week_end, intensity; see docs/model.md). Each row acts as a "
+        "`bombardment` event for its week, on top of the scenario's events. Empty means none.",
+        source="scenarios/data/ged_bombardment_2019.csv: UCDP GED 20.1 (CC BY 4.0), rule in "
+        "sim/conflict.py, built as scenarios/data/SOURCES.md describes.",
     ),
 )
 
@@ -395,6 +416,104 @@ CROSSING_FIELDS = (
     ),
 )
 
+NEEDS_FIELDS = (
+    Field(
+        "covered_space_m2_per_person",
+        "float",
+        3.5,
+        unit="m2/person",
+        lo=0.0,
+        hi=100.0,
+        doc="Covered living space to provide for each displaced person without shelter "
+        "(in informal sites or on the move; camp residents and hosted people are counted as "
+        "sheltered).",
+        source="Sphere Handbook 2018, Shelter and settlement standard 3 (Living space), key "
+        "indicator: minimum 3.5 m2 of living space per person, excluding cooking, bathing and "
+        "sanitation space.",
+    ),
+    Field(
+        "water_litres_per_person_day",
+        "float",
+        15.0,
+        unit="litres/person/day",
+        lo=0.0,
+        hi=1000.0,
+        doc="Water for drinking and domestic hygiene, for every displaced person.",
+        source="Sphere Handbook 2018, WASH Water supply standard 2.1 (Access and water "
+        "quantity), key indicator: minimum 15 litres per person per day.",
+    ),
+    Field(
+        "people_per_latrine",
+        "float",
+        20.0,
+        unit="people/latrine",
+        lo=1.0,
+        hi=1000.0,
+        doc="People sharing one communal toilet, for displaced people in camps and informal "
+        "sites (hosted people use their hosts' toilets); latrines are rounded up per place.",
+        source="Sphere Handbook 2018, WASH Excreta management standard 3.2 and Appendix 4 "
+        "(minimum numbers of toilets): 1 shared toilet per 20 people.",
+    ),
+    Field(
+        "kcal_per_person_day",
+        "float",
+        2100.0,
+        unit="kcal/person/day",
+        lo=0.0,
+        hi=10000.0,
+        doc="Food energy for every displaced person.",
+        source="Sphere Handbook 2018, Food security and nutrition, Appendix 6 (Nutritional "
+        "requirements): 2,100 kcal per person per day.",
+    ),
+    Field(
+        "nfi_kits_per_household",
+        "float",
+        1.0,
+        unit="kits/household",
+        lo=0.0,
+        hi=10.0,
+        doc="Non-food-item kits (bedding, mats, kitchen set, jerrycans, hygiene items) per "
+        "displaced household in camps, informal sites or on the move; households = people / "
+        "`population.household_size`.",
+        source="ESTIMATE: planning assumption of one standard household kit per displaced "
+        "household, following Sphere Handbook 2018 Shelter and settlement standard 4 (Household "
+        "items); the kit's content is the cluster's, not modelled.",
+    ),
+    Field(
+        "winterisation_kits_per_household",
+        "float",
+        1.0,
+        unit="kits/household",
+        lo=0.0,
+        hi=10.0,
+        doc="Winterisation kits (extra blankets, heating fuel or stove, winter clothes) per "
+        "displaced household in camps, informal sites or on the move, during the winter months.",
+        source="ESTIMATE: planning assumption of one kit per displaced household, following "
+        "Sphere Handbook 2018 Shelter and settlement standard 4 (thermal comfort).",
+    ),
+    Field(
+        "winter_start_month",
+        "int",
+        11,
+        unit="month",
+        lo=1,
+        hi=12,
+        doc="First month (1-12) in which winterisation kits are needed.",
+        source="ESTIMATE: north-west Syria winter response plans run about November to March.",
+    ),
+    Field(
+        "winter_end_month",
+        "int",
+        3,
+        unit="month",
+        lo=1,
+        hi=12,
+        doc="Last month (1-12, inclusive) in which winterisation kits are needed; may be "
+        "before `winter_start_month` (the winter spans the new year).",
+        source="ESTIMATE: as `winter_start_month`.",
+    ),
+)
+
 _COMMON_EVENT_FIELDS = (
     Field("kind", "choice", doc="What happens (see the kinds below)."),
     Field("source", "text", doc="Public source of the event, or 'what-if: ...' for a hypothesis."),
@@ -510,12 +629,19 @@ SECTIONS: dict[str, tuple[str, tuple[Field, ...]]] = {
     "geography": ("The places and roads.", GEOGRAPHY_FIELDS),
     "conflict": ("Default intensities of conflict events.", CONFLICT_FIELDS),
     "behaviour": ("Parameters of the households' rules (see docs/model.md).", BEHAVIOUR_FIELDS),
+    "needs": (
+        "Minimum standards that turn displaced people into needs (`needs.csv`); every figure "
+        "cited, every one overridable.",
+        NEEDS_FIELDS,
+    ),
 }
 TOP_LEVEL_KEYS = ("extends", *SECTIONS, "crossings", "events")
 PATH_FIELDS = (
     ("scenario", "observed"),
     ("geography", "locations"),
     ("geography", "routes"),
+    ("geography", "camp_table"),
+    ("conflict", "bombardment_table"),
     ("behaviour", "parameters"),
 )
 PARAMETER_FILE_KEYS = ("behaviour", "fit")
@@ -606,13 +732,20 @@ class Scenario:
     locations_file: Path
     routes_file: Path
     government_held: tuple[str, ...]
-    conflict: dict[str, float]
+    conflict: dict[str, Any]
     behaviour: Behaviour
     parameters_file: Path | None
     crossings: dict[str, Crossing]
     events: tuple[Event, ...]
     files: tuple[Path, ...]  # every input file read, for the manifest's hashes
+    #: weeks of event-derived bombardment ([conflict] bombardment_table), sim.conflict.BombardmentRow
+    bombardment_table: tuple = ()
+    #: dated camp capacities ([geography] camp_table), sim.conflict.CampCapacityRow, by date
+    camp_table: tuple = ()
+    camp_table_file: str = ""
     resolved: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: the [needs] standards (NEEDS_FIELDS names -> values); defaults when empty
+    needs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_days(self) -> int:
@@ -1478,6 +1611,26 @@ def load_scenario(path: str | Path) -> Scenario:
         chk.add("events", "must be a table of named events", "write [events.some_name]")
         raw_events = {}
     conflict = sec["conflict"]
+    bombardment_rows: tuple = ()
+    btable = conflict.get("bombardment_table")
+    if isinstance(btable, str) and btable.strip() and Path(btable).is_file() and names is not None:
+        from .conflict import load_bombardment_table  # late import: conflict imports config
+
+        try:
+            bombardment_rows = load_bombardment_table(Path(btable), names)
+            files.append(Path(btable))
+        except InputError as exc:
+            chk.problems.extend(exc.problems)
+    camp_rows: tuple = ()
+    ctable = g.get("camp_table")
+    if isinstance(ctable, str) and ctable.strip() and Path(ctable).is_file() and names is not None:
+        from .conflict import load_camp_table  # late import: conflict imports config
+
+        try:
+            camp_rows = load_camp_table(Path(ctable), names)
+            files.append(Path(ctable))
+        except InputError as exc:
+            chk.problems.extend(exc.problems)
     for eid, eraw in raw_events.items():
         prefix = f"events.{eid}."
         if not isinstance(eraw, dict):
@@ -1626,6 +1779,10 @@ def load_scenario(path: str | Path) -> Scenario:
         crossings=crossings,
         events=tuple(events),
         files=tuple(dict.fromkeys(files + ([Path(s["observed"])] if s["observed"] else []))),
+        bombardment_table=bombardment_rows,
+        camp_table=camp_rows,
+        camp_table_file=str(g.get("camp_table") or ""),
+        needs=dict(sec["needs"]),
     )
     object.__setattr__(scenario, "resolved", resolved_dict(scenario))
     return scenario
@@ -1687,9 +1844,11 @@ def resolved_dict(sc: Scenario) -> dict[str, Any]:
             "locations": str(sc.locations_file),
             "routes": str(sc.routes_file),
             "government_held": list(sc.government_held),
+            "camp_table": sc.camp_table_file,
         },
         "conflict": dict(sc.conflict),
         "behaviour": {"parameters": str(sc.parameters_file or ""), **sc.behaviour.as_dict()},
+        "needs": {f.name: sc.needs.get(f.name, f.default) for f in NEEDS_FIELDS},
         "crossings": {
             k: {"open": v.open, "daily_capacity": v.daily_capacity}
             for k, v in sorted(sc.crossings.items())

@@ -57,6 +57,8 @@ PATH_KEYS = (
     ("scenario", "observed"),
     ("geography", "locations"),
     ("geography", "routes"),
+    ("geography", "camp_table"),
+    ("conflict", "bombardment_table"),
     ("behaviour", "parameters"),
 )
 
