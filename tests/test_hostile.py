@@ -285,7 +285,11 @@ def test_a_terminated_run_cleans_up_its_temporary_folder(tmp_path, sig):
 def test_a_killed_runs_leftover_is_removed_by_the_next_run_and_nothing_else(tmp_path):
     out = tmp_path / "run"
     proc = start_full_run(out)
-    left = wait_for(lambda: incomplete(tmp_path, "run"), proc, "the run started writing")
+    left = wait_for(  # the folder and its marker both written: the run is under way
+        lambda: [p for p in incomplete(tmp_path, "run") if (p / MARKER).exists()],
+        proc,
+        "the run started writing",
+    )
     proc.kill()
     proc.communicate(timeout=TIMEOUT)
     assert left[0].exists() and (left[0] / MARKER).exists()
