@@ -509,10 +509,13 @@ class FolderWriter:
                 try:
                     tmp.mkdir(mode=0o755)
                     self.tmp = tmp
-                    (tmp / MARKER).write_text(
+                    # written under another name and renamed: a marker that exists is whole
+                    part = tmp / f"{MARKER}.part"
+                    part.write_text(
                         json.dumps({"tool": "idlibsim", "target": self.target.name}),
                         encoding="utf-8",
                     )
+                    os.rename(part, tmp / MARKER)
                 except OSError as exc:
                     raise OutputError(
                         f"cannot write in {parent}: {exc.strerror or exc}; give an --out folder "
