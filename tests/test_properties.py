@@ -69,7 +69,7 @@ def event(draw, i: int) -> str:
     elif kind == "border":
         lines += ['crossing = "Crossing"', f"start = {start}", *ends]
         lines.append(f"open = {'true' if draw(st.booleans()) else 'false'}")
-        lines.append(f"daily_capacity = {draw(st.integers(0, 5000))}")
+        lines.append(f"daily_capacity = {draw(st.integers(1, 5000))}")  # open with 0: refused
     elif kind == "camp_capacity":
         lines += ['locations = ["Border Camp"]', f"date = {start}"]
         lines.append(f"capacity = {draw(st.integers(0, 20000))}")
