@@ -221,7 +221,34 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument(
         "--out", type=Path, help="where to write the rerun (default: a temporary folder)"
     )
+    d = sub.add_parser(
+        "dashboard",
+        help='open the planners\' dashboard in a browser (needs: pip install -e ".[dashboard]")',
+    )
+    d.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    d.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0: any free port)")
+    d.add_argument(
+        "--scenarios",
+        type=Path,
+        help="folder of scenario files; edited scenarios are saved there (default scenarios/)",
+    )
+    d.add_argument(
+        "--results",
+        type=Path,
+        help="results folder root (default results/); ensembles are found there",
+    )
+    d.add_argument("--no-open", action="store_true", help="do not open a browser window")
     return p
+
+
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError("a port is between 0 and 65535")
+    return v
 
 
 def _version() -> str:
@@ -378,6 +405,12 @@ def cmd_rerun(args: argparse.Namespace, argv: list[str]) -> int:
     return cli_rerun(args, argv)
 
 
+def cmd_dashboard(args: argparse.Namespace, argv: list[str]) -> int:
+    from .dashboard_server import cli_dashboard
+
+    return cli_dashboard(args)
+
+
 COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
@@ -387,6 +420,7 @@ COMMANDS = {
     "calibrate": cmd_calibrate,
     "score": cmd_score,
     "rerun": cmd_rerun,
+    "dashboard": cmd_dashboard,
 }
 
 

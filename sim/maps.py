@@ -16,7 +16,9 @@ Figures:
   (``flow_map.png``);
 * :func:`situation_small_multiples`: the displaced staying in each sub-district on chosen
   dates (weekly or every few weeks), with the captured areas of that day
-  (``situation_by_week.png``).
+  (``situation_by_week.png``);
+* :func:`staying_day_map`: the displaced staying in each sub-district on one day (the
+  dashboard's map; both draw a day with :func:`draw_day`).
 """
 
 from __future__ import annotations
@@ -148,7 +150,7 @@ def draw_base(
     )
     cap = [
         r
-        for pc in captured_pcodes
+        for pc in sorted(captured_pcodes)
         if pc in bounds.sub_districts
         for r in bounds.sub_districts[pc].rings
     ]
@@ -176,6 +178,40 @@ def draw_base(
             style="italic",
             zorder=4,
         )
+
+
+def _label_largest(fig: Figure, ax, bounds: Boundaries, vals: pd.Series, n: int = 6) -> None:
+    """Name the ``n`` sub-districts with the largest values (pcode-indexed, people) on the
+    map, each with its number rounded to hundreds."""
+    items = []
+    for pc, v in vals.sort_values(ascending=False).head(n).items():
+        if v > 0:
+            sd = bounds.sub_districts[pc]
+            items.append((*sd.centroid, f"{sd.name} {P.format_people(round(v, -2))}", 0.5))
+    P._place_labels(fig, ax, items, [(x, y, 1.0) for x, y, *_ in items])
+
+
+def draw_day(
+    ax,
+    locations: pd.DataFrame,
+    bounds: Boundaries,
+    pcodes: dict[str, str],
+    wide: pd.DataFrame,
+    i: int,
+    cmap,
+    norm,
+    gov_pcodes: set[str],
+    extent: tuple[float, float, float, float],
+    names: bool = False,
+) -> Any:
+    """The map of reported day ``i`` (0 = first) of ``wide`` (dates x pcodes, people): the
+    sub-districts filled by that day's values, those captured by that day hatched.
+    Returns the day (as in the table's ``date`` column)."""
+    day = wide.index[i]
+    _, cap = control_pcodes(locations, pcodes, day)
+    vals = wide.iloc[i].to_dict() if wide.size else {}
+    draw_base(ax, bounds, vals, cmap, norm, gov_pcodes, cap, names=names, extent=extent)
+    return day
 
 
 def control_pcodes(
@@ -264,13 +300,7 @@ def choropleth_pair(
     ):
         draw_base(ax, bounds, vals.to_dict(), cmap, norm, gov, cap, extent=ext)
         ax.set_title(sub, fontsize=P.LABEL_PT, loc="left")
-        top = vals.sort_values(ascending=False).head(6)
-        items = []
-        for pc, v in top.items():
-            if v > 0:
-                sd = bounds.sub_districts[pc]
-                items.append((*sd.centroid, f"{sd.name} {P.format_people(round(v, -2))}", 0.5))
-        P._place_labels(fig, ax, items, [(x, y, 1.0) for x, y, *_ in items])
+        _label_largest(fig, ax, bounds, vals)
     if measure == "displaced_from":
         what = "Where the displaced come from: people away from their homes, by home sub-district"
         sub = (
@@ -434,10 +464,7 @@ def situation_small_multiples(
     axes = [fig.add_subplot(nrows, ncols, k + 1) for k in range(len(picks))]
     totals = series["staying_net"].sum(axis=1)
     for ax, i in zip(axes, picks, strict=False):
-        day = dates[i]
-        _, cap = control_pcodes(locations, pcodes, day)
-        vals = wide.iloc[i].to_dict() if wide.size else {}
-        draw_base(ax, bounds, vals, cmap, norm, gov, cap, names=False, extent=ext)
+        day = draw_day(ax, locations, bounds, pcodes, wide, i, cmap, norm, gov, ext)
         ax.set_title(
             f"{P._day_label(pd.Timestamp(day).date())}: {P.format_people(round(totals.iloc[i], -3))} staying",
             fontsize=8, loc="left",
@@ -453,6 +480,44 @@ def situation_small_multiples(
         legend_handles=_legend_classes(breaks, cmap, "displaced staying (net)")
         + _control_handles(),
         legend_ncols=6,
+    )
+    return fig
+
+
+def staying_day_map(
+    locations: pd.DataFrame,
+    bounds: Boundaries,
+    pcodes: dict[str, str],
+    i: int,
+    title: str = "",
+) -> Figure:
+    """Displaced people staying in each sub-district on reported day ``i`` (0 = first):
+    hosted, in camps or informal sites (not people passing through), all of them (not net
+    of the first day, unlike the run's maps: a planner serves everyone there). The colour
+    classes span every day in ``locations``, so that days compare; hatched: captured by the day.
+    """
+    series = daily_series(locations)
+    wide = by_sub_district(series["staying"], pcodes, set(bounds.sub_districts))
+    vmax = float(max(wide.to_numpy().max() if wide.size else 0, 1))
+    cmap, norm, breaks = _norm(vmax, SEQ_BLUE)
+    gov, _ = control_pcodes(locations, pcodes)
+    ext = map_extent(bounds, _modelled(locations, pcodes))
+    fig = P._new_figure(8.0, 8.4)
+    ax = fig.add_subplot()
+    day = draw_day(ax, locations, bounds, pcodes, wide, i, cmap, norm, gov, ext, names=True)
+    if wide.size:
+        _label_largest(fig, ax, bounds, wide.iloc[i])
+    total = float(wide.iloc[i].sum()) if wide.size else 0.0
+    P._frame(
+        fig,
+        f"Displaced people staying in each sub-district on "
+        f"{P._day_label(pd.Timestamp(day).date(), year=True)}: {P.format_people(round(total, -2))}",
+        title,
+        subtitle="Hosted, in camps or informal sites (not people passing through). Colour "
+        "classes span every day simulated, so that days compare; hatched: captured by this day.",
+        note=ATTRIBUTION,
+        legend_handles=_legend_classes(breaks, cmap, "displaced staying") + _control_handles(),
+        legend_ncols=3,
     )
     return fig
 

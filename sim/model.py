@@ -178,7 +178,9 @@ class DisplacementModel(mesa.Model):
         # places with formal camps at some point: their informal sites are camp overflow
         self._camp_places = (self.timeline.camp_capacity.max(axis=0) > 0).astype(np.int64)
         self.today: dict[str, int] = {}
-        self.n_people = int(self.population.households.size.sum())
+        # What conservation is checked against: the scenario total (person-rows), not the
+        # people created, so that a person lost while creating the population is caught.
+        self.n_people = int(round(scenario.population_total / weight))
         self.day = 0  # index of the next day to simulate (0 = scenario start)
         self.datacollector = mesa.DataCollector(
             model_reporters={k: _reporter(k) for k in DAILY_COLUMNS if k not in ("date", "day")}
@@ -305,7 +307,8 @@ class DisplacementModel(mesa.Model):
             problems.append("running count of people away from home disagrees with a recount")
         if counts.sum() != self.n_people:
             problems.append(
-                f"population not conserved: {counts.sum()} person-rows, expected {self.n_people}"
+                f"population not conserved: {counts.sum()} person-rows, expected {self.n_people} "
+                "(the scenario total)"
             )
         if (counts < 0).any():
             problems.append("negative counts")

@@ -100,11 +100,11 @@ def test_every_pcode_is_an_ocha_sub_district(world):
 def test_the_copied_polygons_cover_every_pcode():
     import json
 
-    g = json.loads((DATA / "subdistricts_nw.geojson").read_text(encoding="utf-8"))
+    g = json.loads((DATA / "geo" / "subdistricts.geojson").read_text(encoding="utf-8"))
     have = {f["properties"]["pcode"] for f in g["features"]}
     used = {p for p in geography.load(DATA / "locations.csv", DATA / "routes.csv").pcode if p}
     assert used <= have
-    assert "CC BY 3.0 IGO" in g["attribution"]
+    assert "CC BY 3.0 IGO" in (DATA / "geo" / "README.md").read_text(encoding="utf-8")
 
 
 def test_north_west_syria_sums_to_the_default_total_without_scaling(world):

@@ -253,3 +253,27 @@ def test_flow_map_knows_which_crossings_are_closed_on_the_last_day():
     opened = load_scenario(SCENARIOS / "whatif_2019_border_open.toml")
     assert scenario_closures(closed, crossings)[1] == crossings
     assert scenario_closures(opened, crossings)[1] == []
+
+
+class _ReversedSet(frozenset):
+    """A set that iterates in the opposite order to another: stands in for a different
+    PYTHONHASHSEED, under which a set of pcodes iterates in another order."""
+
+    def __iter__(self):
+        return iter(sorted(frozenset.__iter__(self), reverse=True))
+
+
+def test_maps_do_not_depend_on_the_order_a_set_of_pcodes_iterates_in():
+    from matplotlib.figure import Figure
+
+    from sim.maps import draw_base
+
+    bounds = load_boundaries()
+    pcodes = sorted(bounds.sub_districts)[:6]
+    drawn = []
+    for captured in (frozenset(pcodes), _ReversedSet(pcodes)):
+        ax = Figure().add_subplot()
+        draw_base(ax, bounds, captured_pcodes=captured)
+        hatched = [c for c in ax.collections if c.get_hatch()]
+        drawn.append([p.vertices.tobytes() for c in hatched for p in c.get_paths()])
+    assert drawn[0] and drawn[0] == drawn[1]
