@@ -23,7 +23,7 @@ from .results import default_run_dir, manifest, write_csv, write_json
 from .safety import FolderWriter, output_files, refuse_in_spawned_child
 
 #: Fewest person-rows a run may have (below, a "population scale" is a typo, not a model).
-MIN_ROWS = 1000
+MIN_ROWS = 100
 
 
 @dataclass

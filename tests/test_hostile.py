@@ -552,7 +552,7 @@ def test_absurd_counts_in_the_data_are_input_errors(world, tmp_path, capsys, row
 @pytest.mark.parametrize(
     "scale, total, message",
     [
-        ("1e-7", 102000, "at least 1,000 are needed"),
+        ("1e-7", 102000, "at least 100 are needed"),
         ("0.5", 100001, "the total would change"),
         ("0.3333333333333333", 102001, "the total would change"),
     ],
