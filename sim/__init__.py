@@ -7,24 +7,41 @@ Public API (mirrors the command line)::
     result = sim.simulate(scenario, seed=1, population_scale=0.1)   # tables, nothing written
     result = sim.run(scenario, seed=1)                               # writes results/...
     run = sim.load_results("results/idlib_2019/<run-id>")           # manifest + DataFrames
+
+The names are imported on first use (PEP 562), so that ``import sim.cli`` (the
+``idlibsim`` command) starts without importing NumPy, pandas and Mesa first: a Ctrl-C
+during those imports is then handled by the command line (quiet exit 130).
 """
 
-from .config import Scenario, load_scenario
-from .errors import InputError
-from .model import DisplacementModel
-from .results import read_run as load_results
-from .runner import RunResult, run, simulate
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DisplacementModel",
-    "InputError",
-    "RunResult",
-    "Scenario",
-    "__version__",
-    "load_results",
-    "load_scenario",
-    "run",
-    "simulate",
-]
+_LAZY = {
+    "DisplacementModel": ("model", "DisplacementModel"),
+    "InputError": ("errors", "InputError"),
+    "RunResult": ("runner", "RunResult"),
+    "Scenario": ("config", "Scenario"),
+    "load_results": ("results", "read_run"),
+    "load_scenario": ("config", "load_scenario"),
+    "run": ("runner", "run"),
+    "simulate": ("runner", "simulate"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

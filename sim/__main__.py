@@ -1,7 +1,20 @@
-"""``python -m sim`` runs the command line."""
+"""``python -m sim`` runs the command line.
 
+The signal handlers are installed before anything else is imported, so Ctrl-C (or a
+SIGTERM) while Python is still importing the model exits quietly with status 130.
+"""
+
+import signal
 import sys
 
-from .cli import main
+
+def _quiet_exit(signum, frame):  # pragma: no cover - only during start-up
+    raise SystemExit(130 if signum == signal.SIGINT else 128 + signum)
+
+
+signal.signal(signal.SIGINT, _quiet_exit)
+signal.signal(signal.SIGTERM, _quiet_exit)
+
+from .cli import main  # noqa: E402 - after the handlers, on purpose
 
 sys.exit(main())

@@ -421,7 +421,9 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}" if abs(v) >= 1e-3 else f"{v:.3e}"
 
 
-def write_parameters(result: Fit, path: Path, report_dir: Path | None = None) -> None:
+def write_parameters(
+    result: Fit, path: Path, report_dir: Path | None = None, quick: bool = False
+) -> None:
     """Write the fitted values (and how they were obtained) as a behaviour parameter file."""
     lines = [
         "# Behaviour parameters fitted by `idlibsim calibrate` (sim/calibration.py) to the 2019",
@@ -433,13 +435,16 @@ def write_parameters(result: Fit, path: Path, report_dir: Path | None = None) ->
     for name in result.names:
         lo, hi = result.ci95[name]
         unit = next(f.unit for f in BEHAVIOUR_FIELDS if f.name == name)
-        lines.append(
-            f"{name} = {_fmt(result.values[name])}  # {unit}; 95% interval {_fmt(lo)} to {_fmt(hi)}"
+        interval = (
+            f"95% interval {_fmt(lo)} to {_fmt(hi)}"
+            if math.isfinite(lo) and math.isfinite(hi)
+            else "95% interval not estimated (the Hessian is not positive definite)"
         )
+        lines.append(f"{name} = {_fmt(result.values[name])}  # {unit}; {interval}")
     lines += [
         "",
         "[fit]",
-        'status = "fitted"',
+        'status = "quick test fit (not for use)"' if quick else 'status = "fitted"',
         f'scenario = "{display_path(result.scenario.path)}"',
         f'method = "Nelder-Mead on log/logit parameters; objective = sum of squared standardised errors (counts: log ratio / {COUNT_SIGMA}, shares of arrivals: difference / {SHARE_SIGMA}, shares in sites: difference / {SITES_SIGMA}); 95% intervals from the Laplace approximation (inverse Hessian)"',
         f"population_scale = {result.scale}",
@@ -475,9 +480,28 @@ def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame
                 )
             ]
         )
-    man = json.loads(man_path.read_text(encoding="utf-8"))
+    from .safety import read_json
+
+    man = read_json(man_path)  # a regular file, size-limited, finite numbers only
+    scenario = man.get("scenario") if isinstance(man, dict) else None
+    head = scenario.get("scenario") if isinstance(scenario, dict) else None
+    if not isinstance(head, dict):
+        raise InputError(
+            [
+                Problem(
+                    man_path,
+                    "scenario",
+                    "the manifest holds no resolved scenario",
+                    "give a folder written by `idlibsim run`",
+                )
+            ]
+        )
     if observed is None:
-        rel = man.get("scenario", {}).get("scenario", {}).get("observed", "")
+        rel = head.get("observed", "")
+        if not isinstance(rel, str):
+            raise InputError(
+                [Problem(man_path, "scenario.observed", "is not a file path", "pass --observed")]
+            )
         if not rel:
             raise InputError(
                 [
@@ -490,7 +514,7 @@ def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame
                 ]
             )
         observed = Path(rel) if Path(rel).is_absolute() else PROJECT_ROOT / rel
-    daily = pd.read_csv(run_dir / "daily.csv")
+    daily = _read_daily(run_dir / "daily.csv")
     first = pd.Timestamp(daily["date"].iloc[0]).date()
     last = pd.Timestamp(daily["date"].iloc[-1]).date()
     obs = in_period(load_observed(observed), first, last)
@@ -511,6 +535,36 @@ def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame
     for m in MEASURES:
         metrics[f"ard_{m}"] = ard(cmp[(cmp["measure"] == m) & (cmp["use"] == "fit")])
     return cmp, metrics
+
+
+def _read_daily(path: Path) -> pd.DataFrame:
+    """A run's daily.csv, checked: the columns scoring needs, dates, finite counts."""
+    import io
+
+    from .errors import read_bytes
+    from .history import DAILY_COLUMNS
+
+    data = read_bytes(path, "daily table", limit=200_000_000)
+    problem = None
+    try:
+        daily = pd.read_csv(io.BytesIO(data))
+        missing = [c for c in DAILY_COLUMNS if c not in daily.columns]
+        if missing:
+            problem = f"lacks the column(s) {', '.join(missing[:5])}"
+        elif daily.empty:
+            problem = "has no rows"
+        else:
+            pd.to_datetime(daily["date"], format="%Y-%m-%d")
+            nums = daily[[c for c in DAILY_COLUMNS if c not in ("date", "day")]]
+            if not np.isfinite(nums.to_numpy(dtype=float)).all():
+                problem = "holds numbers that are missing, NaN or infinite"
+    except (ValueError, TypeError, pd.errors.ParserError) as exc:
+        problem = f"cannot be read as a daily table ({str(exc)[:120]})"
+    if problem:
+        raise InputError(
+            [Problem(path, "", problem, "give a run folder written by `idlibsim run`, unedited")]
+        )
+    return daily
 
 
 def format_score(cmp: pd.DataFrame, metrics: dict[str, float]) -> str:
@@ -545,6 +599,8 @@ def cli_calibrate(args: Any, argv: list[str]) -> int:
 
 
 def fit_summary(result: Fit) -> dict[str, Any]:
+    from .provenance import source_info
+
     rows = []
     for t, m in zip(result.targets, result.model, strict=True):
         rows.append(
@@ -566,4 +622,5 @@ def fit_summary(result: Fit) -> dict[str, Any]:
         "wall_seconds": round(result.wall_seconds, 1),
         "targets": rows,
         "versions": versions(),
+        "source": source_info(),
     }

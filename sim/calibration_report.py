@@ -1,6 +1,8 @@
 """`idlibsim calibrate`: fit, write the parameter file, and write the calibration report.
 
-The report folder (``results/calibration/<scenario>/`` by default) holds
+The report folder (``--out``, by default ``results/calibration_trials/<scenario>[-quick]/``;
+``results/calibration/<scenario>/`` and the scenario's parameter file are replaced only
+with ``--update-shipped``, never by a ``--quick`` fit) holds
 
 ``report.md``          what was fitted and why, values with 95 % intervals, errors, checks;
 ``fit.png``            model (median and 5-95 % band over seeds) against the observed
@@ -17,6 +19,9 @@ The report folder (``results/calibration/<scenario>/`` by default) holds
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import stat
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -63,55 +68,182 @@ def _log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def calibrate_and_report(scenario: Scenario, args: Any) -> int:
-    t0 = time.perf_counter()
-    params_out = args.params_out or scenario.parameters_file
-    if params_out is None:
-        raise InputError(
-            [
-                Problem(
-                    scenario.path,
-                    "behaviour.parameters",
-                    "the scenario names no parameter file to write",
-                    "give --params-out FILE or set [behaviour] parameters",
-                )
-            ]
+#: Default folder of calibrations that do not replace the shipped parameters.
+TRIALS_DIR = PROJECT_ROOT / "results" / "calibration_trials"
+#: The committed report folder (``results/calibration/<scenario>``).
+SHIPPED_REPORTS = PROJECT_ROOT / "results" / "calibration"
+PARAMETERS_NAME = "parameters.toml"
+#: Kinds of file a calibration report written before report manifests may hold.
+LEGACY_REPORT_SUFFIXES = (".csv", ".png", ".md", ".json", ".toml")
+PARAMETER_HEADER = "# Behaviour parameters fitted by `idlibsim calibrate`"
+
+
+def not_a_report_folder(folder: Path) -> str | None:
+    """None if ``folder`` is a calibration report idlibsim wrote, else why not.
+
+    A report has a ``manifest.json`` listing every file with its SHA-256 (as a run
+    folder does); a report written before such manifests (the committed one) is
+    recognised by its ``fit.json`` and by holding only report files, no sub-folders.
+    """
+    from .safety import describe_mode, folder_files, not_our_folder, read_json
+
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        return "does not exist"
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        return f"is {describe_mode(st.st_mode)}, not a calibration report folder"
+    if os.path.lexists(folder / "manifest.json"):
+        return not_our_folder(folder, "calibration")
+    files, other = folder_files(folder)
+    if other:
+        return f"holds {other[0]!r}, which is not a file a calibration writes"
+    extra = [f for f in files if "/" in f or not f.endswith(LEGACY_REPORT_SUFFIXES)]
+    if extra:
+        return f"holds {extra[0]!r}, which a calibration does not write"
+    try:
+        fit = read_json(folder / "fit.json", "calibration summary")
+    except InputError:
+        return "has no fit.json written by idlibsim calibrate"
+    if not isinstance(fit, dict) or "parameters" not in fit:
+        return "has no fit.json written by idlibsim calibrate"
+    return None
+
+
+def _check_parameter_file(path: Path) -> None:
+    """The shipped parameter file may be replaced only if it is one calibrate wrote."""
+    from .errors import OutputError
+    from .safety import not_a_regular_file, read_limited
+
+    if not os.path.lexists(path):
+        return
+    why = "is a symbolic link" if os.path.islink(path) else not_a_regular_file(path)
+    if why is None:
+        head = read_limited(path, 1_000_000, "parameter").decode("utf-8", "replace")
+        if not head.startswith(PARAMETER_HEADER):
+            why = "was not written by idlibsim calibrate"
+    if why:
+        raise OutputError(f"{path} {why}; idlibsim will not replace it")
+
+
+def output_plan(scenario: Scenario, args: Any) -> tuple[Path, Path | None, bool]:
+    """(report folder, shipped parameter file to replace or None, replace the folder?).
+
+    A calibration writes its report and ``parameters.toml`` into ``--out`` (default
+    ``results/calibration_trials/<scenario>[-quick]``). Only ``--update-shipped`` (never
+    with ``--quick``) replaces the scenario's parameter file and the committed report.
+    """
+    from .cli import UsageError
+
+    quick = bool(getattr(args, "quick", False))
+    shipped = bool(getattr(args, "update_shipped", False))
+    out = getattr(args, "out", None)
+    if shipped and quick:
+        raise UsageError(
+            "--quick is a short test fit: it never replaces the shipped parameters; drop "
+            "--update-shipped (the fit goes to results/calibration_trials/) or --quick"
         )
-    report = (
-        Path(args.report)
-        if args.report
-        else PROJECT_ROOT / "results" / "calibration" / scenario.name
-    )
-    report.mkdir(parents=True, exist_ok=True)
+    if shipped and out is not None:
+        raise UsageError("--update-shipped writes to the shipped places; do not give --out too")
+    if shipped:
+        if scenario.parameters_file is None:
+            raise InputError(
+                [
+                    Problem(
+                        scenario.path,
+                        "behaviour.parameters",
+                        "the scenario names no parameter file to replace",
+                        "set [behaviour] parameters, or calibrate without --update-shipped",
+                    )
+                ]
+            )
+        return SHIPPED_REPORTS / scenario.name, Path(scenario.parameters_file), True
+    folder = Path(out) if out else TRIALS_DIR / (scenario.name + ("-quick" if quick else ""))
+    folder = Path(os.path.abspath(folder))
+    for protected in (SHIPPED_REPORTS, PROJECT_ROOT / "scenarios"):
+        if folder == protected or protected in folder.parents:
+            raise UsageError(
+                f"{folder} is inside {display_path(protected)}, where the shipped calibration "
+                "lives; give another --out, or --update-shipped to replace the shipped files"
+            )
+    return folder, None, bool(getattr(args, "force", False)) or out is None
+
+
+def calibrate_and_report(scenario: Scenario, args: Any) -> int:
+    from .runner import check_population_scale
+    from .safety import FolderWriter
+
+    t0 = time.perf_counter()
+    report, shipped_params, replace = output_plan(scenario, args)
     quick = bool(args.quick)
     scale = args.population_scale
-    _log(
-        f"calibrating {scenario.name} at population scale {scale} with {args.seeds} seeds (common random numbers)"
-    )
-    workers = int(getattr(args, "workers", 1) or 1)
-    scheduler = getattr(args, "scheduler", None)
-    if workers > 1 or scheduler:
-        from .ensemble import dask_client
-
-        ctx = dask_client(workers, scheduler)
-        _log(f"  on Dask: {scheduler or f'a local cluster of {workers} workers'}")
-    else:
-        ctx = nullcontext(None)
-    with ctx as client:
-        result = fit(
-            scenario,
-            seeds=args.seeds,
-            scale=scale,
-            max_evaluations=40 if quick else 400,
-            log=_log,
-            client=client,
+    check_population_scale(scenario, scale)
+    if shipped_params is not None:
+        _check_parameter_file(shipped_params)
+    # The report folder is checked, locked and created before the long fit.
+    writer = FolderWriter(report, force=replace, recognise=not_a_report_folder)
+    try:
+        tmp = writer.open()
+        _log(
+            f"calibrating {scenario.name} at population scale {scale} with {args.seeds} seeds "
+            "(common random numbers)"
         )
-    write_parameters(result, Path(params_out), report)
-    _log(f"wrote {params_out}")
-    fitted = load_scenario(scenario.path)  # picks up the file just written
-    write_json(fit_summary(result), report / "fit.json")
-    write_report(fitted, result, report, quick=quick)
-    _log(f"report: {report}  ({time.perf_counter() - t0:.0f} s)")
+        workers = int(getattr(args, "workers", 1) or 1)
+        scheduler = getattr(args, "scheduler", None)
+        if workers > 1 or scheduler:
+            from .ensemble import dask_client
+
+            ctx = dask_client(workers, scheduler)
+            _log(f"  on Dask: {scheduler or f'a local cluster of {workers} workers'}")
+        else:
+            ctx = nullcontext(None)
+        with ctx as client:
+            result = fit(
+                scenario,
+                seeds=args.seeds,
+                scale=scale,
+                max_evaluations=40 if quick else 400,
+                log=_log,
+                client=client,
+            )
+        params = tmp / PARAMETERS_NAME
+        write_parameters(result, params, writer.target, quick=quick)
+        from .config import load_parameters
+
+        fitted = scenario.with_behaviour(**load_parameters(params))  # the values as written
+        write_json(fit_summary(result), tmp / "fit.json")
+        write_report(fitted, result, tmp, quick=quick)
+        from .provenance import source_info
+        from .safety import output_files
+
+        write_json(
+            {
+                "tool": "idlibsim",
+                "kind": "calibration",
+                "scenario_name": scenario.name,
+                "quick": quick,
+                "source": source_info(),
+                "outputs_sha256": output_files(tmp),
+            },
+            tmp / "manifest.json",
+        )
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
+    _log(f"report and fitted parameters: {writer.target}")
+    if shipped_params is not None:
+        _check_parameter_file(shipped_params)
+        staged = shipped_params.parent / f".{shipped_params.name}.{os.getpid()}.tmp"
+        shutil.copyfile(writer.target / PARAMETERS_NAME, staged)
+        os.replace(staged, shipped_params)
+        _log(f"replaced the shipped parameters {display_path(shipped_params)}")
+    else:
+        _log(
+            "the shipped parameters were not changed; to use this fit, give "
+            f'[behaviour] parameters = "{writer.target / PARAMETERS_NAME}" in a scenario'
+        )
+    _log(f"({time.perf_counter() - t0:.0f} s)")
     return 0
 
 

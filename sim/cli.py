@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, OutputError
 
 EXIT_NOT_REPRODUCED = 1  # `rerun`: the numbers differ
 EXIT_INPUT = 2  # bad scenario, data file or option: nothing was written
@@ -24,6 +25,36 @@ DEBUG_ENV = "IDLIBSIM_DEBUG"  # set to 1 to see the Python traceback of an unexp
 
 class UsageError(Exception):
     """A bad command-line option (printed, exit 2)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: handled like Ctrl-C (temporary files removed), exit 128 + signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupt(signum: int, frame) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signum)
+
+
+def install_signal_handlers() -> None:
+    """Ctrl-C, SIGTERM and SIGHUP raise KeyboardInterrupt (or :class:`Terminated`), so
+    every temporary file the program created is removed and the exit is quiet.
+
+    Called first thing in :func:`main` and in ``python -m sim`` before any import, so an
+    interruption during the start-up imports is quiet too. Only from the main thread.
+    """
+    try:
+        signal.signal(signal.SIGINT, _raise_interrupt)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, _raise_interrupt)
+    except ValueError:  # not the main thread (e.g. called from a notebook's worker thread)
+        pass
 
 
 def _scale(text: str) -> float:
@@ -150,15 +181,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="common-random-number seeds averaged per evaluation",
     )
     k.add_argument(
-        "--params-out",
+        "--out",
         type=Path,
-        help="parameter file to write (default: the scenario's [behaviour] parameters file)",
+        help="folder for the fitted parameters and the report (default "
+        "results/calibration_trials/<scenario>[-quick]); the shipped files are not touched",
     )
     k.add_argument(
-        "--report", type=Path, help="report folder (default results/calibration/<scenario>)"
+        "--update-shipped",
+        action="store_true",
+        help="replace the scenario's [behaviour] parameters file (used by every scenario) and "
+        "the committed report results/calibration/<scenario>; not with --quick",
     )
     k.add_argument(
-        "--quick", action="store_true", help="a short fit for testing (fewer iterations)"
+        "--force", action="store_true", help="replace an --out folder of an earlier calibration"
+    )
+    k.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short fit for testing (fewer iterations); never replaces the shipped parameters",
     )
     k.add_argument(
         "--workers",
@@ -218,19 +258,25 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    install_signal_handlers()
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return COMMANDS[args.command](args, argv)
     except InputError as exc:
         print(f"idlibsim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    except (UsageError, FileExistsError) as exc:
+    except (UsageError, OutputError, FileExistsError) as exc:
         print(f"idlibsim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("idlibsim: interrupted; no results folder was completed", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        try:
+            print("idlibsim: interrupted; no results folder was completed", file=sys.stderr)
+        except Exception:  # noqa: BLE001 - stderr closed: still exit quietly
+            pass
+        if isinstance(exc, Terminated):
+            return 128 + exc.signum
         return EXIT_INTERRUPTED
     except MemoryError:
         print(
@@ -319,6 +365,10 @@ def cmd_schema(args: argparse.Namespace, argv: list[str]) -> int:
 
     text = scenario_reference()
     if args.out:
+        from .safety import check_replaceable_file, starts_with
+
+        first = text.splitlines()[0].encode()
+        check_replaceable_file(args.out, lambda p: starts_with(p, first), "scenario reference")
         args.out.write_text(text, encoding="utf-8")
     else:
         print(text, end="")

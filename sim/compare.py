@@ -26,7 +26,6 @@ Python (notebooks)::
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import textwrap
@@ -57,7 +56,7 @@ from .ensemble import (
 from .errors import InputError, Problem, did_you_mean
 from .history import DAILY_COLUMNS
 from .plots import format_people
-from .results import PROJECT_ROOT
+from .results import PROJECT_ROOT, neutralise_formulas
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -179,7 +178,16 @@ def _not_results(folder: Path, why: str) -> InputError:
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
     try:
-        return json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+        from .safety import read_json
+
+        man = read_json(folder / MANIFEST_NAME)
+        if not isinstance(man, dict):
+            raise ValueError("not a JSON object")
+        if man.get("kind") == ENSEMBLE_KIND:  # untrusted: names become paths
+            from .ensemble import validate_manifest
+
+            validate_manifest(man, folder / MANIFEST_NAME)
+        return man
     except (OSError, ValueError) as exc:
         raise InputError(
             [
@@ -801,6 +809,21 @@ def plot_comparison(
 # --------------------------------------------------------------------------------------
 
 
+def _check_outputs(output: Path) -> None:
+    """An existing PNG/CSV pair is replaced only if it is a comparison idlibsim wrote
+    (recognised by the CSV's header); anything else (a user's figure) is refused."""
+    from .safety import check_replaceable_file, starts_with
+
+    csv_path = output.with_suffix(".csv")
+    header = (",".join(TABLE_COLUMNS) + "\n").encode()
+
+    def ours(_: Path) -> bool:
+        return starts_with(csv_path, header)
+
+    check_replaceable_file(csv_path, ours, "comparison table")
+    check_replaceable_file(output, ours, "comparison figure")
+
+
 def save_comparison(
     folders: Sequence[Path | str] | pd.DataFrame,
     output: Path | str,
@@ -818,6 +841,7 @@ def save_comparison(
     output = Path(output)
     if output.suffix.lower() != ".png":
         raise ValueError(f"the output must be a .png file, got '{output.name}'")
+    _check_outputs(output)  # before any work: never replace a file idlibsim did not write
     curves = folders if isinstance(folders, pd.DataFrame) else load_curves(folders, metric)
     if observed is True:
         obs = observed_for(curves)
@@ -834,7 +858,9 @@ def save_comparison(
     tmp_csv = output.parent / f".tmp-{csv_path.name}.{stamp}"
     try:
         fig.savefig(tmp_png, dpi=DPI, format="png", metadata={"Software": None})
-        table.to_csv(tmp_csv, index=False, lineterminator="\n", encoding="utf-8")
+        neutralise_formulas(table).to_csv(
+            tmp_csv, index=False, lineterminator="\n", encoding="utf-8"
+        )
         os.replace(tmp_png, output)
         os.replace(tmp_csv, csv_path)
     finally:

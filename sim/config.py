@@ -40,6 +40,7 @@ from .errors import (
 )
 
 MAX_FILE_BYTES = 1_000_000  # a scenario is a few kB; anything larger is a mistake
+MAX_EXTENDS = 20  # files in one extends chain (the shipped what-ifs use 2)
 MAX_DAYS = 1100  # about three years
 MAX_POPULATION = 20_000_000  # north-west Syria holds some 4-5 million people
 MIN_POPULATION = 1_000
@@ -795,6 +796,12 @@ class Scenario:
         return {str(p): sha256_file(p) for p in self.files}
 
 
+def _not_a_regular_file(path: str) -> str | None:
+    from .safety import not_a_regular_file
+
+    return not_a_regular_file(path)
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -996,6 +1003,18 @@ def _load_chain(
                     )
                 ]
             )
+        if len(seen) >= MAX_EXTENDS:
+            raise InputError(
+                [
+                    Problem(
+                        path,
+                        "extends",
+                        f"the chain of extends is more than {MAX_EXTENDS} files deep",
+                        "extend the base scenario directly (a what-if extends idlib_2019.toml)",
+                        _line(text, "extends"),
+                    )
+                ]
+            )
         if parent in (*seen, path):
             chain = " -> ".join(p.name for p in (*seen, path, parent))
             raise InputError(
@@ -1180,6 +1199,10 @@ class _Checker:
                 return None
             elif t == "path" and v.strip() and Path(v).is_dir():
                 self.add(dotted, f"{v} is a folder, not a file", "give the path of the file")
+                return None
+            elif t == "path" and v.strip() and (why := _not_a_regular_file(v)):
+                # a named pipe would hang the reader, a device never end
+                self.add(dotted, f"{v} {why}", "give the path of a regular file")
                 return None
             elif len(v) > 20_000:
                 bad = "a string shorter than 20,000 characters"

@@ -43,6 +43,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import sys
 import time
 import uuid
@@ -57,8 +58,9 @@ import numpy as np
 import pandas as pd
 
 from .config import Scenario, load_scenario
-from .errors import InputError, Problem
+from .errors import InputError, OutputError, Problem
 from .history import DAILY_COLUMNS
+from .provenance import source_info, worker_identity
 from .results import (
     MANIFEST_VERSION,
     PROJECT_ROOT,
@@ -73,6 +75,14 @@ from .results import (
     write_json,
 )
 from .rng import replicate_seeds
+from .safety import (
+    TargetLock,
+    describe_mode,
+    normalise_target,
+    not_a_regular_file,
+    read_json,
+    sha256_limited,
+)
 
 __all__ = [
     "BAND_COLUMNS",
@@ -101,6 +111,9 @@ TMP_PREFIX = ".tmp-"
 #: Memory limit per LocalCluster worker (capped by an equal share of the machine's memory).
 #: A full-population (scale 1) 2019 replicate peaks at about 0.35 GB; see docs/ensembles.md.
 LOCAL_WORKER_MEMORY = 2 * 1024**3
+#: Environment variable capping the number of replicates (tests and quick trials; the
+#: cap is announced on stderr and the manifest records the replicates actually run).
+MAX_REPLICATES_ENV = "IDLIBSIM_MAX_REPLICATES"
 #: How long to wait for at least one worker on an existing scheduler.
 WAIT_FOR_WORKERS_SECONDS = 60
 
@@ -229,7 +242,7 @@ def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]
     if scheduler:
         try:
             client = distributed.Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad address raises many kinds (ValueError ...)
             raise ClusterError(
                 f"cannot reach the Dask scheduler at {scheduler}: {exc}. Start one with "
                 "'dask scheduler' and workers with 'dask worker <address>' (docs/ensembles.md)"
@@ -243,10 +256,14 @@ def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]
                     f"{WAIT_FOR_WORKERS_SECONDS} s; start some with 'dask worker {scheduler} "
                     "--nthreads 1 --memory-limit 1GiB'"
                 ) from None
+            check_workers(client)  # before any work: same idlibsim code everywhere
             yield client
         finally:
             client.close()
         return
+    from .safety import refuse_in_spawned_child
+
+    refuse_in_spawned_child("starting a Dask LocalCluster (workers > 1)")
     cluster = distributed.LocalCluster(
         n_workers=int(workers),
         threads_per_worker=1,
@@ -306,10 +323,63 @@ def map_runs(
     return out  # type: ignore[return-value]
 
 
+def check_workers(client: Any) -> None:
+    """Refuse (ClusterError) Dask workers that run other idlibsim code than this process.
+
+    Every worker reports its package version and :func:`sim.provenance.code_digest` (a
+    hash of the ``sim/*.py`` sources) with ``client.run``; a worker with another version,
+    other sources, or no idlibsim at all would give other numbers, so no work is sent.
+    Workers already checked on this client are not asked again.
+    """
+    mine = worker_identity()
+    try:
+        info = client.scheduler_info()
+        addresses = set(info.get("workers", {}))
+    except Exception:  # noqa: BLE001 - report as unreachable below
+        addresses = set()
+    checked = getattr(client, "_idlibsim_checked_workers", set())
+    if addresses and addresses <= checked:
+        return
+    try:
+        found = client.run(worker_identity, on_error="return")
+    except Exception as exc:  # noqa: BLE001 - any failure here is a cluster problem
+        raise ClusterError(
+            f"cannot ask the Dask workers which idlibsim they run: {type(exc).__name__}: {exc}"
+        ) from None
+    bad = []
+    for addr, theirs in sorted(found.items()):
+        if isinstance(theirs, BaseException):
+            bad.append(f"{addr} cannot import idlibsim ({type(theirs).__name__}: {theirs})")
+        elif not isinstance(theirs, dict):
+            bad.append(f"{addr} answered {str(theirs)[:60]!r}")
+        elif (theirs.get("version"), theirs.get("code_sha256")) != (
+            mine["version"],
+            mine["code_sha256"],
+        ):
+            bad.append(
+                f"{addr} ({theirs.get('host')}) runs idlibsim {theirs.get('version')} with code "
+                f"digest {str(theirs.get('code_sha256'))[:12]} from {theirs.get('path')}"
+            )
+    if bad:
+        raise ClusterError(
+            "Dask workers run different idlibsim code from this process (idlibsim "
+            f"{mine['version']}, code digest {mine['code_sha256'][:12]} from {mine['path']}); "
+            "their numbers would differ, so nothing was sent to them:\n  "
+            + "\n  ".join(bad[:10])
+            + "\n  install the same idlibsim (same commit, no local edits) on every worker "
+            "and restart them"
+        )
+    try:
+        client._idlibsim_checked_workers = checked | set(found)
+    except AttributeError:  # pragma: no cover - a client that refuses attributes
+        pass
+
+
 def _map_on_dask(client, tasks, out, on_result, bar) -> None:
     distributed = _import_distributed()
     if not tasks:
         return
+    check_workers(client)
     token = uuid.uuid4().hex[:12]
     keys = [f"idlibsim-run-{token}-{i}" for i in range(len(tasks))]
     index = {k: i for i, k in enumerate(keys)}
@@ -432,6 +502,7 @@ class EnsembleResult:
     ran: int = 0
     skipped: int = 0
     wall_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # replicates found invalid and rerun
 
     @property
     def scenarios(self) -> list[str]:
@@ -507,6 +578,8 @@ def write_atomic_json(obj: Any, path: Path) -> None:
 
 def read_replicate(path: Path, n_days: int | None = None) -> pd.DataFrame | None:
     """A replicate file if it is complete (daily.csv columns, ``n_days`` rows), else None."""
+    if not_a_regular_file(path):  # a named pipe would hang pandas
+        return None
     try:
         df = pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError):
@@ -577,30 +650,42 @@ def _scenario_entry(sc: Scenario, task: RunTask) -> dict[str, Any]:
     }
 
 
-def _check_compatible(folder: Path, base_seed: int, scale: float, entries: list[dict]) -> None:
-    """Refuse to mix replicates of a different ensemble into ``folder``."""
+def _check_compatible(
+    folder: Path, base_seed: int, scale: float, entries: list[dict]
+) -> dict[str, Any] | None:
+    """Refuse to mix replicates of a different ensemble into ``folder``; the old manifest."""
+    st = os.lstat(folder) if os.path.lexists(folder) else None
+    if st is not None and (stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode)):
+        raise OutputError(
+            f"{folder} is {describe_mode(st.st_mode)}, not an ensemble folder; idlibsim will not "
+            "write there: choose another --out"
+        )
     path = folder / MANIFEST_NAME
-    if not path.exists():
-        if folder.exists() and any(p for p in folder.iterdir() if not p.name.startswith(".")):
+    if not os.path.lexists(path):
+        if st is not None and any(p for p in folder.iterdir() if not p.name.startswith(".")):
             raise ResultsExistError(
                 f"{folder} exists and is not an ensemble folder; choose another --out"
             )
-        return
+        return None
     try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        old = read_json(path)
+    except InputError:
         raise ResultsExistError(
-            f"{path} cannot be read; remove the folder or choose another --out"
+            f"{path} cannot be read as a manifest of idlibsim; remove the folder or choose "
+            "another --out"
         ) from None
     why = []
-    if old.get("kind") != ENSEMBLE_KIND:
+    if not isinstance(old, dict) or old.get("kind") != ENSEMBLE_KIND:
         why.append("it is not an ensemble folder")
     else:
         if old.get("base_seed") != base_seed:
-            why.append(f"its base seed is {old.get('base_seed')}, not {base_seed}")
-        if float(old.get("population_scale", -1)) != float(scale):
-            why.append(f"its population scale is {old.get('population_scale')}, not {scale:g}")
-        digests = {s["name"]: s.get("digest") for s in old.get("scenarios", [])}
+            why.append(f"its base seed is {str(old.get('base_seed'))[:20]}, not {base_seed}")
+        old_scale = old.get("population_scale")
+        if not isinstance(old_scale, (int, float)) or float(old_scale) != float(scale):
+            why.append(f"its population scale is {str(old_scale)[:20]}, not {scale:g}")
+        olds = old.get("scenarios")
+        olds = olds if isinstance(olds, list) else []
+        digests = {s.get("name"): s.get("digest") for s in olds if isinstance(s, dict)}
         for e in entries:
             if e["name"] in digests and digests[e["name"]] != e["digest"]:
                 why.append(f"scenario '{e['name']}' or its input files have changed since")
@@ -609,6 +694,63 @@ def _check_compatible(folder: Path, base_seed: int, scale: float, entries: list[
             f"{folder} holds a different ensemble ({'; '.join(why)}); "
             "choose another --out or remove the folder"
         )
+    return old
+
+
+def _old_records(old: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """What the folder's manifest says about each replicate file it holds.
+
+    ``{"<scenario>/replicates/rep-0000.csv": {"sha256", "scenario_digest", "seed"}}``;
+    from an older complete manifest without records: its outputs, scenario digests and
+    replicate seeds. Anything malformed is ignored (such a replicate is simply rerun).
+    """
+    if not old:
+        return {}
+    recs = old.get("replicate_records")
+    out: dict[str, dict[str, Any]] = {}
+    if isinstance(recs, dict):
+        for k, v in recs.items():
+            if isinstance(k, str) and isinstance(v, dict):
+                out[k] = v
+        return out
+    if old.get("status") != "complete":
+        return {}
+    outputs = old.get("outputs_sha256") if isinstance(old.get("outputs_sha256"), dict) else {}
+    seeds = old.get("replicate_seeds") if isinstance(old.get("replicate_seeds"), list) else []
+    for s in old.get("scenarios") or []:
+        if not isinstance(s, dict) or not isinstance(s.get("name"), str):
+            continue
+        for i, seed in enumerate(seeds):
+            rel = f"{s['name']}/{REPLICATES_DIR}/rep-{i:04d}.csv"
+            if isinstance(outputs.get(rel), str):
+                out[rel] = {
+                    "sha256": outputs[rel],
+                    "scenario_digest": s.get("digest"),
+                    "seed": seed,
+                }
+    return out
+
+
+def _reusable(
+    path: Path, rel: str, rec: dict[str, Any] | None, digest: str, seed: int, n_days: int
+) -> str | None:
+    """None if the replicate file can be kept, else why it is run again."""
+    if rec is None:
+        return "not recorded in the ensemble's manifest"
+    if rec.get("scenario_digest") != digest:
+        return "written by another version of the scenario or its input files"
+    if rec.get("seed") != int(seed):
+        return "written with another seed"
+    if not_a_regular_file(path) or os.path.islink(path):
+        return "not a regular file"
+    try:
+        if sha256_limited(path) != rec.get("sha256"):
+            return "changed since it was written (its SHA-256 is not the recorded one)"
+    except (InputError, OSError):
+        return "unreadable"
+    if read_replicate(path, n_days) is None:
+        return "incomplete or unreadable"
+    return None
 
 
 def _manifest(
@@ -624,6 +766,7 @@ def _manifest(
     outputs: dict[str, str] | None = None,
     workers: int = 1,
     scheduler: str | None = None,
+    records: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -645,7 +788,9 @@ def _manifest(
         "wall_seconds": round(wall, 3),
         "scenarios": entries,
         "versions": versions(),
+        "source": source_info(),
         "outputs_sha256": outputs or {},
+        "replicate_records": records or {},
     }
 
 
@@ -676,9 +821,22 @@ def run_ensemble(
     if int(replicates) < 1:
         raise ValueError("replicates must be at least 1")
     population_weight(population_scale)  # ValueError for scales that are not 1/k
+    from .runner import check_population_scale
+
     if int(workers) < 1:
         raise ValueError("workers must be at least 1")
     scs = _resolve(scenarios)
+    cap = os.environ.get(MAX_REPLICATES_ENV, "")
+    if cap.isdigit() and 0 < int(cap) < int(replicates):
+        log.warning(
+            "%s=%s: running %s replicates instead of %s", MAX_REPLICATES_ENV, cap, cap, replicates
+        )
+        print(
+            f"idlibsim: {MAX_REPLICATES_ENV}={cap}: running {cap} replicates instead of "
+            f"{replicates} (a setting for tests and quick trials)",
+            file=sys.stderr,
+        )
+        replicates = int(cap)
     seeds = replicate_seeds(base_seed, int(replicates))
     templates = [RunTask.from_scenario(sc, 0, population_scale) for sc in scs]
     entries = [_scenario_entry(sc, t) for sc, t in zip(scs, templates, strict=True)]
@@ -688,32 +846,63 @@ def run_ensemble(
     else:
         root = Path(results_root) if results_root else PROJECT_ROOT / "results"
         folder = root / name
-    _check_compatible(folder, int(base_seed), population_scale, entries)
+    for sc in scs:
+        check_population_scale(sc, population_scale)  # the total honoured, or refused
+    folder = normalise_target(folder)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder.parent}: {exc.strerror or exc}") from None
+    with TargetLock(folder):  # a second process writing this folder is refused
+        old = _check_compatible(folder, int(base_seed), population_scale, entries)
+        records = _old_records(old)
+        todo: list[tuple[str, int, RunTask]] = []
+        done: dict[str, int] = {}
+        notes: list[str] = []
+        for sc, tpl, entry in zip(scs, templates, entries, strict=True):
+            for d in (folder / sc.name, folder / sc.name / REPLICATES_DIR):
+                if os.path.lexists(d) and (os.path.islink(d) or not d.is_dir()):
+                    raise OutputError(
+                        f"{d} is not a folder idlibsim wrote (a link or a file); it will not "
+                        "write through it: remove it or choose another --out"
+                    )
+            n_days = _reported_days(sc)
+            done[sc.name] = 0
+            for i, seed in enumerate(seeds):
+                p = replicate_path(folder, sc.name, i)
+                rel = p.relative_to(folder).as_posix()
+                if os.path.lexists(p) and (os.path.islink(p) or not os.path.isfile(p)):
+                    # never remove what idlibsim did not write (a folder, a link, a device)
+                    raise OutputError(
+                        f"{p} is not a replicate file (it is {_describe(p)}); idlibsim will not "
+                        "replace it: remove it yourself or choose another --out"
+                    )
+                if os.path.lexists(p):
+                    why = _reusable(p, rel, records.get(rel), entry["digest"], seed, n_days)
+                    if why is None:
+                        done[sc.name] += 1
+                        continue
+                    notes.append(f"replicate {rel} is {why}; running it again")
+                    log.warning("replicate %s is %s; running it again", rel, why)
+                records.pop(rel, None)
+                todo.append((sc.name, i, _with_seed(tpl, seed)))
+        for sc in scs:
+            _clean_temporaries(folder / sc.name / REPLICATES_DIR)
+        plan = _Plan(
+            folder, name, scs, entries, seeds, int(base_seed), float(population_scale), todo,
+            done, sum(done.values()), int(workers), scheduler, command, t0, records, notes,
+        )  # fmt: skip
+        remote = bool(todo) and client is None and (plan.workers > 1 or bool(scheduler))
+        # Connect first, so that an unreachable cluster leaves nothing behind.
+        with dask_client(workers, scheduler) if remote else nullcontext(client) as dask:
+            return _carry_out(plan, dask, progress)
 
-    # What is already there?
-    todo: list[tuple[str, int, RunTask]] = []
-    done: dict[str, int] = {}
-    for sc, tpl in zip(scs, templates, strict=True):
-        rep_dir = folder / sc.name / REPLICATES_DIR
-        _clean_temporaries(rep_dir)
-        n_days = _reported_days(sc)
-        done[sc.name] = 0
-        for i, seed in enumerate(seeds):
-            p = replicate_path(folder, sc.name, i)
-            if p.exists() and read_replicate(p, n_days) is not None:
-                done[sc.name] += 1
-                continue
-            if p.exists():
-                log.warning("replicate file %s is incomplete or unreadable; running it again", p)
-            todo.append((sc.name, i, _with_seed(tpl, seed)))
-    plan = _Plan(
-        folder, name, scs, entries, seeds, int(base_seed), float(population_scale), todo, done,
-        sum(done.values()), int(workers), scheduler, command, t0,
-    )  # fmt: skip
-    remote = bool(todo) and client is None and (plan.workers > 1 or bool(scheduler))
-    # Connect first, so that an unreachable cluster leaves nothing behind.
-    with dask_client(workers, scheduler) if remote else nullcontext(client) as dask:
-        return _carry_out(plan, dask, progress)
+
+def _describe(p: Path) -> str:
+    try:
+        return describe_mode(os.lstat(p).st_mode)
+    except OSError:
+        return "unreadable"
 
 
 @dataclass
@@ -734,11 +923,15 @@ class _Plan:
     scheduler: str | None
     command: list[str] | None
     t0: float
+    #: replicate file (relative) -> sha256, scenario digest and seed of what was written
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def manifest(self, status: str, wall: float = 0.0, outputs=None) -> dict[str, Any]:
         return _manifest(
             self.name, self.entries, self.base_seed, self.seeds, self.scale, self.done, status,
             self.command, wall, outputs, workers=self.workers, scheduler=self.scheduler,
+            records=self.records,
         )  # fmt: skip
 
 
@@ -747,7 +940,9 @@ def _carry_out(plan: _Plan, client: Any, progress: bool) -> EnsembleResult:
     folder = plan.folder
     folder.mkdir(parents=True, exist_ok=True)
     _clean_temporaries(folder)
-    write_atomic_json(plan.manifest("running"), folder / MANIFEST_NAME)
+    if plan.todo:
+        write_atomic_json(plan.manifest("running"), folder / MANIFEST_NAME)
+    digests = {e["name"]: e["digest"] for e in plan.entries}
 
     ran = 0
     if plan.todo:
@@ -756,7 +951,14 @@ def _carry_out(plan: _Plan, client: Any, progress: bool) -> EnsembleResult:
         def save(k: int, daily: pd.DataFrame) -> None:
             nonlocal ran
             scen, i, _ = plan.todo[k]
-            write_atomic_csv(daily, replicate_path(folder, scen, i))
+            path = replicate_path(folder, scen, i)
+            write_atomic_csv(daily, path)
+            plan.records[path.relative_to(folder).as_posix()] = {
+                "sha256": file_sha256(path),
+                "scenario_digest": digests[scen],
+                "seed": int(plan.seeds[i]),
+            }
+            write_atomic_json(plan.manifest("running"), folder / MANIFEST_NAME)
             plan.done[scen] += 1
             ran += 1
             bar.update(1)
@@ -778,7 +980,10 @@ def _carry_out(plan: _Plan, client: Any, progress: bool) -> EnsembleResult:
             if df is None:  # pragma: no cover - would be a bug: every replicate was written
                 raise RuntimeError(f"replicate {i} of {sc.name} is missing from {folder}")
             frames.append(df)
-            outputs[path.relative_to(folder).as_posix()] = file_sha256(path)
+            rel = path.relative_to(folder).as_posix()
+            outputs[rel] = file_sha256(path)
+            if plan.records.get(rel, {}).get("sha256") != outputs[rel]:
+                raise OutputError(f"{path} changed while the ensemble ran; run the command again")
         tables[sc.name] = _stack(frames, plan.seeds)
         b = bands(frames, scenario=sc.name, label=sc.label)
         write_atomic_csv(b.drop(columns=["scenario", "label"]), folder / sc.name / "bands.csv")
@@ -789,7 +994,7 @@ def _carry_out(plan: _Plan, client: Any, progress: bool) -> EnsembleResult:
     wall = time.perf_counter() - plan.t0
     man = plan.manifest("complete", wall, outputs)
     write_atomic_json(man, folder / MANIFEST_NAME)
-    return EnsembleResult(folder, man, tables, all_bands, ran, plan.skipped, wall)
+    return EnsembleResult(folder, man, tables, all_bands, ran, plan.skipped, wall, plan.notes)
 
 
 def _with_seed(task: RunTask, seed: int) -> RunTask:
@@ -814,9 +1019,49 @@ def is_ensemble(folder: Path | str) -> bool:
     if not path.is_file():
         return False
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("kind") == ENSEMBLE_KIND
-    except (OSError, ValueError):
+        man = read_json(path)
+    except InputError:
         return False
+    return isinstance(man, dict) and man.get("kind") == ENSEMBLE_KIND
+
+
+def validate_manifest(man: Any, path: Path) -> None:
+    """Check the fields of an ensemble manifest that are read (untrusted input).
+
+    Scenario names become paths (``<name>/replicates/``), so they must be plain names;
+    seeds and day counts must be whole numbers; labels text.
+    """
+    import re
+
+    bad: list[str] = []
+    seeds = man.get("replicate_seeds") if isinstance(man, dict) else None
+    if not isinstance(seeds, list) or not seeds or len(seeds) > 100_000:
+        bad.append("replicate_seeds must be a non-empty list of seeds")
+    elif not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds):
+        bad.append("replicate_seeds must be whole numbers >= 0")
+    scs = man.get("scenarios") if isinstance(man, dict) else None
+    if not isinstance(scs, list) or not scs:
+        bad.append("scenarios must be a non-empty list")
+    else:
+        for k, sc in enumerate(scs):
+            if not isinstance(sc, dict):
+                bad.append(f"scenarios[{k}] must be a table")
+                continue
+            name = sc.get("name")
+            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", name):
+                bad.append(f"scenarios[{k}].name {str(name)[:40]!r} is not a scenario name")
+            if not isinstance(sc.get("label"), str):
+                bad.append(f"scenarios[{k}].label must be text")
+            nd = sc.get("reported_days")
+            if nd is not None and (not isinstance(nd, int) or isinstance(nd, bool) or nd < 1):
+                bad.append(f"scenarios[{k}].reported_days must be a whole number of days")
+    if bad:
+        raise InputError(
+            [
+                Problem(path, "", b, "give a folder written by `idlibsim ensemble`, unedited")
+                for b in bad
+            ]
+        )
 
 
 def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> EnsembleResult:
@@ -837,7 +1082,8 @@ def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> Ensemble
                 )
             ]
         )
-    man = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+    man = read_json(folder / MANIFEST_NAME)
+    validate_manifest(man, folder / MANIFEST_NAME)
     seeds = man["replicate_seeds"]
     tables: dict[str, pd.DataFrame] = {}
     band_tables = []

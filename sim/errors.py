@@ -51,6 +51,10 @@ class InputError(Exception):
         return f"{head} in the input:\n" + "\n".join(f"  {p}" for p in self.problems)
 
 
+class OutputError(Exception):
+    """An output path that must not be written or replaced (printed, exit status 2)."""
+
+
 class ProblemList:
     """Collects problems so that a user sees all of them at once, not one per run."""
 
@@ -72,21 +76,19 @@ class ProblemList:
         return bool(self.items)
 
 
-def read_bytes(path: Path, what: str) -> bytes:
-    """The bytes of an input file; an unreadable file is a problem, not a traceback."""
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(
-            [
-                Problem(
-                    path,
-                    "",
-                    f"cannot read the {what} file: {exc.strerror or exc}",
-                    "check that the file exists and that you may read it",
-                )
-            ]
-        ) from None
+#: Largest input file read at all (each reader has its own, smaller, limit too).
+MAX_INPUT_BYTES = 50_000_000
+
+
+def read_bytes(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of an input file; an unreadable file is a problem, not a traceback.
+
+    Only a regular file is read (a named pipe would block, a device never end), and at
+    most ``limit`` bytes (see :func:`sim.safety.read_limited`).
+    """
+    from .safety import read_limited
+
+    return read_limited(Path(path), limit, what)
 
 
 _BOMS = (

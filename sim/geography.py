@@ -64,6 +64,9 @@ ROUTE_COLUMNS = ("from", "to", "km")
 LAT_RANGE = (34.0, 38.0)
 LON_RANGE = (35.0, 39.0)
 MAX_CSV_BYTES = 5_000_000
+#: Largest count of people (population, camp places) one place may have; a road's length.
+MAX_PLACE_PEOPLE = 20_000_000
+MAX_ROAD_KM = 5_000
 #: OCHA COD-AB sub-district pcode: "SY" + governorate (2) + district (2) + sub-district (2).
 PCODE_PATTERN = re.compile(r"SY\d{6}")
 #: Kinds that stand for (part of) a sub-district and so need its pcode.
@@ -239,11 +242,50 @@ def _read_csv(
                 reader.line_num,
             )
         )
+    problems += _unsafe_text_problems(path, rows, lines)
     if problems:
         raise InputError(problems)
     if not rows:
         raise InputError([Problem(path, "", "has a header but no data rows", f"add the {what}")])
     return rows, lines
+
+
+#: Columns of names and labels that are copied into the output CSVs.
+TEXT_COLUMNS = ("name", "from", "to", "district", "governorate", "road")
+#: A cell starting with one of these runs as a formula when the CSV opens in a spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def _unsafe_text_problems(path: Path, rows: list[dict], lines: list[int]) -> list[Problem]:
+    """Names that a spreadsheet would run as formulas, or that hold control characters."""
+    out = []
+    for row, line in zip(rows, lines, strict=True):
+        for col in TEXT_COLUMNS:
+            v = row.get(col)
+            if not isinstance(v, str) or not v:
+                continue
+            if v.startswith(FORMULA_STARTS):
+                out.append(
+                    Problem(
+                        path,
+                        col,
+                        f"'{clip(v)}' begins with '{v[0]}': a spreadsheet opening the results "
+                        "would run it as a formula",
+                        "begin the name with a letter or a digit",
+                        line,
+                    )
+                )
+            elif any(ord(c) < 32 or ord(c) == 127 for c in v):
+                out.append(
+                    Problem(
+                        path,
+                        col,
+                        f"{clip(v)!r} holds a tab, line break or other control character",
+                        "write the name on one line with plain spaces",
+                        line,
+                    )
+                )
+    return out
 
 
 def _missing_columns(
@@ -359,6 +401,13 @@ def _number(
     elif integer and not v.is_integer():
         problems.append(
             Problem(path, where, f"{raw} is not a whole number of people", "round it", line)
+        )
+    elif v > (MAX_ROAD_KM if col == "km" else MAX_PLACE_PEOPLE):
+        limit = f"{MAX_ROAD_KM:,} km" if col == "km" else f"{MAX_PLACE_PEOPLE:,} people"
+        problems.append(
+            Problem(
+                path, where, f"{raw} is absurdly large (limit {limit})", "check the number", line
+            )
         )
     return v
 

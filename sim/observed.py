@@ -20,12 +20,13 @@ model cannot match, e.g. since 1 January).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, Problem
+from .errors import InputError, Problem, read_bytes
 
 OBSERVED_COLUMNS = ("as_of", "period_start", "value", "measure", "use", "source")
 MEASURES = {"movements": "new_displacements", "people": "new_people_displaced"}
@@ -39,8 +40,9 @@ def load_observed(path: Path | str) -> pd.DataFrame:
         raise InputError(
             [Problem(path, "", "observed data file not found", "check [scenario] observed")]
         )
+    data = read_bytes(path, "observed data", limit=5_000_000)  # a regular file, not a pipe
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
     except Exception as exc:  # pandas raises many kinds
         raise InputError(
             [Problem(path, "", f"cannot be read as CSV: {exc}", "save it as UTF-8 CSV")]

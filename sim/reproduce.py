@@ -13,6 +13,13 @@ output file. :func:`rerun`
 3. runs it with the recorded seed and population scale, writes the tables, and compares
    their SHA-256 with the recorded ones, file by file, naming the first differing row.
 
+The manifest is untrusted input (a folder may come from anyone): every field is checked
+(:func:`validate_manifest`: types, ranges, names, paths, hashes) before anything is read
+or written, and the rerun writes only inside a private temporary folder
+(``tempfile.mkdtemp``) under fixed names, never under a name taken from the manifest.
+The comparison is with the files *present in the run folder* (a table edited after the
+run is reported, exit 1), and each must also match the hash its manifest recorded.
+
 Exit status of the command: 0 when every table is byte-identical, 1 when not, 2 when the
 folder is not a run or its inputs changed.
 """
@@ -22,6 +29,8 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import os
+import re
 import shutil
 import sys
 import tempfile
@@ -30,9 +39,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .config import Scenario, load_scenario, sha256_file
+from .config import Scenario, load_scenario
 from .errors import InputError, Problem
-from .results import PROJECT_ROOT, file_sha256, versions, write_csv, write_json
+from .results import PROJECT_ROOT, versions, write_csv, write_json
+from .safety import (
+    FolderWriter,
+    not_a_regular_file,
+    read_json,
+    read_limited,
+    sha256_limited,
+)
 
 #: Tables compared byte for byte (plots are not: their bytes depend on matplotlib).
 COMPARED = ("daily.csv", "locations.csv", "routes.csv", "summary.json")
@@ -73,21 +89,67 @@ def _not_a_run(run_dir: Path, why: str) -> InputError:
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """The manifest of a run folder, or a clear :class:`InputError`."""
+    """The manifest of a run folder, checked field by field, or a clear :class:`InputError`."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise _not_a_run(run_dir, "no such folder")
     path = run_dir / "manifest.json"
-    if not path.exists():
+    if not os.path.lexists(path):
         raise _not_a_run(run_dir, "it has no manifest.json")
-    try:
-        man = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
-            [Problem(path, "", f"is not valid JSON ({exc})", "the manifest was damaged")]
-        ) from None
+    man = read_json(path)
+    if isinstance(man, dict) and man.get("kind") == "ensemble":
+        raise _not_a_run(run_dir, "it is an ensemble; rerun it with `idlibsim ensemble`")
+    validate_manifest(man, path)
+    return man
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+_OUTPUT = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,99}")
+MAX_DEPTH = 6  # scenario.events.<name>.<key>[list]: 4 levels are used
+
+
+def _depth(v: Any, d: int = 0) -> int:
+    if d > MAX_DEPTH:
+        return d
+    if isinstance(v, dict):
+        return max([_depth(x, d + 1) for x in v.values()], default=d + 1)
+    if isinstance(v, list):
+        return max([_depth(x, d + 1) for x in v], default=d + 1)
+    return d
+
+
+def safe_relative(name: str) -> bool:
+    """A relative path of plain names (no '..', no absolute path, no odd characters)."""
+    if not isinstance(name, str) or not name or "\\" in name or "\0" in name:
+        return False
+    parts = name.split("/")
+    return all(_OUTPUT.fullmatch(p) and p not in (".", "..") for p in parts) and len(parts) <= 3
+
+
+def safe_input_path(name: str) -> bool:
+    """An input path as manifests record it: absolute, or relative to the project without '..'."""
+    if not isinstance(name, str) or not name or "\0" in name or len(name) > 4096:
+        return False
+    if any(ord(c) < 32 for c in name):
+        return False
+    p = Path(name)
+    return p.is_absolute() or ".." not in p.parts
+
+
+def validate_manifest(man: Any, path: Path) -> None:
+    """Check every field of a run manifest that rerun uses; all problems at once."""
+    problems: list[Problem] = []
+
+    def bad(field: str, msg: str) -> None:
+        problems.append(
+            Problem(path, field, msg, "only manifests written by `idlibsim run` can be rerun")
+        )
+
+    if not isinstance(man, dict):
+        raise InputError([Problem(path, "", "is not a JSON object", "the manifest is damaged")])
     need = ("scenario", "seed", "population_scale", "outputs_sha256", "inputs_sha256")
-    missing = [k for k in need if k not in (man if isinstance(man, dict) else {})]
+    missing = [k for k in need if k not in man]
     if missing:
         raise InputError(
             [
@@ -99,9 +161,60 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
                 )
             ]
         )
-    if man.get("kind") == "ensemble":
-        raise _not_a_run(run_dir, "it is an ensemble; rerun it with `idlibsim ensemble`")
-    return man
+    if man.get("tool") not in (None, "idlibsim"):
+        bad("tool", f"is {str(man.get('tool'))[:40]!r}, not 'idlibsim'")
+    seed = man["seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        bad("seed", f"must be a whole number between 0 and 2**63 - 1, got {str(seed)[:40]!r}")
+    scale = man["population_scale"]
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not math.isfinite(scale):
+        bad("population_scale", f"must be a number, got {str(scale)[:40]!r}")
+    else:
+        from .model import population_weight
+
+        try:
+            population_weight(float(scale))
+        except ValueError as exc:
+            bad("population_scale", str(exc))
+    sc = man["scenario"]
+    if not isinstance(sc, dict) or not isinstance(sc.get("scenario"), dict):
+        bad("scenario", "must be the resolved scenario (a table with a [scenario] table)")
+    else:
+        if _depth(sc) > MAX_DEPTH:
+            bad("scenario", "is nested too deeply to be a scenario")
+        head = sc["scenario"]
+        name = head.get("name")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            bad("scenario.scenario.name", f"{str(name)[:60]!r} is not a scenario name")
+        for k in ("start", "end"):
+            try:
+                date.fromisoformat(head.get(k))
+            except (TypeError, ValueError):
+                bad(f"scenario.scenario.{k}", f"{str(head.get(k))[:40]!r} is not a date")
+        for section, key in PATH_KEYS:
+            v = sc.get(section, {}).get(key) if isinstance(sc.get(section), dict) else None
+            if v not in (None, "") and not safe_input_path(v):
+                bad(f"scenario.{section}.{key}", f"{str(v)[:80]!r} is not a safe file path")
+    for field_name, is_key_ok in (
+        ("outputs_sha256", safe_relative),
+        ("inputs_sha256", safe_input_path),
+    ):
+        table = man[field_name]
+        if not isinstance(table, dict) or len(table) > 10_000:
+            bad(field_name, "must be a table of file names and SHA-256 hashes")
+            continue
+        for k, v in table.items():
+            if not is_key_ok(k):
+                bad(field_name, f"{str(k)[:80]!r} is not a safe file name")
+            if not isinstance(v, str) or not _HEX64.fullmatch(v):
+                bad(f"{field_name}.{str(k)[:80]}", "is not a SHA-256 hash (64 hex digits)")
+    vers = man.get("versions", {})
+    if not isinstance(vers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in vers.items()
+    ):
+        bad("versions", "must be a table of package names and versions")
+    if problems:
+        raise InputError(problems)
 
 
 def _abs(p: str) -> str:
@@ -112,13 +225,14 @@ def _abs(p: str) -> str:
 
 
 def check_inputs(man: dict[str, Any], manifest_path: Path) -> None:
-    """Refuse when a data file the run read has changed or disappeared since."""
+    """Refuse when a data file the run read has changed, disappeared or is not a file."""
     problems = []
     for name, digest in man["inputs_sha256"].items():
-        if name.endswith(".toml"):
+        if name.endswith(".toml") and not _is_parameter_file(man, name):
             continue  # the scenario itself is rebuilt from the manifest
         path = Path(_abs(name))
-        if not path.exists():
+        why = not_a_regular_file(path)
+        if why == "does not exist":
             problems.append(
                 Problem(
                     manifest_path,
@@ -127,7 +241,16 @@ def check_inputs(man: dict[str, Any], manifest_path: Path) -> None:
                     "restore it (e.g. `git checkout <commit> -- " + name + "`)",
                 )
             )
-        elif sha256_file(path) != digest:
+        elif why:
+            problems.append(
+                Problem(
+                    manifest_path,
+                    f"inputs_sha256.{name}",
+                    f"{name} {why}",
+                    "restore the data file the run read",
+                )
+            )
+        elif sha256_limited(path) != digest:
             problems.append(
                 Problem(
                     manifest_path,
@@ -139,6 +262,11 @@ def check_inputs(man: dict[str, Any], manifest_path: Path) -> None:
             )
     if problems:
         raise InputError(problems)
+
+
+def _is_parameter_file(man: dict[str, Any], name: str) -> bool:
+    beh = man["scenario"].get("behaviour")
+    return isinstance(beh, dict) and beh.get("parameters") == name
 
 
 def _toml_value(v: Any) -> str:
@@ -161,6 +289,8 @@ def _toml_value(v: Any) -> str:
 
 
 def _toml_table(name: str, table: dict[str, Any], lines: list[str]) -> None:
+    if not isinstance(table, dict):
+        raise TypeError(f"[{name}] is not a table")
     lines.append(f"[{name}]")
     subtables = []
     for k, v in table.items():
@@ -191,62 +321,133 @@ def scenario_toml(resolved: dict[str, Any]) -> str:
     data["scenario"]["end"] = end
     lines = ["# Rebuilt by `idlibsim rerun` from a run manifest.", ""]
     for section, table in data.items():
-        _toml_table(section, table, lines)
+        _toml_table(json.dumps(section, ensure_ascii=False), table, lines)
     return "\n".join(lines) + "\n"
 
 
-def scenario_from_manifest(man: dict[str, Any], workdir: Path) -> Scenario:
+def scenario_from_manifest(
+    man: dict[str, Any], workdir: Path, manifest_path: Path = Path("manifest.json")
+) -> Scenario:
     """Rebuild the run's scenario from its manifest (written to ``workdir`` and loaded)."""
     from .results import portable
 
-    path = workdir / f"{man['scenario'].get('scenario', {}).get('name', 'scenario')}.toml"
-    path.write_text(scenario_toml(man["scenario"]), encoding="utf-8")
-    sc = load_scenario(path)
+    try:
+        text = scenario_toml(man["scenario"])
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        raise InputError(
+            [
+                Problem(
+                    manifest_path,
+                    "scenario",
+                    f"cannot be rebuilt: {exc}",
+                    "the manifest is damaged",
+                )
+            ]
+        ) from None
+    path = workdir / "scenario.toml"  # a fixed name: never a path taken from the manifest
+    path.write_text(text, encoding="utf-8")
+    try:
+        sc = load_scenario(path)
+    except InputError as exc:  # name the manifest, not the private temporary file
+        raise InputError(
+            [
+                Problem(
+                    manifest_path,
+                    f"scenario.{p.field}" if p.field else "scenario",
+                    p.message,
+                    p.fix,
+                )
+                if Path(p.file) == path
+                else p
+                for p in exc.problems
+            ]
+        ) from None
     recorded_end = date.fromisoformat(man["scenario"]["scenario"]["end"])
     if sc.end != recorded_end:
-        sc = sc.truncated((recorded_end - sc.start).days + 1)
+        try:
+            sc = sc.truncated((recorded_end - sc.start).days + 1)
+        except ValueError as exc:
+            raise InputError(
+                [
+                    Problem(
+                        manifest_path, "scenario.scenario.end", str(exc), "the manifest is damaged"
+                    )
+                ]
+            ) from None
     rebuilt = portable(sc.resolved)
     if rebuilt != man["scenario"]:
         a = json.dumps(man["scenario"], indent=1, sort_keys=True).splitlines()
         b = json.dumps(rebuilt, indent=1, sort_keys=True).splitlines()
         diff = "\n".join(list(difflib.unified_diff(a, b, "manifest", "rebuilt", lineterm=""))[:20])
-        raise RuntimeError(f"the rebuilt scenario differs from the manifest's:\n{diff}")
+        raise InputError(
+            [
+                Problem(
+                    manifest_path,
+                    "scenario",
+                    f"does not rebuild to the same scenario (edited by hand, or written by "
+                    f"another version of idlibsim):\n{diff}",
+                    "check out the idlibsim version that the manifest's versions name",
+                )
+            ]
+        )
     return sc
 
 
+def _lines(path: Path) -> list[str]:
+    try:
+        return read_limited(path, 2_000_000_000, "table").decode("utf-8", "replace").splitlines()
+    except InputError:
+        return []
+
+
 def _first_difference(a: Path, b: Path) -> str:
-    la = a.read_text(encoding="utf-8").splitlines()
-    lb = b.read_text(encoding="utf-8").splitlines()
+    la, lb = _lines(a), _lines(b)
     for i, (x, y) in enumerate(zip(la, lb, strict=False)):
         if x != y:
-            return f"line {i + 1}: original {x[:120]!r}, rerun {y[:120]!r}"
-    return f"{len(la)} lines in the original, {len(lb)} in the rerun"
+            return f"line {i + 1}: in the folder {x[:120]!r}, rerun {y[:120]!r}"
+    return f"{len(la)} lines in the folder, {len(lb)} in the rerun"
+
+
+def _present_sha256(path: Path) -> str | None:
+    """SHA-256 of a table in the run folder, None if absent or not a regular file."""
+    if os.path.islink(path) or not_a_regular_file(path):
+        return None
+    try:
+        return sha256_limited(path)
+    except (InputError, OSError):
+        return None
 
 
 def rerun(run_dir: Path | str, out: Path | str | None = None, check: bool = False) -> RerunReport:
     """Run again what produced ``run_dir`` and compare the tables byte for byte.
 
-    ``out``: folder to keep the rerun's tables in (default: a temporary folder, removed).
+    Each table of :data:`COMPARED` is reproduced when the file present in ``run_dir``,
+    the rerun's file and the manifest's recorded SHA-256 all agree. ``out``: a new folder
+    to keep the rerun's tables in (default: none; everything is written in a private
+    temporary folder, removed at the end).
     """
-    from .runner import simulate
+    from .runner import check_population_scale, simulate
 
     run_dir = Path(run_dir)
-    man = read_manifest(run_dir)
-    check_inputs(man, run_dir / "manifest.json")
+    man_path = run_dir / "manifest.json"
+    man = read_manifest(run_dir)  # every field checked before anything else is done
+    check_inputs(man, man_path)
     now = versions()
     changes = {
         k: (str(v), str(now.get(k, "not installed")))
         for k, v in man.get("versions", {}).items()
         if k != "platform" and str(now.get(k)) != str(v)
     }
+    writer = FolderWriter(out, kind="rerun") if out else None
     tmp = Path(tempfile.mkdtemp(prefix="idlibsim-rerun-"))
     try:
-        sc = scenario_from_manifest(man, tmp)
+        if writer is not None:
+            writer.open()  # refuses an existing --out before the run
+        sc = scenario_from_manifest(man, tmp, man_path)
+        check_population_scale(sc, float(man["population_scale"]))
         res = simulate(sc, int(man["seed"]), float(man["population_scale"]), check=check)
-        target = Path(out) if out else tmp / "run"
-        if out and target.exists() and any(target.iterdir()):
-            raise FileExistsError(f"{target} exists and is not empty; give a new --out folder")
-        target.mkdir(parents=True, exist_ok=True)
+        target = tmp / "run"
+        target.mkdir()
         write_csv(res.daily, target / "daily.csv")
         write_csv(res.locations, target / "locations.csv")
         write_csv(res.routes, target / "routes.csv")
@@ -254,16 +455,38 @@ def rerun(run_dir: Path | str, out: Path | str | None = None, check: bool = Fals
         files, first = {}, {}
         for name in COMPARED:
             want = man["outputs_sha256"].get(name)
+            got = sha256_limited(target / name)
+            present = _present_sha256(run_dir / name)
             if want is None:
-                files[name] = "missing in the original"
-            elif file_sha256(target / name) == want:
-                files[name] = "identical"
+                files[name] = "missing from the manifest"
+            elif present is None:
+                files[name] = "missing from the run folder (or not a regular file)"
+            elif present != got:
+                files[name] = "differs" + (
+                    " (and the file was edited after the run: its SHA-256 is not the manifest's)"
+                    if present != want
+                    else ""
+                )
+                first[name] = _first_difference(run_dir / name, target / name)
+            elif want != got:
+                files[name] = (
+                    "identical to the rerun, but the manifest records another SHA-256 "
+                    "(the manifest was edited)"
+                )
             else:
-                files[name] = "differs"
-                if (run_dir / name).exists():
-                    first[name] = _first_difference(run_dir / name, target / name)
+                files[name] = "identical"
         identical = all(v == "identical" for v in files.values())
-        return RerunReport(run_dir, identical, files, first, changes, Path(out) if out else None)
+        if writer is not None:
+            for name in COMPARED:
+                shutil.copyfile(target / name, writer.tmp / name)
+            writer.commit()
+        return RerunReport(
+            run_dir, identical, files, first, changes, writer.target if writer else None
+        )
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -11,7 +11,8 @@ A run folder ``results/<scenario>/<run-id>/`` holds
 ``plots/``         PNG figures.
 
 The folder is written under a temporary name in the same parent and renamed into place
-only when complete, so an interrupted run never leaves a folder that looks finished.
+only when complete, so an interrupted run never leaves a folder that looks finished
+(:class:`sim.safety.FolderWriter`, which also refuses to replace what idlibsim did not write).
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import sys
-import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -103,49 +102,32 @@ def file_sha256(path: Path) -> str:
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """CSV that opens in a spreadsheet and is byte-identical for identical data."""
-    df.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+    """CSV that opens in a spreadsheet and is byte-identical for identical data.
 
-
-class RunWriter:
-    """Context manager that writes a run folder atomically.
-
-    >>> with RunWriter(target, force=False) as tmp:   # doctest: +SKIP
-    ...     write files into tmp
+    Text cells that a spreadsheet would run as a formula (starting with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return: a scenario label, say) are written with a
+    leading apostrophe, which spreadsheets show as text (OWASP "CSV injection").
     """
+    neutralise_formulas(df).to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
 
-    def __init__(self, target: Path, force: bool = False):
-        self.target = Path(target)
-        self.force = force
-        self.tmp: Path | None = None
 
-    def __enter__(self) -> Path:
-        if self.target.exists() and not self.force:
-            raise ResultsExistError(
-                f"results folder {self.target} already exists; "
-                "use --force to replace it or --out to write elsewhere"
-            )
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        stamp = f"{os.getpid()}-{time.time_ns()}"
-        self.tmp = self.target.parent / f".incomplete-{self.target.name}-{stamp}"
-        self.tmp.mkdir()
-        return self.tmp
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        assert self.tmp is not None
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return False
-        old = None
-        if self.target.exists():
-            old = (
-                self.target.parent / f".replaced-{self.target.name}-{os.getpid()}-{time.time_ns()}"
-            )
-            os.replace(self.target, old)
-        os.replace(self.tmp, self.target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return False
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with text cells that start like a formula prefixed by ``'`` (a copy if any)."""
+    out = df
+    for col in df.columns:
+        series = df[col]
+        if not (series.dtype == object or pd.api.types.is_string_dtype(series)):
+            continue
+        mask = series.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_STARTS))
+        if bool(mask.any()):
+            if out is df:
+                out = df.copy()
+            out[col] = out[col].astype(object)
+            out.loc[mask, col] = "'" + series[mask].astype(str)
+    return out
 
 
 def manifest(
@@ -203,13 +185,15 @@ def _json_default(o: Any) -> Any:
 
 def read_run(run_dir: Path | str) -> dict[str, Any]:
     """Load a run folder: manifest, summary and tables (pandas DataFrames)."""
+    from .safety import not_a_regular_file, read_json  # regular files only: never a pipe
+
     run_dir = Path(run_dir)
     out: dict[str, Any] = {"dir": run_dir}
-    out["manifest"] = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    out["manifest"] = read_json(run_dir / "manifest.json")
     if (run_dir / "summary.json").exists():
-        out["summary"] = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        out["summary"] = read_json(run_dir / "summary.json", "summary")
     for name in ("daily", "locations", "routes"):
         p = run_dir / f"{name}.csv"
-        if p.exists():
+        if p.exists() and not not_a_regular_file(p):
             out[name] = pd.read_csv(p)
     return out

@@ -12,12 +12,18 @@ import numpy as np
 import pandas as pd
 
 from .config import Scenario
+from .errors import InputError, Problem
 from .geo import place_pcodes
-from .model import DisplacementModel
+from .model import DisplacementModel, population_weight
 from .needs import needs_table, peak_needs
 from .observed import compare, in_period, load_observed
 from .places import staying_summary
-from .results import RunWriter, default_run_dir, file_sha256, manifest, write_csv, write_json
+from .provenance import source_info
+from .results import default_run_dir, manifest, write_csv, write_json
+from .safety import FolderWriter, output_files, refuse_in_spawned_child
+
+#: Fewest person-rows a run may have (below, a "population scale" is a typo, not a model).
+MIN_ROWS = 100
 
 
 @dataclass
@@ -43,6 +49,7 @@ def simulate(
     progress: bool = False,
 ) -> RunResult:
     """Run the model and return its tables (nothing is written)."""
+    check_population_scale(scenario, population_scale)
     t0 = time.perf_counter()
     model = DisplacementModel(scenario, seed=seed, population_scale=population_scale, check=check)
     model.run(progress=progress)
@@ -69,19 +76,66 @@ def run(
     results_root: Path | str | None = None,
     command: list[str] | None = None,
 ) -> RunResult:
-    """Run a scenario and write ``results/<scenario>/<run-id>/`` (or ``out``) atomically."""
-    target = Path(out) if out else default_run_dir(scenario, seed, population_scale, results_root)
-    if target.exists() and not force:
-        from .results import ResultsExistError
+    """Run a scenario and write ``results/<scenario>/<run-id>/`` (or ``out``) atomically.
 
-        raise ResultsExistError(
-            f"results folder {target} already exists; use --force to replace it or --out to write elsewhere"
-        )
-    res = simulate(scenario, seed, population_scale, check=check, progress=progress)
-    with RunWriter(target, force=force) as tmp:
+    Before anything is simulated, the output folder is checked (:mod:`sim.safety`): an
+    existing ``out`` is replaced only with ``force`` and only if it is a results folder
+    idlibsim wrote (its manifest lists every file, unchanged); a second process writing
+    the same folder is refused; the files go to a temporary folder beside it, renamed
+    into place when complete (an interrupted run leaves the previous one intact).
+    """
+    refuse_in_spawned_child("sim.run()")
+    check_population_scale(scenario, population_scale)
+    target = Path(out) if out else default_run_dir(scenario, seed, population_scale, results_root)
+    writer = FolderWriter(target, force=force, protected=tuple(Path(p) for p in scenario.files))
+    try:
+        tmp = writer.open()  # refuses a bad target, locks it, proves it is writable
+        res = simulate(scenario, seed, population_scale, check=check, progress=progress)
         write_run_files(res, tmp, plots=plots, command=command)
-    res.run_dir = target
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
+    res.run_dir = writer.target
     return res
+
+
+def check_population_scale(scenario: Scenario, population_scale: float) -> int:
+    """People per simulated person, or an :class:`InputError` if the scale cannot honour
+    the scenario's total exactly (the total is never silently changed)."""
+    try:
+        weight = population_weight(float(population_scale))
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
+        raise InputError(
+            [Problem("--population-scale", "", str(exc), "use e.g. 1, 0.5, 0.2, 0.1 or 0.01")]
+        ) from None
+    total = int(scenario.population_total)
+    fix = "use a population scale 1/k whose k divides the total, e.g. 1, 0.5, 0.2, 0.1 or 0.01"
+    if total // weight < MIN_ROWS:
+        raise InputError(
+            [
+                Problem(
+                    "--population-scale",
+                    "",
+                    f"scale {population_scale:g} leaves {total // weight:,} simulated persons for "
+                    f"{total:,} people (at least {MIN_ROWS:,} are needed)",
+                    fix,
+                )
+            ]
+        )
+    if total % weight:
+        raise InputError(
+            [
+                Problem(
+                    "--population-scale",
+                    "",
+                    f"{total:,} people cannot be shared into simulated persons of {weight:,} "
+                    f"people each (scale {population_scale:g}); the total would change",
+                    fix + f", or set [population] total to a multiple of {weight:,}",
+                )
+            ]
+        )
+    return weight
 
 
 def write_run_files(
@@ -98,13 +152,15 @@ def write_run_files(
     (folder / "report.html").write_text(
         report_html(folder, res.scenario, res.summary), encoding="utf-8"
     )
-    outputs = {
-        p.relative_to(folder).as_posix(): file_sha256(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+    outputs = output_files(folder)  # every file but our private marker
     man = manifest(
-        res.scenario, res.seed, res.population_scale, res.wall_seconds, outputs, command=command
+        res.scenario,
+        res.seed,
+        res.population_scale,
+        res.wall_seconds,
+        outputs,
+        command=command,
+        extra={"source": source_info()},
     )
     write_json(man, folder / "manifest.json")
 

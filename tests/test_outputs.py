@@ -61,12 +61,17 @@ def test_a_run_writes_a_complete_folder_with_hashes_of_its_outputs(world, tmp_pa
 def test_an_existing_folder_is_not_overwritten_without_force(world, tmp_path, capsys):
     out = tmp_path / "run"
     assert _run(world, out, "--no-plots") == 0
-    (out / "daily.csv").write_text("my own notes\n")
+    first = (out / "manifest.json").read_text()
     assert _run(world, out, "--no-plots") == EXIT_INPUT
     assert "--force" in capsys.readouterr().err
-    assert (out / "daily.csv").read_text() == "my own notes\n"
-    assert _run(world, out, "--no-plots", "--force") == 0
+    assert (out / "manifest.json").read_text() == first
+    assert _run(world, out, "--no-plots", "--force") == 0  # an unchanged run of ours
     assert (out / "daily.csv").read_text().startswith("date,day,")
+    # a table edited by hand is the user's work now: even --force leaves it alone
+    (out / "daily.csv").write_text("my own notes\n")
+    assert _run(world, out, "--no-plots", "--force") == EXIT_INPUT
+    assert "daily.csv was changed after the run" in capsys.readouterr().err
+    assert (out / "daily.csv").read_text() == "my own notes\n"
 
 
 def test_an_interrupted_write_leaves_no_folder(world, tmp_path, monkeypatch, capsys):
