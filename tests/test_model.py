@@ -15,9 +15,14 @@ from sim.runner import simulate
 
 # A household flees with p = 1 - exp(-rate * propensity * fear). With a very large gamma
 # shape every propensity is ~1; with no memory and a tiny fear distance, fear at the
-# bombed town equals its intensity and nothing reaches the safe town 70 km away.
+# bombed town equals its intensity and nothing reaches the safe town 70 km away. The
+# rules of issue 11 (sustained bombardment, the front, onward movement) are switched off:
+# tests/test_behaviour_rules.py tests them.
 CLEAN = """
 [behaviour]
+bombardment_rate = 0.0
+front_distance_km = 0.0
+onward_rate = 0.0
 flee_rate = 0.1
 propensity_shape = 100.0
 fear_memory_days = 0.0
