@@ -220,16 +220,20 @@ def front_distance(road_km: np.ndarray, front: np.ndarray) -> np.ndarray:
     return road_km[:, front].min(axis=1)
 
 
-def front_speed(km_now: np.ndarray, km_before: np.ndarray, days: float) -> np.ndarray:
-    """How fast the front approaches each place (km/day, >= 0).
+def front_speed(
+    km_now: np.ndarray, km_before: np.ndarray, days: float, max_speed: float = np.inf
+) -> np.ndarray:
+    """How fast the front approaches each place (km/day, 0 to ``max_speed``).
 
-    ``v = max(0, (km_before - km_now) / days)`` where both distances are finite, else 0:
-    a front that appears from nowhere has no measured speed (its distance alone counts).
+    ``v = min(max_speed, max(0, (km_before - km_now) / days))`` where both distances are
+    finite, else 0: a front that appears from nowhere has no measured speed (its distance
+    alone counts). ``max_speed`` (km/day) keeps a new assault far from the old front (a jump
+    of the nearest front place, not an advance) from being read as a rout.
     """
     ok = np.isfinite(km_now) & np.isfinite(km_before)
     with np.errstate(invalid="ignore"):
         v = np.where(ok, (km_before - km_now) / days, 0.0)
-    return np.maximum(v, 0.0)
+    return np.clip(v, 0.0, max_speed)
 
 
 def front_threat(

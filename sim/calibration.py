@@ -18,14 +18,16 @@ figures are used; nothing of the December 2019 - March 2020 offensive.
     northern border areas (ISMI arrival shares: Dana 71 % of May's arrivals in Idleb and
     surroundings), the ratio of movements to people (630,000 / 400,000) and the share
     reaching Aleppo governorate.
-``safety_weight``
-    how strongly households avoid places under fire or in the path of the advance:
-    whether the front-line towns receive people (ISMI arrival shares).
+``border_pull_km``
+    the pull of the northern border areas (camps, aid hubs, kin): how many go all the way
+    to Dana and its camps rather than to Idleb city or the next town (ISMI arrival shares).
 
 Fixed, although they matter: ``fear_exponent`` (6.96, from the earlier totals-only 2019
 fit: with the front's threat inside the expected danger, the data no longer separate it
-from ``front_distance_km``), ``propensity_shape`` (1), ``fear_tolerance`` (0.05),
-``destination_distance_spread`` (1), ``border_pull_km`` (25 km), ``onward_rate`` (0.03 a
+from ``front_distance_km``), ``safety_weight`` (8, an estimate: front-line places are
+avoided; the ISMI shares alone cannot separate it from ``border_pull_km``) (both written
+into the parameter file, :data:`FIXED_IN_FIT`), ``propensity_shape`` (1),
+``fear_tolerance`` (0.05), ``destination_distance_spread`` (1), ``onward_rate`` (0.03 a
 day) and the return rules: the 2019 figures at hand (five sub-district shares a month at
 most) cannot separate more parameters. ``host_preference`` (0.65) is set from OCHA's
 statement that roughly two-thirds of the displaced stayed outside camps, and the share of
@@ -105,31 +107,37 @@ FIT_PARAMETERS = (
     FitParameter(
         "bombardment_rate",
         "log",
-        0.01,
+        0.002,
         "steady flight under sustained air strikes: the growth of the summer without advances",
     ),
     FitParameter(
         "front_distance_km",
         "log",
-        15.0,
+        4.0,
         "how far ahead of the front people leave, and avoid going: the August advance",
     ),
     FitParameter(
         "destination_distance_km",
         "log",
-        40.0,
+        100.0,
         "how far households flee: short hops vs the northern border areas (ISMI shares)",
     ),
     FitParameter(
-        "safety_weight",
+        "border_pull_km",
         "log",
-        6.0,
-        "avoiding places under fire or in the path of the advance (ISMI arrival shares)",
+        10.0,
+        "pull of the northern border areas, their camps, aid and kin (ISMI: Dana's share)",
     ),
 )
 #: Values the fit holds fixed and writes into the parameter file with the fitted ones (so
 #: every scenario run on the 2019 parameters uses them), with why.
 FIXED_IN_FIT = {
+    "safety_weight": (
+        8.0,
+        "ESTIMATE: a place under heavy bombardment (expected danger 0.5) is 0.5^8 = 1/256 as "
+        "attractive as a quiet one; ISMI never lists front-line sub-districts among the main "
+        "destinations (Flee's fixed conflict weight, 0.32, is far milder)",
+    ),
     "fear_exponent": (
         6.963,
         "convexity of the response to expected danger, from the earlier totals-only 2019 fit "
@@ -142,7 +150,7 @@ OPTIONAL_FIT_PARAMETERS = (
     FitParameter("propensity_shape", "log", 1.0, "household heterogeneity in readiness to flee"),
     FitParameter("fear_exponent", "log", 6.9, "convexity of the response to expected danger"),
     FitParameter("destination_distance_spread", "log", 1.0, "spread of households' reach"),
-    FitParameter("border_pull_km", "log", 25.0, "pull of the border areas"),
+    FitParameter("safety_weight", "log", 8.0, "avoiding places under fire or in the path"),
     FitParameter("onward_rate", "logit", 0.03, "moving on from informal sites"),
     FitParameter("fear_tolerance", "logit", 0.05, "background fear people live with"),
     FitParameter("host_capacity_share", "log", 0.15, "room in host communities"),
@@ -563,7 +571,7 @@ def write_parameters(result: Fit, path: Path, report_dir: Path | None = None) ->
         "[fit]",
         'status = "fitted"',
         f'scenario = "{display_path(result.scenario.path)}"',
-        f'method = "Nelder-Mead on log/logit parameters; objective = sum of squared standardised errors (counts: log ratio / {COUNT_SIGMA}, shares of arrivals: difference / {SHARE_SIGMA}, shares in sites: difference / {SITES_SIGMA}); 95% intervals from the Laplace approximation (inverse Hessian)"',
+        f'method = "Nelder-Mead on log/logit parameters; objective = sum of squared standardised errors (counts: log ratio / {COUNT_SIGMA}, REACH ISMI shares by sub-district: relative difference / {ISMI_SIGMA}, OCHA REACH ISMI shares by sub-district: relative difference / {ISMI_SIGMA}, OCHA shares of arrivals: difference / {SHARE_SIGMA}, shares in sites: difference / {SITES_SIGMA}); 95% intervals from the Laplace approximation (inverse Hessian)"',
         f"population_scale = {result.scale}",
         f"seeds = {result.seeds}",
         f"objective = {result.objective:.4f}",

@@ -51,7 +51,7 @@ SENSITIVITY_RANGES = {
     "fear_distance_km": (5.0, 20.0),
     "fear_exponent": (3.5, 10.0),
     "front_lookahead_days": (3.0, 14.0),
-    "border_pull_km": (12.0, 50.0),
+    "safety_weight": (4.0, 16.0),
     "onward_rate": (0.01, 0.1),
     "crowding_floor": (0.02, 0.15),
     "host_capacity_share": (0.075, 0.30),

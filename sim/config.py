@@ -299,7 +299,8 @@ BEHAVIOUR_FIELDS = (
         doc="Exponent a on (1 - E_j) in the attractiveness of destination j, E_j the danger "
         "expected there (remembered danger and the front's anticipated threat): places under "
         "fire or in the path of the advance are avoided.",
-        source="ESTIMATE.",
+        source="ESTIMATE; 8 in the 2019 parameter file (held fixed in the fit: front-line "
+        "places are not among REACH ISMI's main destinations).",
     ),
     Field(
         "border_pull_km",
@@ -309,8 +310,9 @@ BEHAVIOUR_FIELDS = (
         lo=1.0,
         hi=1000.0,
         doc="e-folding road distance to the nearest border crossing in the pull of the border "
-        "(places by the border were rarely bombed and have the aid hubs).",
-        source="ESTIMATE.",
+        "(places by the border were rarely bombed and have the camps, the aid hubs and kin).",
+        source="ESTIMATE; fitted to REACH ISMI's 2019 arrival shares by sub-district (idlibsim "
+        "calibrate).",
     ),
     Field(
         "crowding_floor",
@@ -409,6 +411,20 @@ BEHAVIOUR_FIELDS = (
         "the last T days and a place counts as being as close to the front as it will be in T days.",
         source="ESTIMATE: people in Maarrat al-Nu'man and Saraqib left days before the front "
         "arrived (OCHA flash updates, August 2019 and December 2019).",
+    ),
+    Field(
+        "front_max_speed_km_per_day",
+        "float",
+        2.0,
+        unit="km/day",
+        lo=0.0,
+        hi=100.0,
+        doc="Fastest approach of the front households project: the measured speed v is capped "
+        "here, so that a new assault far from the old front (the nearest front place jumping) "
+        "is not read as an advance.",
+        source="ESTIMATE: the 2019 ground advances covered about 1 km a day (al-Habit, 11 "
+        "August, to Khan Shaykhun, 20-21 August 2019: about 10 km; Wikipedia 'Northwestern Syria "
+        "offensive (April-August 2019)').",
     ),
     Field(
         "front_capture_days",
@@ -626,6 +642,7 @@ class Behaviour:
     front_line_penalty_km: float
     front_distance_km: float
     front_lookahead_days: float
+    front_max_speed_km_per_day: float
     front_capture_days: int
     bombardment_rate: float
     bombardment_memory_days: float

@@ -162,6 +162,7 @@ class Conditions:
         b = behaviour
         self.front_distance_km = 0.0 if b is None else b.front_distance_km
         self.lookahead_days = 0.0 if b is None else b.front_lookahead_days
+        self.max_speed = 0.0 if b is None else b.front_max_speed_km_per_day
         self.bombardment_memory_days = 0.0 if b is None else b.bombardment_memory_days
         n = road_km.shape[0]
         self.day = -1
@@ -200,7 +201,9 @@ class Conditions:
         before = self._front_km_by_day[0]
         days = len(self._front_km_by_day) - 1
         self.front_speed = (
-            front_speed(self.front_km, before, days) if days > 0 else np.zeros_like(self.front_km)
+            front_speed(self.front_km, before, days, self.max_speed)
+            if days > 0
+            else np.zeros_like(self.front_km)
         )
         self.threat = front_threat(
             self.front_km, self.front_speed, self.lookahead_days, self.front_distance_km

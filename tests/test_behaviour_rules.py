@@ -46,6 +46,10 @@ def test_front_speed_is_the_approach_per_day_and_never_negative():
             want = 0.0
         assert got[j] == pytest.approx(want)
     assert got[0] == pytest.approx(2.0) and got[1] == 0.0  # receding front: 0
+    capped = rules.front_speed(now, before, 7.0, 1.5)
+    for j in range(len(now)):
+        assert capped[j] == pytest.approx(min(1.5, got[j]))
+    assert capped[0] == 1.5  # a jump of the nearest front place is not a rout
 
 
 def test_front_threat_projects_the_front_ahead():
