@@ -524,18 +524,21 @@ def fit(
 
 
 def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: float) -> np.ndarray:
-    """Central finite-difference Hessian of ``f`` at ``x`` (step ``h`` in every coordinate)."""
+    """Forward finite-difference Hessian of ``f`` at ``x`` (step ``h`` in every coordinate).
+
+    ``H_ij = (f(x + h e_i + h e_j) - f(x + h e_i) - f(x + h e_j) + f(x)) / h^2`` (for
+    ``i = j`` this is ``(f(x + 2h e_i) - 2 f(x + h e_i) + f(x)) / h^2``): ``1 + n + n(n+1)/2``
+    evaluations instead of the ``2n^2 + 1`` of central differences, accurate to O(h), which
+    is enough for Laplace intervals on a smooth (common-random-number) objective.
+    """
     n = len(x)
+    e = np.eye(n) * h
     fx = f(x)
+    fi = [f(x + e[i]) for i in range(n)]
     H = np.zeros((n, n))
     for i in range(n):
-        ei = np.eye(n)[i] * h
-        H[i, i] = (f(x + ei) - 2 * fx + f(x - ei)) / h**2
-        for j in range(i + 1, n):
-            ej = np.eye(n)[j] * h
-            H[i, j] = H[j, i] = (
-                f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)
-            ) / (4 * h * h)
+        for j in range(i, n):
+            H[i, j] = H[j, i] = (f(x + e[i] + e[j]) - fi[i] - fi[j] + fx) / h**2
     return H
 
 

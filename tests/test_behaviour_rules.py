@@ -137,6 +137,13 @@ def test_attractiveness_weights_shelter_and_expected_danger_entry_by_entry():
         )
         assert p[i] == pytest.approx(w / w.sum())
     assert (p[:, 3] == 0).all()  # no shelter at all: never chosen
+    # candidates by origin and destination: row i sees only its own candidates
+    cand2 = np.ones((4, 4), bool)
+    cand2[0, 1] = False
+    p2 = rules.attractiveness(cost, expected, border, room, cand2, 25.0, 4.0, 20.0)
+    assert p2[0, 1] == 0 and p2[0].sum() == pytest.approx(1.0)
+    assert p2[0, 2] == pytest.approx(1.0)  # place 3 has no shelter, place 1 is masked
+    assert np.allclose(p2[1:], p[1:])
 
 
 # --------------------------------------------------------------------------------------
@@ -351,6 +358,39 @@ def test_people_in_a_full_reception_centre_move_on(world):
     moved_to = move.locations.groupby("location")["arrivals"].sum()
     stayed = stay.locations.groupby("location")["arrivals"].sum()
     assert moved_to["Safe Town"] + moved_to["Near Town"] > stayed["Safe Town"] + stayed["Near Town"]
+    # an onward move is a movement, not a new person displaced (same dice for the flights)
+    last = {k: r.daily.iloc[-1] for k, r in (("stay", stay), ("move", move))}
+    assert (
+        last["move"]["displaced_people_cumulative"] == last["stay"]["displaced_people_cumulative"]
+    )
+    assert last["move"]["displacements_cumulative"] > last["stay"]["displacements_cumulative"]
+
+
+def test_people_never_move_on_toward_the_front(world):
+    """The only places with room beside the reception centre are quieter, or by the front."""
+    _world(world)
+    beh = _behaviour(
+        QUIET,
+        flee_rate=1.0,
+        destination_distance_km=2.0,
+        host_preference=1.0,
+        onward_rate=0.2,
+        safety_weight=0.0,
+        front_distance_km=10.0,
+    )
+    events = _bomb("Front Town", "2019-05-02", "2019-05-04", intensity=1.0) + _assault(
+        "Hill", name="h"
+    )
+    res = simulate(load_scenario(world.scenario(beh + events)), 1, 0.1)
+    loc = res.locations
+    later = pd.to_datetime(loc["date"]) >= pd.Timestamp("2019-05-06")
+    dep = loc[later].groupby("location")["departures"].sum()
+    arr = loc[later].groupby("location")["arrivals"].sum()
+    # Once Front Town is quiet (from 5 May), every informal site is quieter than Danger
+    # Town (expected danger 0.6 from the front 5 km away): with no safety weight at all,
+    # the onward rule alone keeps people away from it.
+    assert dep["Reception"] > 1000  # people do move on ...
+    assert arr["Danger Town"] == 0  # ... but not to the town 5 km from the fighting
 
 
 def test_a_refuge_that_falls_near_the_front_is_left_again(world):
@@ -474,3 +514,18 @@ def test_ismi_shares_are_arrivals_of_a_pcode_over_a_region(tmp_path):
     r = residuals(got, t)
     assert r[0] == pytest.approx((got[0] / 0.5 - 1) / 0.25)  # Flee's ARD term, standardised
     assert r[2] == pytest.approx((got[2] / 0.25 - 1) / 0.25)
+
+
+def test_forward_difference_hessian_of_a_quadratic_is_exact():
+    from sim.calibration import _hessian
+
+    a = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, -0.3], [0.0, -0.3, 4.0]])
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return float(x @ a @ x + x.sum())
+
+    h = _hessian(f, np.array([0.3, -0.2, 1.0]), 0.1)
+    assert np.allclose(h, 2 * a)  # second differences of a quadratic are exact
+    assert len(calls) == 1 + 3 + 6  # f(x), f(x + h e_i), f(x + h e_i + h e_j) for i <= j
