@@ -360,11 +360,13 @@ BEHAVIOUR_FIELDS = (
     Field(
         "return_fear_threshold",
         "prob",
-        0.05,
+        0.25,
         unit="0-1",
         doc="Expected danger at home (remembered danger and the front's threat) at which "
         "returns stop; below it they grow linearly to return_rate in a quiet home.",
-        source="ESTIMATE.",
+        source="ESTIMATE: a quarter of the danger of a ground assault (strikes now and then "
+        "nearby); REACH ISMI recorded returns during the 2019 fighting (e.g. 2,730 to Maarrat "
+        "al-Nu'man in June 2019, a town under repeated strikes), so homes need not be quiet.",
     ),
     Field(
         "return_min_days",
@@ -459,6 +461,18 @@ BEHAVIOUR_FIELDS = (
         doc="e-folding time T of sustained bombardment B(t) = B(t-1) e^(-1/T) + (1 - e^(-1/T)) "
         "I_b(t), I_b the day's bombardment intensity at the place: weeks of strikes, not one.",
         source="ESTIMATE.",
+    ),
+    Field(
+        "onward_days",
+        "int",
+        30,
+        unit="days",
+        lo=0,
+        hi=3650,
+        doc="Days after its last flight during which a household in an informal site may move "
+        "on (onward_rate); after that it has settled in an informal settlement.",
+        source="ESTIMATE: reception centres were transit places for days to weeks (OCHA sitreps "
+        "2019); informal settlements beside the camps lasted for years (CCCM ISIMM).",
     ),
     Field(
         "onward_rate",
@@ -646,6 +660,7 @@ class Behaviour:
     front_capture_days: int
     bombardment_rate: float
     bombardment_memory_days: float
+    onward_days: int
     onward_rate: float
 
     def replace(self, **changes: float) -> Behaviour:

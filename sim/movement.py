@@ -198,14 +198,17 @@ class Movement:
     def onward(self, day: int, cond: Conditions, fleeing: np.ndarray) -> np.ndarray:
         """Rows of households in informal sites that move on today (not already fleeing).
 
-        A household in an informal site (a reception centre, an overflow site, a full
-        place) moves on with daily probability ``onward_rate``, if some other place has
-        free host or camp places (:meth:`destinations` sends it to one).
+        A household that has been in an informal site (a reception centre, an overflow
+        site, a full place) for at most ``onward_days`` since it last fled moves on with
+        daily probability ``onward_rate``, if some other place has free host or camp places
+        (:meth:`destinations` sends it to one). After that it has settled in an informal
+        settlement and stays until danger or a lull moves it.
         """
         hh = self.pop.households
         if self.beh.onward_rate <= 0:
             return np.empty(0, np.intp)
         rows = np.flatnonzero(hh.status == IN_INFORMAL)
+        rows = rows[day - hh.displaced_on[rows] <= self.beh.onward_days]
         if len(fleeing):
             rows = np.setdiff1d(rows, fleeing, assume_unique=True)
         if len(rows) == 0:

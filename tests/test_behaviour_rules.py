@@ -352,7 +352,18 @@ def test_people_in_a_full_reception_centre_move_on(world):
         last = loc[(loc["date"] == loc["date"].max()) & (loc["location"] == place)]
         return int(last["in_informal_site"].iloc[0])
 
+    late = simulate(
+        load_scenario(
+            world.scenario(
+                _behaviour(beh, onward_rate=0.1, onward_days=0) + event, name="late.toml"
+            )
+        ),
+        1,
+        0.1,
+    )
     assert informal(stay, "Reception") > 5000  # without onward movement they stay
+    # ... and when the window is over (0 days after their flight), they have settled there
+    assert informal(late, "Reception") == informal(stay, "Reception")
     # at 0.1 a day for four weeks most move on, as far as the host places elsewhere allow
     assert informal(move, "Reception") < 0.3 * informal(stay, "Reception")
     moved_to = move.locations.groupby("location")["arrivals"].sum()
