@@ -310,6 +310,20 @@ def shelter(capacity: np.ndarray, occupied: np.ndarray, floor: float) -> np.ndar
     return np.maximum(np.maximum(capacity - occupied, floor * capacity), 0.0)
 
 
+def camp_pull(camp_places: np.ndarray, host_places: np.ndarray, camp_weight: float) -> np.ndarray:
+    """Pull of a place's camps (a multiplier, >= 0): ``1 + (k - 1) * C_c / (C_c + C_h)``.
+
+    ``C_c`` its formal camp places and ``C_h`` its host places (people), ``k`` =
+    ``camp_weight``: a camp cluster (all its places in camps) counts ``k`` times, a town
+    without camps once, a sub-district in between by its share of places in camps. After
+    Flee's ``camp_weight`` (an attraction multiplier for camps), for places that mix both:
+    camps are where aid, registration and services were (CCCM). 1 where a place has none.
+    """
+    total = camp_places + host_places
+    share = np.divide(camp_places, total, out=np.zeros_like(total, dtype=float), where=total > 0)
+    return 1.0 + (camp_weight - 1.0) * share
+
+
 def return_probability(
     expected_home: np.ndarray, threshold: float, return_rate: float
 ) -> np.ndarray:

@@ -152,6 +152,7 @@ OPTIONAL_FIT_PARAMETERS = (
     FitParameter("destination_distance_spread", "log", 1.0, "spread of households' reach"),
     FitParameter("safety_weight", "log", 8.0, "avoiding places under fire or in the path"),
     FitParameter("onward_rate", "logit", 0.03, "moving on from informal sites"),
+    FitParameter("camp_weight", "log", 3.0, "pull of camps: aid, registration, services"),
     FitParameter("fear_tolerance", "logit", 0.05, "background fear people live with"),
     FitParameter("host_capacity_share", "log", 0.15, "room in host communities"),
     FitParameter("host_preference", "logit", 0.65, "share of households seeking host places"),

@@ -325,6 +325,19 @@ BEHAVIOUR_FIELDS = (
         source="ESTIMATE.",
     ),
     Field(
+        "camp_weight",
+        "float",
+        1.0,
+        unit="-",
+        lo=0.0,
+        hi=100.0,
+        doc="Attraction multiplier of camps (after Flee's camp_weight): a destination's shelter "
+        "is multiplied by 1 + (camp_weight - 1) * (its share of places in formal camps). 1: "
+        "camps draw as much as host communities with the same room.",
+        source="ESTIMATE (Flee's default camp_weight is 1; early Flee versions used 2); fitted "
+        "to REACH ISMI's 2019 arrival shares when the calibration names it.",
+    ),
+    Field(
         "host_capacity_share",
         "float",
         0.15,
@@ -648,6 +661,7 @@ class Behaviour:
     safety_weight: float
     border_pull_km: float
     crowding_floor: float
+    camp_weight: float
     host_capacity_share: float
     host_preference: float
     return_rate: float

@@ -221,7 +221,8 @@ class Movement:
         """Shelter each place offers newcomers (person-rows, floored), and its free places.
 
         Free places: host and camp places not taken or promised to people on their way
-        there (:func:`sim.behaviour.shelter`). Places abroad offer as much as the largest
+        there (:func:`sim.behaviour.shelter`), times the pull of the place's camps
+        (:func:`sim.behaviour.camp_pull`). Places abroad offer as much as the largest
         place at home (the scenario gives them no capacity).
         """
         hh = self.pop.households
@@ -229,7 +230,9 @@ class Movement:
         pending = np.bincount(hh.destination[moving], weights=hh.size[moving], minlength=self.n)
         cap = self.host_capacity + cond.camp_capacity / self.weight
         occ = counts[:, IN_HOST] + counts[:, IN_CAMP] + counts[:, IN_INFORMAL] + pending
-        room = rules.shelter(cap, occ, self.beh.crowding_floor)
+        room = rules.shelter(cap, occ, self.beh.crowding_floor) * rules.camp_pull(
+            cond.camp_capacity / self.weight, self.host_capacity, self.beh.camp_weight
+        )
         free = cap - occ
         top = room[~self.is_abroad].max() if (~self.is_abroad).any() else 1.0
         room[self.is_abroad] = max(top, 1.0)

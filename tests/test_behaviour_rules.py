@@ -107,6 +107,17 @@ def test_shelter_is_the_free_room_never_below_the_floor():
     assert got[2] == 0.0  # no places at all: no pull
 
 
+def test_camp_pull_scales_with_the_share_of_places_in_camps():
+    camps = np.array([0.0, 100.0, 300.0, 0.0])
+    host = np.array([100.0, 0.0, 100.0, 0.0])
+    got = rules.camp_pull(camps, host, 4.0)
+    for j in range(4):
+        share = camps[j] / (camps[j] + host[j]) if camps[j] + host[j] > 0 else 0.0
+        assert got[j] == pytest.approx(1 + 3.0 * share)
+    assert list(got) == [1.0, 4.0, pytest.approx(3.25), 1.0]
+    assert (rules.camp_pull(camps, host, 1.0) == 1.0).all()  # weight 1: no preference
+
+
 def test_return_probability_falls_to_zero_at_the_threshold():
     e = np.array([0.0, 0.025, 0.05, 0.3])
     got = rules.return_probability(e, 0.05, 0.02)
