@@ -180,9 +180,10 @@ def fill_in_order(
     Households are ranked within their ``group`` (the place) by ``order_key``
     (smaller first), then ``tiebreak`` (the household id, so that the result never
     depends on the order of the arrays). Tier ``t`` of ``free`` (e.g. host places, then camp places) gives
-    the places still free at each place. A household takes the first tier whose
-    cumulative capacity still covers the running total of people ranked before it plus
-    itself; households beyond all tiers get ``len(free)`` (overflow: informal sites).
+    the places still free at each place. Tier by tier, the households not yet placed take
+    it while the running total of people ranked before them (among those still unplaced)
+    plus themselves fits its free places; households beyond all tiers get ``len(free)``
+    (overflow: informal sites). No tier is ever filled beyond its free places.
     Returns the tier of each household (in the input order).
     """
     n = len(group)
@@ -192,16 +193,17 @@ def fill_in_order(
     order = np.lexsort((tiebreak, order_key, group))
     g = group[order]
     s = size[order].astype(np.float64)
-    c = np.cumsum(s)
-    first = np.r_[True, g[1:] != g[:-1]]
-    base = np.maximum.accumulate(np.where(first, c - s, 0.0))
-    running = c - base  # people up to and including this household, within its place
     t_sorted = np.full(n, len(free), dtype=np.int64)
-    cum = np.zeros(n)
     for t, f in enumerate(free):
-        cum = cum + np.maximum(f[g], 0.0)
-        take = (t_sorted == len(free)) & (running <= cum)
-        t_sorted[take] = t
+        idx = np.flatnonzero(t_sorted == len(free))  # still unplaced, in rank order
+        if len(idx) == 0:
+            break
+        gg, ss = g[idx], s[idx]
+        c = np.cumsum(ss)
+        first = np.r_[True, gg[1:] != gg[:-1]]
+        base = np.maximum.accumulate(np.where(first, c - ss, 0.0))
+        running = c - base  # people up to and including this household, within its place
+        t_sorted[idx[running <= np.maximum(f[gg], 0.0)]] = t
     tier[order] = t_sorted
     return tier
 

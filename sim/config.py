@@ -112,11 +112,12 @@ POPULATION_FIELDS = (
         lo=MIN_POPULATION,
         hi=MAX_POPULATION,
         doc="Civilians simulated at the start. Camp residents are taken from the locations file "
-        "as counted; the rest is shared out in proportion to the sub-district estimates.",
-        source="Project brief: 'about 4 million civilians' (UN: 'some 4 million' people in north-west "
-        "Syria, OCHA situation reports 12-13, 2019). OCHA's mid-2019 reports give about 3 million for "
-        "the de-escalation zone itself and the sub-district estimates sum to 3.2 million: the total "
-        "is uncertain, see scenarios/data/SOURCES.md.",
+        "as counted; the rest is shared out in proportion to the sub-district estimates (with the "
+        "shipped locations file, whose populated rows sum to exactly 4,000,000, nothing is scaled).",
+        source="UN: 'some 4 million' people in north-west Syria (OCHA situation reports 12-13, 2019), "
+        "including the opposition-held northern Aleppo districts; OCHA's mid-2019 reports give about "
+        "3 million for the de-escalation zone itself. The shipped sub-districts sum to 3.0 million in "
+        "the zone and 1.0 million in northern Aleppo: see scenarios/data/SOURCES.md.",
     ),
     Field(
         "household_size",
@@ -151,6 +152,16 @@ GEOGRAPHY_FIELDS = (
         doc="Places under government control at the start in addition to the locations file's "
         "`control` column (for scenarios that start after earlier captures).",
     ),
+    Field(
+        "camp_table",
+        "path",
+        "",
+        doc="CSV of dated camp and site capacities (columns place, date, capacity in people; see "
+        "docs/model.md): each row sets the place's formal camp places from its date on, after the "
+        "locations file and before `camp_capacity` events. Empty means none.",
+        source="scenarios/data/camps_sites_2019.csv: CCCM ISIMM rounds of 2019 by sub-district "
+        "(occupancy; capacity ESTIMATE), see scenarios/data/SOURCES.md.",
+    ),
 )
 
 CONFLICT_FIELDS = (
@@ -179,6 +190,16 @@ CONFLICT_FIELDS = (
         doc="Factor on all intensities during a `ceasefire` event that does not give its own "
         "(0 = complete calm, 1 = ceasefire not respected).",
         source="ESTIMATE: shelling continued along the front during the 2019 ceasefires (OCHA sitreps).",
+    ),
+    Field(
+        "bombardment_table",
+        "path",
+        "",
+        doc="CSV of weekly bombardment intensities per place derived from conflict event data "
+        "(columns place, week_start, week_end, intensity; see docs/model.md). Each row acts as a "
+        "`bombardment` event for its week, on top of the scenario's events. Empty means none.",
+        source="scenarios/data/ged_bombardment_2019.csv: UCDP GED 20.1 (CC BY 4.0), rule in "
+        "sim/conflict.py, built as scenarios/data/SOURCES.md describes.",
     ),
 )
 
@@ -635,6 +656,8 @@ PATH_FIELDS = (
     ("scenario", "observed"),
     ("geography", "locations"),
     ("geography", "routes"),
+    ("geography", "camp_table"),
+    ("conflict", "bombardment_table"),
     ("behaviour", "parameters"),
 )
 PARAMETER_FILE_KEYS = ("behaviour", "fit")
@@ -734,12 +757,17 @@ class Scenario:
     locations_file: Path
     routes_file: Path
     government_held: tuple[str, ...]
-    conflict: dict[str, float]
+    conflict: dict[str, Any]
     behaviour: Behaviour
     parameters_file: Path | None
     crossings: dict[str, Crossing]
     events: tuple[Event, ...]
     files: tuple[Path, ...]  # every input file read, for the manifest's hashes
+    #: weeks of event-derived bombardment ([conflict] bombardment_table), sim.conflict.BombardmentRow
+    bombardment_table: tuple = ()
+    #: dated camp capacities ([geography] camp_table), sim.conflict.CampCapacityRow, by date
+    camp_table: tuple = ()
+    camp_table_file: str = ""
     resolved: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -1584,6 +1612,26 @@ def load_scenario(path: str | Path) -> Scenario:
         chk.add("events", "must be a table of named events", "write [events.some_name]")
         raw_events = {}
     conflict = sec["conflict"]
+    bombardment_rows: tuple = ()
+    btable = conflict.get("bombardment_table")
+    if isinstance(btable, str) and btable.strip() and Path(btable).is_file() and names is not None:
+        from .conflict import load_bombardment_table  # late import: conflict imports config
+
+        try:
+            bombardment_rows = load_bombardment_table(Path(btable), names)
+            files.append(Path(btable))
+        except InputError as exc:
+            chk.problems.extend(exc.problems)
+    camp_rows: tuple = ()
+    ctable = g.get("camp_table")
+    if isinstance(ctable, str) and ctable.strip() and Path(ctable).is_file() and names is not None:
+        from .conflict import load_camp_table  # late import: conflict imports config
+
+        try:
+            camp_rows = load_camp_table(Path(ctable), names)
+            files.append(Path(ctable))
+        except InputError as exc:
+            chk.problems.extend(exc.problems)
     for eid, eraw in raw_events.items():
         prefix = f"events.{eid}."
         if not isinstance(eraw, dict):
@@ -1732,6 +1780,9 @@ def load_scenario(path: str | Path) -> Scenario:
         crossings=crossings,
         events=tuple(events),
         files=tuple(dict.fromkeys(files + ([Path(s["observed"])] if s["observed"] else []))),
+        bombardment_table=bombardment_rows,
+        camp_table=camp_rows,
+        camp_table_file=str(g.get("camp_table") or ""),
     )
     object.__setattr__(scenario, "resolved", resolved_dict(scenario))
     return scenario
@@ -1793,6 +1844,7 @@ def resolved_dict(sc: Scenario) -> dict[str, Any]:
             "locations": str(sc.locations_file),
             "routes": str(sc.routes_file),
             "government_held": list(sc.government_held),
+            "camp_table": sc.camp_table_file,
         },
         "conflict": dict(sc.conflict),
         "behaviour": {"parameters": str(sc.parameters_file or ""), **sc.behaviour.as_dict()},

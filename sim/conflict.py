@@ -20,17 +20,265 @@ model's step only indexes arrays:
 ``crossing_open[day, place]`` and ``crossing_capacity[day, place]`` (people/day)
     Border policy: ``[crossings]`` at the start, ``border`` events for their period.
 ``camp_capacity[day, place]`` (people)
-    Formal camp places: the locations file, then ``camp_capacity`` events.
+    Formal camp places: the locations file, then the dated rows of ``[geography]
+    camp_table`` (each from its date on), then ``camp_capacity`` events.
+
+Bombardment can also come from **event data** instead of hand-set tiers: ``[conflict]
+bombardment_table`` names a CSV of weekly intensities per place derived from UCDP GED by
+the rule of :func:`ged_weekly_counts` and :func:`ged_intensity` (read by
+:func:`load_bombardment_table`); each row acts as a ``bombardment`` event for its week.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 import numpy as np
 
 from .config import Scenario
+from .errors import InputError, Problem, clip, decode_text, did_you_mean, read_bytes
 from .geography import GOVERNMENT, World
+
+# --------------------------------------------------------------------------------------
+# Bombardment from UCDP GED events: the rule (pure functions) and the table loader
+# --------------------------------------------------------------------------------------
+
+#: Events closer than this to a place's coordinate count for the place (km).
+GED_RADIUS_KM = 10.0
+#: Civilian deaths that count as much as one event in the weekly score.
+GED_CIVILIAN_DEATHS_PER_EVENT = 5.0
+#: Weekly score at which the intensity reaches 0.5 (the "heavy" tier of the hand coding).
+GED_HALF_SCORE = 10.0
+#: GED ``type_of_violence`` codes kept: 1 state-based (air strikes, shelling, fighting
+#: with the government side) and 3 one-sided violence against civilians; 2 (fighting
+#: between non-state groups, e.g. HTS against the NFL in January 2019) is not bombardment.
+GED_TYPES = (1, 3)
+#: Highest GED ``where_prec`` kept (1 exact place, 2 within 25 km, 3 second-order
+#: administrative unit); 4 and above locate the event only to a governorate or country.
+GED_MAX_WHERE_PREC = 3
+BOMBARDMENT_TABLE_COLUMNS = ("place", "week_start", "week_end", "intensity")
+CAMP_TABLE_COLUMNS = ("place", "date", "capacity")
+
+
+def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance (km, Earth radius 6371 km); broadcasts over arrays."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def ged_weekly_counts(
+    event_lat: np.ndarray,
+    event_lon: np.ndarray,
+    event_week: np.ndarray,
+    event_civilian_deaths: np.ndarray,
+    place_lat: np.ndarray,
+    place_lon: np.ndarray,
+    n_weeks: int,
+    radius_km: float = GED_RADIUS_KM,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Events and civilian deaths within ``radius_km`` of each place, per week.
+
+    ``event_week`` is the week index of each (already filtered) event, 0..n_weeks-1; events
+    outside that range are ignored. Returns two ``(n_weeks, n_places)`` arrays: the number
+    of events and the sum of their civilian deaths. An event counts for every place within
+    the radius (places closer than twice the radius share events).
+    """
+    week = np.asarray(event_week, dtype=np.int64)
+    keep = (week >= 0) & (week < n_weeks)
+    d = haversine_km(
+        np.asarray(event_lat)[keep, None],
+        np.asarray(event_lon)[keep, None],
+        np.asarray(place_lat)[None, :],
+        np.asarray(place_lon)[None, :],
+    )
+    near = d <= radius_km  # (events, places)
+    n_places = len(place_lat)
+    events = np.zeros((n_weeks, n_places))
+    deaths = np.zeros((n_weeks, n_places))
+    np.add.at(events, week[keep], near.astype(float))
+    civ = np.asarray(event_civilian_deaths, dtype=float)[keep]
+    np.add.at(deaths, week[keep], near * civ[:, None])
+    return events, deaths
+
+
+def ged_intensity(
+    events: np.ndarray,
+    civilian_deaths: np.ndarray,
+    deaths_per_event: float = GED_CIVILIAN_DEATHS_PER_EVENT,
+    half_score: float = GED_HALF_SCORE,
+) -> np.ndarray:
+    """Weekly bombardment intensity (0-1) from event counts and civilian deaths.
+
+    score = events + civilian_deaths / deaths_per_event; intensity = 1 - 0.5 ** (score /
+    half_score): 0 without events, 0.5 at ``half_score`` (the "heavy" tier), approaching 1
+    for the worst weeks. Two events in a week give about 0.13 (the "strikes" tier is 0.2).
+    """
+    score = np.asarray(events, dtype=float) + np.asarray(civilian_deaths, dtype=float) / float(
+        deaths_per_event
+    )
+    return 1.0 - np.power(0.5, score / float(half_score))
+
+
+@dataclass(frozen=True)
+class BombardmentRow:
+    """One week of event-derived bombardment at one place (dates inclusive)."""
+
+    place: str
+    start: date
+    end: date
+    intensity: float
+
+
+@dataclass(frozen=True)
+class CampCapacityRow:
+    """Formal camp and site places (people) at a place from ``date`` on."""
+
+    place: str
+    date: date
+    capacity: int
+
+
+def _read_table(path: Path, columns: tuple[str, ...], what: str) -> csv.DictReader:
+    text = decode_text(path, read_bytes(path, what), f"the {what}")
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise InputError(
+            [
+                Problem(
+                    path,
+                    "header",
+                    f"missing column(s) {', '.join(missing)}",
+                    f"the {what} needs the columns " + ", ".join(columns),
+                    1,
+                )
+            ]
+        )
+    return reader
+
+
+def load_camp_table(path: Path, names: list[str]) -> tuple[CampCapacityRow, ...]:
+    """Read and check a table of dated camp capacities (columns ``place, date, capacity``;
+    extra columns are documentation), sorted by date. Places must be in ``names``."""
+    path = Path(path)
+    reader = _read_table(path, CAMP_TABLE_COLUMNS, "camp table")
+    problems: list[Problem] = []
+    rows: list[CampCapacityRow] = []
+    known = set(names)
+    for row in reader:
+        line = reader.line_num
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        place = row.get("place", "")
+        if place not in known:
+            problems.append(
+                Problem(
+                    path,
+                    "place",
+                    f"unknown place '{clip(place)}' (not in the locations file)",
+                    did_you_mean(place, names),
+                    line,
+                )
+            )
+            continue
+        try:
+            d = date.fromisoformat(row["date"])
+        except ValueError:
+            problems.append(
+                Problem(
+                    path, f"date (place '{clip(place)}')", "is not a date", "write YYYY-MM-DD", line
+                )
+            )
+            continue
+        try:
+            cap = float(row["capacity"])
+        except ValueError:
+            cap = math.nan
+        if not (0 <= cap <= 10_000_000) or not cap.is_integer():
+            problems.append(
+                Problem(
+                    path,
+                    f"capacity (place '{clip(place)}')",
+                    f"'{clip(row['capacity'])}' is not a whole number of people from 0 to 10,000,000",
+                    "give the camp places in people, e.g. 12000",
+                    line,
+                )
+            )
+            continue
+        rows.append(CampCapacityRow(place, d, int(cap)))
+    if problems:
+        raise InputError(problems)
+    return tuple(sorted(rows, key=lambda r: r.date))
+
+
+def load_bombardment_table(path: Path, names: list[str]) -> tuple[BombardmentRow, ...]:
+    """Read and check a bombardment table (columns ``place, week_start, week_end,
+    intensity``; extra columns are documentation). Places must be in ``names``."""
+    path = Path(path)
+    reader = _read_table(path, BOMBARDMENT_TABLE_COLUMNS, "bombardment table")
+    problems: list[Problem] = []
+    rows: list[BombardmentRow] = []
+    known = set(names)
+    for row in reader:
+        line = reader.line_num
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        place = row.get("place", "")
+        if place not in known:
+            problems.append(
+                Problem(
+                    path,
+                    "place",
+                    f"unknown place '{clip(place)}' (not in the locations file)",
+                    did_you_mean(place, names),
+                    line,
+                )
+            )
+            continue
+        try:
+            a = date.fromisoformat(row["week_start"])
+            b = date.fromisoformat(row["week_end"])
+        except ValueError:
+            problems.append(
+                Problem(
+                    path,
+                    f"week_start/week_end (place '{clip(place)}')",
+                    "is not a date",
+                    "write dates as YYYY-MM-DD",
+                    line,
+                )
+            )
+            continue
+        if b < a:
+            problems.append(
+                Problem(path, "week_end", f"{b} is before week_start {a}", "swap them", line)
+            )
+            continue
+        try:
+            x = float(row["intensity"])
+        except ValueError:
+            x = math.nan
+        if not (0.0 <= x <= 1.0):
+            problems.append(
+                Problem(
+                    path,
+                    f"intensity (place '{clip(place)}')",
+                    f"'{clip(row['intensity'])}' is not a number from 0 to 1",
+                    "give an intensity between 0 and 1",
+                    line,
+                )
+            )
+            continue
+        rows.append(BombardmentRow(place, a, b, x))
+    if problems:
+        raise InputError(problems)
+    return tuple(rows)
 
 
 @dataclass
@@ -86,6 +334,15 @@ def compile_timeline(scenario: Scenario, world: World) -> Timeline:
         crossing_open[:, idx[name]] = c.open
         crossing_capacity[:, idx[name]] = c.daily_capacity if c.open else 0
     camp_capacity = np.tile(world.camp_capacity.astype(float), (n_days, 1))
+
+    for row in scenario.camp_table:  # dated capacities (sorted by date); events come after
+        camp_capacity[max(scenario.day_index(row.date), 0) :, idx[row.place]] = row.capacity
+
+    for row in scenario.bombardment_table:  # event-derived weeks act as bombardment
+        a = max(scenario.day_index(row.start), 0)
+        b = min(scenario.day_index(row.end) + 1, n_days)
+        if a < b:
+            survive[a:b, idx[row.place]] *= 1.0 - row.intensity
 
     for ev in scenario.events:  # sorted by start date, then id
         cols = [idx[p] for p in ev.locations]

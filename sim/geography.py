@@ -5,8 +5,11 @@ The geography is read from two CSV files, always by column name (as Flee's
 
 ``locations.csv``
     ``name, kind, control, lat, lon, population, camp_population, camp_capacity,
-    hosting_population`` (+ source and note columns). Populations and capacities in
-    people, coordinates in decimal degrees.
+    hosting_population`` (+ ``pcode``, ``district``, ``governorate``, source and note
+    columns). Populations and capacities in people, coordinates in decimal degrees.
+    ``pcode`` is the OCHA sub-district code (``SY`` + 6 digits) of the place: the key that
+    joins the places to other data (maps, CCCM and REACH tables); when the column is given,
+    every sub-district and camp cluster must have one.
 ``routes.csv``
     ``from, to, km`` (+ ``road``, ``source``): undirected road links, length in km.
 
@@ -21,6 +24,7 @@ import csv
 import difflib
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +64,10 @@ ROUTE_COLUMNS = ("from", "to", "km")
 LAT_RANGE = (34.0, 38.0)
 LON_RANGE = (35.0, 39.0)
 MAX_CSV_BYTES = 5_000_000
+#: OCHA COD-AB sub-district pcode: "SY" + governorate (2) + district (2) + sub-district (2).
+PCODE_PATTERN = re.compile(r"SY\d{6}")
+#: Kinds that stand for (part of) a sub-district and so need its pcode.
+PCODE_KINDS = ("sub_district", "camp_cluster")
 
 
 @dataclass
@@ -81,6 +89,7 @@ class World:
     route_to: np.ndarray  # int
     route_km: np.ndarray  # float, km
     route_road: list[str]
+    pcode: list[str] = field(default_factory=list)  # OCHA sub-district pcode ("" if none)
     index: dict[str, int] = field(default_factory=dict)
     _route_lookup: dict[tuple[int, int], int] = field(default_factory=dict, repr=False)
 
@@ -373,6 +382,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
             "hosting_population",
             "district",
             "governorate",
+            "pcode",
         )
     }
     for row, line in zip(rows, lines, strict=True):
@@ -487,6 +497,28 @@ def load(locations_file: Path, routes_file: Path) -> World:
         cols["camp_population"].append(camp)
         cols["camp_capacity"].append(cap)
         cols["hosting_population"].append(pop if host < 0 else host)
+        pcode = row.get("pcode", "")
+        if pcode and not PCODE_PATTERN.fullmatch(pcode):
+            problems.append(
+                Problem(
+                    locations_file,
+                    f"pcode (row '{name}')",
+                    f"'{clip(pcode)}' is not an OCHA sub-district pcode",
+                    "write SY followed by 6 digits, e.g. SY070000 (OCHA COD-AB admin 3)",
+                    line,
+                )
+            )
+        elif not pcode and "pcode" in row and kind in PCODE_KINDS:
+            problems.append(
+                Problem(
+                    locations_file,
+                    f"pcode (row '{name}')",
+                    f"a {kind} needs the pcode of its sub-district",
+                    "give its OCHA sub-district pcode, e.g. SY070000",
+                    line,
+                )
+            )
+        cols["pcode"].append(pcode)
         cols["district"].append(row.get("district", "") or name)
         cols["governorate"].append(row.get("governorate", ""))
     if not problems and sum(cols["population"]) <= 0:
@@ -566,6 +598,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
         route_to=np.array(rt, dtype=np.int64),
         route_km=np.array(rk, dtype=float),
         route_road=road,
+        pcode=cols["pcode"],
     )
     g = csr_matrix((np.ones(len(rf)), (rf, rt)), shape=(world.n, world.n))
     ncomp, labels = connected_components(g, directed=False)

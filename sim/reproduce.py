@@ -41,6 +41,8 @@ PATH_KEYS = (
     ("scenario", "observed"),
     ("geography", "locations"),
     ("geography", "routes"),
+    ("geography", "camp_table"),
+    ("conflict", "bombardment_table"),
     ("behaviour", "parameters"),
 )
 

@@ -460,7 +460,7 @@ SCENARIO_CASES = [
     # -- place names --------------------------------------------------------------------
     pytest.param(
         edit(('locations = ["Saraqib"]', 'locations = ["Saraqeb"]'), at="Saraqeb"),
-        ["unknown location 'Saraqeb'", "did you mean 'Saraqib'?"],
+        ["unknown location 'Saraqeb'", "did you mean 'Saraqib'"],
         id="unknown-place-in-event",
     ),
     pytest.param(
@@ -529,7 +529,7 @@ SCENARIO_CASES = [
             'start = 2019-06-01\nend = 2019-06-10\nsource = "what-if: test"\n',
             at="Saraqeb",
         ),
-        ["whatif.toml", "unknown location 'Saraqeb'", "did you mean 'Saraqib'?"],
+        ["whatif.toml", "unknown location 'Saraqeb'", "did you mean 'Saraqib'"],
         id="unknown-place-extending-idlib-2019",
     ),
     pytest.param(
@@ -683,6 +683,48 @@ def bad_observed(folder: Path) -> Built:
     return p, obs, 1
 
 
+def with_pcodes(text: str, saraqib: str) -> str:
+    """The tiny locations with a pcode column (Saraqib's pcode given, the others valid)."""
+    codes = {"Saraqib": saraqib, "Idlib": "SY070000", "Atmeh camps": "SY070301"}
+    lines = text.splitlines()
+    out = [lines[0] + ",pcode"]
+    for line in lines[1:]:
+        out.append(line + "," + codes.get(line.split(",")[0], ""))
+    return "\n".join(out) + "\n"
+
+
+def bombardment_table(content: str, line: int | None = None) -> Callable[[Path], Built]:
+    """The tiny world with [conflict] bombardment_table = a table holding ``content``."""
+
+    def build(folder: Path) -> Built:
+        p = tiny(folder, extra='\n[conflict]\nbombardment_table = "data/bombardment.csv"\n')
+        table = folder / "data" / "bombardment.csv"
+        table.write_text(content, encoding="utf-8")
+        return p, table, line if line is not None else 2
+
+    return build
+
+
+def camp_table(content: str) -> Callable[[Path], Built]:
+    """The tiny world with [geography] camp_table = a table holding ``content``."""
+
+    def build(folder: Path) -> Built:
+        p = tiny(
+            folder,
+            (
+                (
+                    'routes = "data/routes.csv"\n',
+                    'routes = "data/routes.csv"\ncamp_table = "data/c.csv"\n',
+                ),
+            ),
+        )
+        table = folder / "data" / "c.csv"
+        table.write_text(content, encoding="utf-8")
+        return p, table, 2
+
+    return build
+
+
 L, R = LOCATIONS, ROUTES
 DATA_CASES = [
     # -- locations.csv ------------------------------------------------------------------
@@ -816,7 +858,7 @@ DATA_CASES = [
     ),
     pytest.param(
         data("routes", replace(R, "Saraqib,Idlib,20", "Saraqeb,Idlib,20"), at="Saraqeb"),
-        ["from: unknown place 'Saraqeb'", "did you mean 'Saraqib'?"],
+        ["from: unknown place 'Saraqeb'", "did you mean 'Saraqib'"],
         id="routes-unknown-place",
     ),
     pytest.param(
@@ -858,8 +900,44 @@ DATA_CASES = [
     pytest.param(data("routes", "from,to,km\n"), ["no data rows"], id="routes-header-only"),
     pytest.param(
         idlib_routes_with("Taftanaz,Saraqib,", "Taftanaz,Saraqeb,", at="Saraqeb"),
-        ["to: unknown place 'Saraqeb' (not in locations.csv)", "did you mean 'Saraqib'?"],
+        ["to: unknown place 'Saraqeb' (not in locations.csv)", "did you mean 'Saraqib'"],
         id="real-routes-unknown-place",
+    ),
+    # -- pcodes ---------------------------------------------------------------------------
+    pytest.param(
+        data("locations", with_pcodes(L, saraqib="SY7003"), at="Saraqib"),
+        ["pcode (row 'Saraqib')", "'SY7003' is not an OCHA sub-district pcode", "SY followed by 6"],
+        id="locations-bad-pcode",
+    ),
+    pytest.param(
+        data("locations", with_pcodes(L, saraqib=""), at="Saraqib"),
+        ["pcode (row 'Saraqib')", "a sub_district needs the pcode of its sub-district"],
+        id="locations-missing-pcode",
+    ),
+    # -- bombardment table ----------------------------------------------------------------
+    pytest.param(
+        bombardment_table(
+            "place,week_start,week_end,intensity\nSaraqeb,2019-05-06,2019-05-12,0.3\n"
+        ),
+        ["unknown place 'Saraqeb'", "did you mean 'Saraqib'"],
+        id="bombardment-table-unknown-place",
+    ),
+    pytest.param(
+        bombardment_table(
+            "place,week_start,week_end,intensity\nSaraqib,2019-05-06,2019-05-12,1.5\n"
+        ),
+        ["intensity (place 'Saraqib')", "'1.5' is not a number from 0 to 1"],
+        id="bombardment-table-intensity-above-1",
+    ),
+    pytest.param(
+        bombardment_table("place,week_start,intensity\nSaraqib,2019-05-06,0.3\n", line=1),
+        ["missing column(s) week_end"],
+        id="bombardment-table-missing-column",
+    ),
+    pytest.param(
+        camp_table("place,date,capacity\nAtmeh camps,2019-05-06,-3\n"),
+        ["capacity (place 'Atmeh camps')", "'-3' is not a whole number of people"],
+        id="camp-table-negative-capacity",
     ),
     # -- observed figures ---------------------------------------------------------------
     pytest.param(bad_observed, ["missing column(s) period_start"], id="observed-missing-column"),
@@ -942,12 +1020,12 @@ def test_python_m_sim_validate_and_run_exit_2_without_traceback(tmp_path):
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr
     assert f"{p}:{line}: events.strikes.locations: unknown location 'Saraqeb'" in res.stderr
-    assert "did you mean 'Saraqib'?" in res.stderr
+    assert "did you mean 'Saraqib'" in res.stderr
     assert res.stdout == ""
 
     out = tmp_path / "results"
     res = python_m_sim("run", str(p), "--out", str(out), "--no-plots")
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr
-    assert "did you mean 'Saraqib'?" in res.stderr
+    assert "did you mean 'Saraqib'" in res.stderr
     assert not out.exists()
