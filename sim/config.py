@@ -535,6 +535,104 @@ CROSSING_FIELDS = (
     ),
 )
 
+NEEDS_FIELDS = (
+    Field(
+        "covered_space_m2_per_person",
+        "float",
+        3.5,
+        unit="m2/person",
+        lo=0.0,
+        hi=100.0,
+        doc="Covered living space to provide for each displaced person without shelter "
+        "(in informal sites or on the move; camp residents and hosted people are counted as "
+        "sheltered).",
+        source="Sphere Handbook 2018, Shelter and settlement standard 3 (Living space), key "
+        "indicator: minimum 3.5 m2 of living space per person, excluding cooking, bathing and "
+        "sanitation space.",
+    ),
+    Field(
+        "water_litres_per_person_day",
+        "float",
+        15.0,
+        unit="litres/person/day",
+        lo=0.0,
+        hi=1000.0,
+        doc="Water for drinking and domestic hygiene, for every displaced person.",
+        source="Sphere Handbook 2018, WASH Water supply standard 2.1 (Access and water "
+        "quantity), key indicator: minimum 15 litres per person per day.",
+    ),
+    Field(
+        "people_per_latrine",
+        "float",
+        20.0,
+        unit="people/latrine",
+        lo=1.0,
+        hi=1000.0,
+        doc="People sharing one communal toilet, for displaced people in camps and informal "
+        "sites (hosted people use their hosts' toilets); latrines are rounded up per place.",
+        source="Sphere Handbook 2018, WASH Excreta management standard 3.2 and Appendix 4 "
+        "(minimum numbers of toilets): 1 shared toilet per 20 people.",
+    ),
+    Field(
+        "kcal_per_person_day",
+        "float",
+        2100.0,
+        unit="kcal/person/day",
+        lo=0.0,
+        hi=10000.0,
+        doc="Food energy for every displaced person.",
+        source="Sphere Handbook 2018, Food security and nutrition, Appendix 6 (Nutritional "
+        "requirements): 2,100 kcal per person per day.",
+    ),
+    Field(
+        "nfi_kits_per_household",
+        "float",
+        1.0,
+        unit="kits/household",
+        lo=0.0,
+        hi=10.0,
+        doc="Non-food-item kits (bedding, mats, kitchen set, jerrycans, hygiene items) per "
+        "displaced household in camps, informal sites or on the move; households = people / "
+        "`population.household_size`.",
+        source="ESTIMATE: planning assumption of one standard household kit per displaced "
+        "household, following Sphere Handbook 2018 Shelter and settlement standard 4 (Household "
+        "items); the kit's content is the cluster's, not modelled.",
+    ),
+    Field(
+        "winterisation_kits_per_household",
+        "float",
+        1.0,
+        unit="kits/household",
+        lo=0.0,
+        hi=10.0,
+        doc="Winterisation kits (extra blankets, heating fuel or stove, winter clothes) per "
+        "displaced household in camps, informal sites or on the move, during the winter months.",
+        source="ESTIMATE: planning assumption of one kit per displaced household, following "
+        "Sphere Handbook 2018 Shelter and settlement standard 4 (thermal comfort).",
+    ),
+    Field(
+        "winter_start_month",
+        "int",
+        11,
+        unit="month",
+        lo=1,
+        hi=12,
+        doc="First month (1-12) in which winterisation kits are needed.",
+        source="ESTIMATE: north-west Syria winter response plans run about November to March.",
+    ),
+    Field(
+        "winter_end_month",
+        "int",
+        3,
+        unit="month",
+        lo=1,
+        hi=12,
+        doc="Last month (1-12, inclusive) in which winterisation kits are needed; may be "
+        "before `winter_start_month` (the winter spans the new year).",
+        source="ESTIMATE: as `winter_start_month`.",
+    ),
+)
+
 _COMMON_EVENT_FIELDS = (
     Field("kind", "choice", doc="What happens (see the kinds below)."),
     Field("source", "text", doc="Public source of the event, or 'what-if: ...' for a hypothesis."),
@@ -650,6 +748,11 @@ SECTIONS: dict[str, tuple[str, tuple[Field, ...]]] = {
     "geography": ("The places and roads.", GEOGRAPHY_FIELDS),
     "conflict": ("Default intensities of conflict events.", CONFLICT_FIELDS),
     "behaviour": ("Parameters of the households' rules (see docs/model.md).", BEHAVIOUR_FIELDS),
+    "needs": (
+        "Minimum standards that turn displaced people into needs (`needs.csv`); every figure "
+        "cited, every one overridable.",
+        NEEDS_FIELDS,
+    ),
 }
 TOP_LEVEL_KEYS = ("extends", *SECTIONS, "crossings", "events")
 PATH_FIELDS = (
@@ -769,6 +872,8 @@ class Scenario:
     camp_table: tuple = ()
     camp_table_file: str = ""
     resolved: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: the [needs] standards (NEEDS_FIELDS names -> values); defaults when empty
+    needs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_days(self) -> int:
@@ -1783,6 +1888,7 @@ def load_scenario(path: str | Path) -> Scenario:
         bombardment_table=bombardment_rows,
         camp_table=camp_rows,
         camp_table_file=str(g.get("camp_table") or ""),
+        needs=dict(sec["needs"]),
     )
     object.__setattr__(scenario, "resolved", resolved_dict(scenario))
     return scenario
@@ -1848,6 +1954,7 @@ def resolved_dict(sc: Scenario) -> dict[str, Any]:
         },
         "conflict": dict(sc.conflict),
         "behaviour": {"parameters": str(sc.parameters_file or ""), **sc.behaviour.as_dict()},
+        "needs": {f.name: sc.needs.get(f.name, f.default) for f in NEEDS_FIELDS},
         "crossings": {
             k: {"open": v.open, "daily_capacity": v.daily_capacity}
             for k, v in sorted(sc.crossings.items())

@@ -87,6 +87,7 @@ class History:
         self.returns_home = z((n_days, n_places), np.int64)
         self.displaced_from = z((n_days, n_places), np.int64)
         self.route_flow = z((n_days, n_routes), np.int64)
+        self.route_forward = z((n_days, n_routes), np.int64)  # from -> to only
         self.new_displacements = z(n_days, np.int64)
         self.new_people_displaced = z(n_days, np.int64)
         self.returns_started = z(n_days, np.int64)
@@ -189,7 +190,11 @@ def locations_table(
 
 
 def routes_table(h: History, start: date, offset: int, weight: int, world) -> pd.DataFrame:
-    """People travelling each road per day (either direction), reported days only."""
+    """People travelling each road per day, reported days only.
+
+    ``people`` counts both directions; ``people_from_to`` and ``people_to_from`` split it by
+    direction (``from`` -> ``to`` and back), so they sum to ``people``.
+    """
     s = slice(offset, h.days_recorded)
     flow = h.route_flow[s] * weight
     nd, nr = flow.shape
@@ -205,5 +210,7 @@ def routes_table(h: History, start: date, offset: int, weight: int, world) -> pd
             "road": np.tile(np.array(world.route_road, dtype=object), nd),
             "km": np.tile(world.route_km, nd),
             "people": flow.reshape(-1),
+            "people_from_to": (h.route_forward[s] * weight).reshape(-1),
+            "people_to_from": (flow - h.route_forward[s] * weight).reshape(-1),
         }
     )

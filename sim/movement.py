@@ -385,6 +385,7 @@ class Movement:
         size = hh.size[rows]
         budget = np.full(len(rows), self.beh.travel_km_per_day)
         flow = np.zeros(self.world.n_routes)
+        flow_fwd = np.zeros(self.world.n_routes)
         for _ in range(self.n + 1):
             active = (budget > 0) & (loc != dest) & (nxt >= 0)
             # queue at a border crossing: the crossing admits people in phase 6
@@ -406,6 +407,9 @@ class Movement:
                 flow += np.bincount(
                     self.route_id[loc[r], nxt[r]], weights=size[r], minlength=len(flow)
                 )
+                rid = self.route_id[loc[r], nxt[r]]
+                fwd = self.world.route_from[rid] == loc[r]  # travelling the road from -> to
+                flow_fwd += np.bincount(rid[fwd], weights=size[r][fwd], minlength=len(flow))
                 loc[r] = nxt[r]
                 go_on = r[loc[r] != dest[r]]
                 nxt[go_on] = self.next_hop[loc[go_on], dest[go_on]]
@@ -418,6 +422,7 @@ class Movement:
         waiting = rows[(hh.queued_on[rows] < 0) & self.is_crossing[loc] & self.is_abroad[dest]]
         hh.queued_on[waiting] = day
         self.history.route_flow[day] += flow.astype(np.int64)
+        self.history.route_forward[day] += flow_fwd.astype(np.int64)
 
     # 6. settling
     def settle(self, day: int, cond: Conditions) -> None:
@@ -499,6 +504,11 @@ class Movement:
                 src, dst = hh.location[inn], hh.destination[inn]
                 h.route_flow[day] += np.bincount(
                     self.route_id[src, dst], weights=hh.size[inn], minlength=self.world.n_routes
+                ).astype(np.int64)
+                rid = self.route_id[src, dst]
+                fwd = self.world.route_from[rid] == src
+                h.route_forward[day] += np.bincount(
+                    rid[fwd], weights=hh.size[inn][fwd], minlength=self.world.n_routes
                 ).astype(np.int64)
                 h.crossed[day] += int(hh.size[inn].sum())
                 h.arrivals[day] += _people_by_place(hh, inn, n, dst)

@@ -538,7 +538,7 @@ def cumulative_displacement(
         )
 
     _format_date_axis(ax, first, last, pad=0.015)
-    _format_people_axis(ax, "People")
+    _format_people_axis(ax, "Movements (red) or people (blue, black)")
     ymax = max(
         float(daily[list(_CURVES)].to_numpy(float).max()),
         float(points["y"].max()) if len(points) else 0.0,
@@ -1259,12 +1259,15 @@ def _title_from_manifest(folder: Path) -> tuple[str, Path | None]:
     return title, obs_path
 
 
-def save_run_plots(folder: Path | str, scenario: Scenario | None = None) -> list[Path]:
+def save_run_plots(
+    folder: Path | str, scenario: Scenario | None = None, names: Sequence[str] = PLOT_FILES
+) -> list[Path]:
     """Draw the four standard figures of a run folder into ``folder/plots`` (150 dpi PNG).
 
     ``scenario`` (a :class:`sim.config.Scenario`) gives the title and the observed file;
     without it they are taken from ``folder/manifest.json`` when present. The PNGs carry no
-    timestamp, so identical tables give identical bytes. Returns the paths written.
+    timestamp, so identical tables give identical bytes. ``names``: which of
+    :data:`PLOT_FILES` to draw (all by default). Returns the paths written.
     """
     folder = Path(folder)
     daily = pd.read_csv(folder / "daily.csv")
@@ -1286,7 +1289,7 @@ def save_run_plots(folder: Path | str, scenario: Scenario | None = None) -> list
         "flow_map.png": lambda: flow_map(locations, routes, title),
     }
     paths = []
-    for name in PLOT_FILES:
+    for name in names:
         fig = makers[name]()
         path = out / name
         fig.savefig(path, dpi=DPI, format="png", metadata={"Software": None})

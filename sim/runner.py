@@ -12,8 +12,11 @@ import numpy as np
 import pandas as pd
 
 from .config import Scenario
+from .geo import place_pcodes
 from .model import DisplacementModel
+from .needs import needs_table, peak_needs
 from .observed import compare, in_period, load_observed
+from .places import staying_summary
 from .results import RunWriter, default_run_dir, file_sha256, manifest, write_csv, write_json
 
 
@@ -89,10 +92,12 @@ def write_run_files(
     write_csv(res.locations, folder / "locations.csv")
     write_csv(res.routes, folder / "routes.csv")
     write_json(res.summary, folder / "summary.json")
-    if plots:
-        from .plots import save_run_plots
+    from .report import report_html, write_planner_outputs  # planner outputs and all plots
 
-        save_run_plots(folder, res.scenario)
+    write_planner_outputs(folder, res.scenario, res.summary, plots=plots)
+    (folder / "report.html").write_text(
+        report_html(folder, res.scenario, res.summary), encoding="utf-8"
+    )
     outputs = {
         p.relative_to(folder).as_posix(): file_sha256(p)
         for p in sorted(folder.rglob("*"))
@@ -112,13 +117,13 @@ def summarize(
     last = daily.iloc[-1]
     peak = daily.loc[daily["displaced_now"].idxmax()]
     origin = locations.groupby("location")["departures"].sum().sort_values(ascending=False)
-    arrivals = locations.groupby("location")["arrivals"].sum().sort_values(ascending=False)
     camps = locations[locations["camp_capacity"] > 0]
     camp_rows = []
     for name, g in camps.groupby("location", sort=False):
         occ = g["in_camp"] + g["in_informal_site"]
         i = int(np.argmax(occ.to_numpy()))
         row = g.iloc[i]
+        full = g["date"][g["in_camp"] >= g["camp_capacity"]]  # formal places all taken
         camp_rows.append(
             {
                 "location": name,
@@ -126,6 +131,7 @@ def summarize(
                 "capacity": int(row["camp_capacity"]),
                 "peak_people_in_camps_and_informal_sites": int(occ.iloc[i]),
                 "peak_date": row["date"],
+                "full_from": str(full.iloc[0]) if len(full) else None,
                 "peak_pct_of_capacity": round(
                     100.0 * float(occ.iloc[i]) / max(int(row["camp_capacity"]), 1), 1
                 ),
@@ -138,6 +144,7 @@ def summarize(
         "title": scenario.title,
         "period": f"{daily['date'].iloc[0]} to {daily['date'].iloc[-1]}",
         "population": int(last["population"]),
+        "counted_from": str(daily["date"].iloc[0]),
         "displacements": int(last["displacements_cumulative"]),
         "people_displaced": int(last["displaced_people_cumulative"]),
         "displaced_at_end": int(last["displaced_now"]),
@@ -149,7 +156,15 @@ def summarize(
         "returned_at_end": int(last["returned"]),
         "abroad_at_end": int(last["abroad"]),
         "top_origins": {k: int(v) for k, v in origin.head(8).items() if v > 0},
-        "top_destinations": {k: int(v) for k, v in arrivals.head(8).items() if v > 0},
+        **staying_summary(locations),
+        "peak_needs_by_camp_cluster": peak_needs(
+            needs_table(
+                locations,
+                scenario.needs,
+                scenario.household_size,
+                place_pcodes(scenario.locations_file),
+            )
+        ),
         "busiest_roads": {f"{a} - {b}": int(v) for (a, b), v in roads.head(5).items() if v > 0},
         "camps": camp_rows,
     }
@@ -165,6 +180,7 @@ def summarize(
             cmp = compare(daily, obs)
             out["observed"] = [
                 {
+                    "period_start": r.period_start.isoformat(),
                     "as_of": r.as_of.isoformat(),
                     "measure": r.measure,
                     "observed": int(r.value),
@@ -181,7 +197,8 @@ def format_summary(s: dict[str, Any]) -> str:
     lines = [
         f"{s['title']}",
         f"  period {s['period']}, {s['population']:,} people simulated",
-        f"  {s['displacements']:,} displacements (movements); {s['people_displaced']:,} people displaced at least once",
+        f"  counted from {s.get('counted_from', s['period'][:10])}: {s['displacements']:,} displacements "
+        f"(movements: a person fleeing twice counts twice); {s['people_displaced']:,} people displaced at least once",
         f"  displaced at the end: {s['displaced_at_end']:,} (peak {s['peak_displaced']:,} on {s['peak_displaced_date']})",
         f"    in camps {s['in_camps_at_end']:,}, informal sites {s['in_informal_sites_at_end']:,}, "
         f"host communities {s['in_host_communities_at_end']:,}; returned {s['returned_at_end']:,}; abroad {s['abroad_at_end']:,}",
@@ -191,10 +208,18 @@ def format_summary(s: dict[str, Any]) -> str:
             "  fled most from: "
             + ", ".join(f"{k} {v:,}" for k, v in list(s["top_origins"].items())[:5])
         )
-    if s["top_destinations"]:
+    if s.get("staying_at_end"):
         lines.append(
-            "  arrived most in: "
-            + ", ".join(f"{k} {v:,}" for k, v in list(s["top_destinations"].items())[:5])
+            f"  staying most in (displaced there, net of {s['staying_counted_from']}), at the end: "
+            + ", ".join(f"{k} {v:,}" for k, v in list(s["staying_at_end"].items())[:5])
+        )
+    if s.get("staying_at_peak"):
+        lines.append(
+            "    at each place's peak: "
+            + ", ".join(
+                f"{k} {v['people']:,} ({v['date']})"
+                for k, v in list(s["staying_at_peak"].items())[:5]
+            )
         )
     over = [c for c in s["camps"] if c["peak_pct_of_capacity"] > 100]
     if over:
@@ -205,8 +230,25 @@ def format_summary(s: dict[str, Any]) -> str:
                 for c in over[:5]
             )
         )
-    for o in s.get("observed", []):
+    full = [c for c in s["camps"] if c.get("full_from")]
+    if full:
         lines.append(
-            f"  observed {o['measure']} by {o['as_of']}: {o['observed']:,}; model {o['model']:,} ({o['relative_error_pct']:+.1f}%)"
+            "  camps full from: " + ", ".join(f"{c['location']} {c['full_from']}" for c in full[:6])
+        )
+    for r in s.get("peak_needs_by_camp_cluster", [])[:4]:
+        lines.append(
+            f"  peak needs {r['location']} ({r['peak_date']}, {r['displaced_people']:,} people): "
+            f"water {r['water_litres_per_day']:,.0f} l/day, {r['latrines']:,} latrines, "
+            f"covered space {r['covered_space_m2']:,.0f} m2, {r['nfi_kits']:,} NFI kits"
+        )
+    if s.get("observed"):
+        lines.append(
+            "  UN/OCHA figures vs the model over the SAME period (each from its own start):"
+        )
+    for o in s.get("observed", []):
+        since = o.get("period_start", "")
+        lines.append(
+            f"    {o['measure']} {since} to {o['as_of']}: observed {o['observed']:,}; "
+            f"model {o['model']:,} ({o['relative_error_pct']:+.1f}%)"
         )
     return "\n".join(lines)

@@ -1,0 +1,475 @@
+"""Maps of a run on the OCHA sub-districts: where people fled from, where they stay, the flows.
+
+Every function takes the run's tables and returns a :class:`matplotlib.figure.Figure` (Agg
+canvas, no pyplot). The base map (:func:`draw_base`) fills each OCHA COD-AB sub-district by a
+value keyed by pcode (places are tied to sub-districts by the ``pcode`` column of the
+locations file, several places in one sub-district are summed), draws the Syria-Turkey
+border and the coast, greys sub-districts held by the government from the start and
+hatches those captured during the run (the front line moved over them).
+
+Figures:
+
+* :func:`choropleth_pair`: one measure at the end and at its peak, side by side
+  (``map_displaced_from.png``, ``map_staying.png``);
+* :func:`flow_map`: net directed flows along the roads (arrows, width = people), camps,
+  crossings (closed ones crossed out), closed roads, the main towns labelled
+  (``flow_map.png``);
+* :func:`situation_small_multiples`: the displaced staying in each sub-district on chosen
+  dates (weekly or every few weeks), with the captured areas of that day
+  (``situation_by_week.png``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, Patch
+
+from . import plots as P
+from .geo import Boundaries
+from .places import by_sub_district, daily_series
+
+#: Map extent (lon_min, lon_max, lat_min, lat_max): the zone, northern Aleppo and Hama.
+EXTENT = (35.92, 37.55, 35.12, 36.78)
+COSLAT = math.cos(math.radians(36.0))
+NO_DATA = "#F2F2F2"
+GOV_HELD = "#BDBDBD"
+CAPTURED_EDGE = "#7A0177"
+BORDER = "#222222"
+COAST = "#3B7DB5"
+SEQ = ("#FFF7EC", "#FDD49E", "#FDBB84", "#FC8D59", "#E34A33", "#B30000", "#7F0000")
+SEQ_BLUE = ("#F7FBFF", "#C6DBEF", "#9ECAE1", "#6BAED6", "#3182BD", "#08519C", "#08306B")
+#: Places always labelled when they are in the run (planners look for them first).
+LANDMARKS = {"Idlib": "Idleb city", "Afrin": "Afrin", "Azaz": "A'zaz"}
+
+
+def _breaks(vmax: float, n: int = 6) -> list[float]:
+    """Class breaks 0 < b1 < ... rounded to nice numbers up to ``vmax`` (people)."""
+    if vmax <= 0:
+        return [0.0, 1.0]
+    top = P._nice(vmax)
+    if top < vmax:
+        top = top * 2
+    # roughly geometric classes: planners compare orders of magnitude
+    raw = [top / (2.5**k) for k in range(n - 1, -1, -1)]
+    out = sorted({max(1.0, P._nice(x)) for x in raw})
+    if out[-1] < vmax:
+        out.append(P._nice(vmax * 2))
+    return [0.0, *out]
+
+
+def _norm(vmax: float, colours: Sequence[str]) -> tuple[ListedColormap, BoundaryNorm, list]:
+    b = _breaks(vmax, len(colours) - 1)
+    cols = list(colours[: len(b) - 1])
+    cmap = ListedColormap(cols)
+    return cmap, BoundaryNorm(b, cmap.N), b
+
+
+def map_extent(bounds: Boundaries, pcodes: dict[str, str]) -> tuple[float, float, float, float]:
+    """(lon0, lon1, lat0, lat1): :data:`EXTENT` widened to every sub-district holding a place."""
+    x0, x1, y0, y1 = EXTENT
+    for pc in set(pcodes.values()):
+        sd = bounds.sub_districts.get(pc)
+        if sd is not None:
+            b = sd.bbox
+            x0, y0, x1, y1 = (
+                min(x0, b[0] - 0.03),
+                min(y0, b[1] - 0.03),
+                max(x1, b[2] + 0.03),
+                max(y1, b[3] + 0.03),
+            )
+    return (x0, x1, y0, y1)
+
+
+def _modelled(locations: pd.DataFrame, pcodes: dict[str, str]) -> dict[str, str]:
+    """The pcodes of the places the zone is made of (government cities are context only)."""
+    kinds = dict(zip(locations["location"], locations["kind"], strict=False))
+    return {n: p for n, p in pcodes.items() if kinds.get(n) not in (None, "government", "abroad")}
+
+
+def _setup_axes(ax, extent: tuple[float, float, float, float] = EXTENT) -> None:
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_aspect(1 / COSLAT)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_facecolor("#FFFFFF")
+    for s in ax.spines.values():
+        s.set_color("#999999")
+        s.set_linewidth(0.6)
+
+
+def _overlaps(bbox: tuple[float, float, float, float], extent: tuple) -> bool:
+    """Whether a (lon0, lat0, lon1, lat1) box overlaps the map extent (lon0, lon1, lat0, lat1)."""
+    return not (
+        bbox[2] < extent[0] or bbox[0] > extent[1] or bbox[3] < extent[2] or bbox[1] > extent[3]
+    )
+
+
+def draw_base(
+    ax,
+    bounds: Boundaries,
+    values: dict[str, float] | None = None,
+    cmap=None,
+    norm=None,
+    gov_pcodes: set[str] = frozenset(),
+    captured_pcodes: set[str] = frozenset(),
+    names: bool = True,
+    extent: tuple[float, float, float, float] = EXTENT,
+) -> None:
+    """Sub-districts (filled by ``values`` keyed by pcode), border, coast, control;
+    ``names`` labels the sea and Turkey (off for small panels)."""
+    _setup_axes(ax, extent)
+    values = values or {}
+    polys, faces = [], []
+    for pc, sd in bounds.sub_districts.items():
+        if not _overlaps(sd.bbox, extent):
+            continue
+        for r in sd.rings:
+            polys.append(r)
+            if pc in gov_pcodes:
+                faces.append(GOV_HELD)
+            elif pc in values and cmap is not None and values[pc] > 0:
+                faces.append(cmap(norm(values[pc])))
+            elif pc in values:
+                faces.append("#FFFFFF")
+            else:
+                faces.append(NO_DATA)
+    ax.add_collection(
+        PolyCollection(polys, facecolors=faces, edgecolors="#8C8C8C", linewidths=0.35, zorder=1)
+    )
+    cap = [
+        r
+        for pc in captured_pcodes
+        if pc in bounds.sub_districts
+        for r in bounds.sub_districts[pc].rings
+    ]
+    if cap:
+        ax.add_collection(
+            PolyCollection(
+                cap, facecolors="none", edgecolors=CAPTURED_EDGE, hatch="////", linewidths=1.1,
+                zorder=2,
+            )
+        )  # fmt: skip
+    ax.add_collection(LineCollection(bounds.coast, colors=COAST, linewidths=0.9, zorder=3))
+    ax.add_collection(
+        LineCollection(bounds.border, colors=BORDER, linewidths=1.6, linestyles=(0, (5, 2)), zorder=3)
+    )  # fmt: skip
+    style = {"fontsize": 7.5, "color": "#555555", "style": "italic", "zorder": 4}
+    ax.text(36.3, 36.62, "TURKEY", ha="center", **style)
+    if names:
+        ax.text(
+            35.95,
+            35.45,
+            "Mediterranean\nSea",
+            ha="left",
+            color=COAST,
+            fontsize=7,
+            style="italic",
+            zorder=4,
+        )
+
+
+def control_pcodes(
+    locations: pd.DataFrame, pcodes: dict[str, str], day: str | None = None
+) -> tuple[set[str], set[str]]:
+    """(held by the government from the first day, captured by ``day`` (default: the last)).
+
+    A sub-district counts as held or captured when any sub-district place in it is (a
+    sub-district place stands for the whole area; camps and towns do not).
+    """
+    loc = locations[locations["kind"].isin(("sub_district", "government"))]
+    dates = sorted(loc["date"].unique())
+    if not dates:
+        return set(), set()
+    first = loc[loc["date"] == dates[0]].set_index("location")["government_held"]
+    last = loc[loc["date"] == (day or dates[-1])].set_index("location")["government_held"]
+    gov = {pcodes.get(n, "") for n, v in first.items() if v}
+    cap = {pcodes.get(n, "") for n, v in last.items() if v and not first.get(n, 0)}
+    return gov - {""}, cap - {""}
+
+
+def _legend_classes(breaks: list, cmap, what: str) -> list:
+    handles = []
+    for k in range(len(breaks) - 1):
+        lo, hi = breaks[k], breaks[k + 1]
+        text = f"{P.format_people(lo)}-{P.format_people(hi)}"
+        handles.append(
+            Patch(
+                facecolor=cmap(k), edgecolor="#8C8C8C", label=f"{what}: {text}" if k == 0 else text
+            )
+        )
+    return handles
+
+
+def _control_handles() -> list:
+    return [
+        Patch(facecolor=GOV_HELD, edgecolor="#8C8C8C", label="government-held from the start"),
+        Patch(
+            facecolor="white",
+            edgecolor=CAPTURED_EDGE,
+            hatch="////",
+            label="captured during the run",
+        ),
+        Patch(facecolor=NO_DATA, edgecolor="#8C8C8C", label="no modelled place"),
+        Line2D([], [], color=BORDER, lw=1.6, ls=(0, (5, 2)), label="Syria-Turkey border"),
+    ]
+
+
+ATTRIBUTION = (
+    "Boundaries: UN OCHA / UNCS COD-AB Syria 2020-12-17 (CC BY 3.0 IGO); coast: Natural Earth. "
+    "The boundaries and names shown do not imply official endorsement or acceptance by the "
+    "United Nations."
+)
+
+
+def choropleth_pair(
+    locations: pd.DataFrame,
+    bounds: Boundaries,
+    pcodes: dict[str, str],
+    measure: str,
+    title: str = "",
+) -> Figure:
+    """Two maps of one measure by sub-district: on the last day and at its peak.
+
+    ``measure`` ``"displaced_from"``: people away from their homes in the sub-district;
+    ``"staying_net"``: displaced people staying in the sub-district, net of those already
+    there on the first reported day. Each sub-district's peak is its own highest day.
+    """
+    series = daily_series(locations)
+    wide = by_sub_district(series[measure], pcodes, set(bounds.sub_districts))
+    first, last = str(series["staying"].index[0]), str(series["staying"].index[-1])
+    end = wide.iloc[-1] if len(wide.columns) else pd.Series(dtype=float)
+    peak = wide.max() if len(wide.columns) else pd.Series(dtype=float)
+    vmax = float(max(peak.max() if len(peak) else 0, 1))
+    colours = SEQ if measure == "displaced_from" else SEQ_BLUE
+    cmap, norm, breaks = _norm(vmax, colours)
+    gov, cap = control_pcodes(locations, pcodes)
+    ext = map_extent(bounds, _modelled(locations, pcodes))
+    fig = P._new_figure(11.0, 7.6)
+    axes = fig.subplots(1, 2)
+    fl = P._day_label(pd.Timestamp(first).date(), year=True)
+    ll = P._day_label(pd.Timestamp(last).date(), year=True)
+    for ax, vals, sub in (
+        (axes[0], end, f"On {ll} (end of the run)"),
+        (axes[1], peak, "At each sub-district's peak (its own highest day)"),
+    ):
+        draw_base(ax, bounds, vals.to_dict(), cmap, norm, gov, cap, extent=ext)
+        ax.set_title(sub, fontsize=P.LABEL_PT, loc="left")
+        top = vals.sort_values(ascending=False).head(6)
+        items = []
+        for pc, v in top.items():
+            if v > 0:
+                sd = bounds.sub_districts[pc]
+                items.append((*sd.centroid, f"{sd.name} {P.format_people(round(v, -2))}", 0.5))
+        P._place_labels(fig, ax, items, [(x, y, 1.0) for x, y, *_ in items])
+    if measure == "displaced_from":
+        what = "Where the displaced come from: people away from their homes, by home sub-district"
+        sub = (
+            f"People whose home is in the sub-district and who are displaced (on the move, "
+            f"hosted, in camps or sites) on the day; counted from {fl}."
+        )
+    else:
+        what = "Where the displaced are staying: displaced people in each sub-district (net)"
+        sub = (
+            f"Displaced people staying in the sub-district (hosted, in camps or informal "
+            f"sites; not people passing through), minus those already there on {fl}."
+        )
+    label = "people away from home" if measure == "displaced_from" else "displaced staying (net)"
+    handles = _legend_classes(breaks, cmap, label) + _control_handles()
+    P._frame(
+        fig, what, title, subtitle=sub, note=ATTRIBUTION, legend_handles=handles, legend_ncols=6
+    )
+    return fig
+
+
+def flow_map(
+    locations: pd.DataFrame,
+    routes: pd.DataFrame,
+    bounds: Boundaries,
+    pcodes: dict[str, str],
+    title: str = "",
+    closed_roads: Sequence[tuple[str, str]] = (),
+    closed_crossings: Sequence[str] = (),
+) -> Figure:
+    """Net flows of people along the roads over the run, on the sub-district map.
+
+    Each arrow is one road, pointing the way more people travelled; its width is the net
+    number (people one way minus the other, summed over the run). Sub-districts are shaded
+    by the displaced staying there at the end (net, as :func:`choropleth_pair`).
+    """
+    series = daily_series(locations)
+    wide = by_sub_district(series["staying_net"], pcodes, set(bounds.sub_districts))
+    end = wide.iloc[-1] if len(wide.columns) else pd.Series(dtype=float)
+    cmap, norm, breaks = _norm(float(max(end.max() if len(end) else 0, 1)), SEQ_BLUE[:5])
+    gov, cap = control_pcodes(locations, pcodes)
+    ext = map_extent(bounds, _modelled(locations, pcodes))
+    last = locations.drop_duplicates("location", keep="last").set_index("location")
+    pos = {n: (float(r.lon), float(r.lat)) for n, r in last.iterrows()}
+    fig = P._new_figure(9.0, 9.6)
+    ax = fig.add_subplot()
+    draw_base(ax, bounds, end.to_dict(), cmap, norm, gov, cap, extent=ext)
+
+    if {"people_from_to", "people_to_from"} <= set(routes.columns):
+        tot = routes.groupby(["from", "to"], sort=True)[["people_from_to", "people_to_from"]].sum()
+        net = (tot["people_from_to"] - tot["people_to_from"]).astype(float)
+    else:  # an older run folder: direction unknown, draw undirected widths
+        net = routes.groupby(["from", "to"], sort=True)["people"].sum().astype(float)
+    big = float(net.abs().max()) if len(net) else 0.0
+    arrows = 0
+    for (a, b), v in net.sort_values(key=np.abs).items():
+        if big <= 0 or abs(v) < 0.01 * big or a not in pos or b not in pos:
+            continue
+        s, t = (a, b) if v > 0 else (b, a)
+        w = 0.6 + 7.0 * math.sqrt(abs(v) / big)
+        ax.add_patch(
+            FancyArrowPatch(
+                pos[s], pos[t], arrowstyle=f"-|>,head_length={0.25 + w * 0.09:.2f},head_width={0.15 + w * 0.06:.2f}",
+                mutation_scale=12, linewidth=w, color=P.OKABE_ITO["vermillion"], alpha=0.85,
+                shrinkA=4, shrinkB=6, zorder=5,
+            )
+        )  # fmt: skip
+        arrows += 1
+    for a, b in closed_roads:
+        if a in pos and b in pos:
+            (xa, ya), (xb, yb) = pos[a], pos[b]
+            ax.plot([xa, xb], [ya, yb], color="black", lw=1.2, ls=(0, (1, 1.5)), zorder=6)
+            ax.plot((xa + xb) / 2, (ya + yb) / 2, marker="x", color="black", ms=7, mew=2, zorder=7)
+
+    kinds = last["kind"]
+    labels, obstacles = [], []
+    for n, (x, y) in pos.items():
+        if not (ext[0] <= x <= ext[1] and ext[2] <= y <= ext[3]):
+            continue
+        k = kinds[n]
+        if k == "camp_cluster" or int(last.loc[n, "camp_capacity"]) > 0:
+            ax.plot(
+                x, y, marker="^", ms=8, mfc=P.OKABE_ITO["green"], mec="black", mew=0.7, zorder=8
+            )
+            labels.append((x, y, n, 4.0))
+            obstacles.append((x, y, 4.0))
+        elif k == "crossing":
+            closed = n in closed_crossings
+            ax.plot(
+                x,
+                y,
+                marker="s",
+                ms=7,
+                mfc="white" if closed else P.OKABE_ITO["blue"],
+                mec="black",
+                zorder=8,
+            )
+            if closed:
+                ax.plot(x, y, marker="x", ms=7, color="#C00000", mew=2, zorder=9)
+            labels.append((x, y, n + (" (closed)" if closed else ""), 4.0))
+            obstacles.append((x, y, 4.0))
+        elif n in LANDMARKS:
+            ax.plot(x, y, marker="o", ms=6, mfc="black", mec="white", zorder=8)
+            labels.insert(0, (x, y, LANDMARKS[n], 3.0))
+            obstacles.append((x, y, 3.0))
+        else:
+            ax.plot(x, y, marker="o", ms=2.5, color="#444444", zorder=7)
+            obstacles.append((x, y, 1.5))
+    P._place_labels(fig, ax, labels, obstacles)
+    handles = [
+        Line2D([], [], color=P.OKABE_ITO["vermillion"], lw=4, label=f"net flow along a road (widest: {P.format_people(big)} people)"),
+        Line2D([], [], color="black", lw=1.2, ls=(0, (1, 1.5)), marker="x", label="road closed in the scenario"),
+        Line2D([], [], ls="", marker="^", mfc=P.OKABE_ITO["green"], mec="black", ms=8, label="camp cluster"),
+        Line2D([], [], ls="", marker="s", mfc=P.OKABE_ITO["blue"], mec="black", ms=7, label="border crossing (open)"),
+        Line2D([], [], ls="", marker="s", mfc="white", mec="black", ms=7, label="crossing closed to civilians"),
+        Line2D([], [], ls="", marker="o", mfc="black", mec="white", ms=6, label="town"),
+        *_legend_classes(breaks, cmap, "displaced staying (net)"),
+        *_control_handles(),
+    ]  # fmt: skip
+    first = P._day_label(pd.Timestamp(series["staying"].index[0]).date(), year=True)
+    P._frame(
+        fig,
+        "Where people went: net movements along the roads, and where they are staying",
+        title,
+        subtitle=f"Arrows: people who travelled each road one way minus the other, {first} to the "
+        "end of the run; width grows with the square root of the number. Shading: displaced people "
+        f"staying in each sub-district at the end, net of those there on {first}. {arrows} roads shown "
+        "(flows under 1% of the largest left out).",
+        note=ATTRIBUTION,
+        legend_handles=handles,
+        legend_ncols=3,
+    )
+    return fig
+
+
+def situation_small_multiples(
+    locations: pd.DataFrame,
+    bounds: Boundaries,
+    pcodes: dict[str, str],
+    title: str = "",
+    max_panels: int = 12,
+) -> Figure:
+    """The displaced staying in each sub-district (net) on evenly spaced dates (weekly or
+    every few weeks, at most ``max_panels``), with the areas captured by each date."""
+    series = daily_series(locations)
+    wide = by_sub_district(series["staying_net"], pcodes, set(bounds.sub_districts))
+    dates = list(series["staying"].index)
+    step = 7 * max(1, math.ceil(len(dates) / 7 / max_panels))
+    picks = list(range(step - 1, len(dates), step))
+    if picks and len(dates) - 1 - picks[-1] < step // 2:
+        picks[-1] = len(dates) - 1  # the last day replaces a panel only a few days before it
+    elif not picks or picks[-1] != len(dates) - 1:
+        picks.append(len(dates) - 1)
+    picks = picks[-max_panels:]
+    vmax = float(max(wide.to_numpy().max() if wide.size else 0, 1))
+    cmap, norm, breaks = _norm(vmax, SEQ_BLUE)
+    gov, _ = control_pcodes(locations, pcodes)
+    ext = map_extent(bounds, _modelled(locations, pcodes))
+    ncols = min(4, math.ceil(math.sqrt(len(picks))))
+    nrows = math.ceil(len(picks) / ncols)
+    fig = P._new_figure(3.0 * ncols, 3.0 * nrows + 1.6)
+    axes = [fig.add_subplot(nrows, ncols, k + 1) for k in range(len(picks))]
+    totals = series["staying_net"].sum(axis=1)
+    for ax, i in zip(axes, picks, strict=False):
+        day = dates[i]
+        _, cap = control_pcodes(locations, pcodes, day)
+        vals = wide.iloc[i].to_dict() if wide.size else {}
+        draw_base(ax, bounds, vals, cmap, norm, gov, cap, names=False, extent=ext)
+        ax.set_title(
+            f"{P._day_label(pd.Timestamp(day).date())}: {P.format_people(round(totals.iloc[i], -3))} staying",
+            fontsize=8, loc="left",
+        )  # fmt: skip
+    every = "week" if step == 7 else f"{step // 7} weeks"
+    first = P._day_label(pd.Timestamp(dates[0]).date(), year=True)
+    P._frame(
+        fig,
+        f"The situation every {every}: displaced people staying in each sub-district",
+        title,
+        subtitle=f"Net of those already displaced there on {first}; hatched: captured by that day.",
+        note=ATTRIBUTION,
+        legend_handles=_legend_classes(breaks, cmap, "displaced staying (net)")
+        + _control_handles(),
+        legend_ncols=6,
+    )
+    return fig
+
+
+def scenario_closures(
+    scenario: Any, crossing_names: Sequence[str]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Roads closed by a ``route_closure`` event, and crossings closed on the last day
+    (a crossing not listed in ``[crossings]`` is closed, as in the model)."""
+    if scenario is None:
+        return [], []
+    roads = [tuple(e.between) for e in scenario.events if e.kind == "route_closure" and e.between]
+    state = {n: c.open for n, c in scenario.crossings.items()}
+    for e in sorted(scenario.events, key=lambda ev: ev.start or scenario.start):
+        if e.kind == "border" and e.crossing and e.open is not None:
+            started = e.start is None or e.start <= scenario.end
+            lasts = e.end is None or e.end >= scenario.end  # still in force on the last day
+            if started and lasts:
+                state[e.crossing] = bool(e.open)
+    return roads, [n for n in crossing_names if not state.get(n, False)]
