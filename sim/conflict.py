@@ -343,6 +343,7 @@ def compile_timeline(scenario: Scenario, world: World) -> Timeline:
         b = min(scenario.day_index(row.end) + 1, n_days)
         if a < b:
             survive[a:b, idx[row.place]] *= 1.0 - row.intensity
+            survive_bomb[a:b, idx[row.place]] *= 1.0 - row.intensity
 
     for ev in scenario.events:  # sorted by start date, then id
         cols = [idx[p] for p in ev.locations]
