@@ -19,8 +19,12 @@ figures are used; nothing of the December 2019 - March 2020 offensive.
     surroundings), the ratio of movements to people (630,000 / 400,000) and the share
     reaching Aleppo governorate.
 ``border_pull_km``
-    the pull of the northern border areas (camps, aid hubs, kin): how many go all the way
-    to Dana and its camps rather than to Idleb city or the next town (ISMI arrival shares).
+    the pull of the border areas (aid hubs, kin): the shares reaching northern Aleppo
+    (ISMI) and Aleppo governorate (OCHA).
+``camp_weight``
+    the pull of camps (aid, registration, services; Flee's camp weight): how many go all
+    the way to Dana and its camps rather than to Idleb city or the next town (ISMI:
+    71 % of May's arrivals in Idleb and surroundings went to Dana sub-district).
 
 Fixed, although they matter: ``fear_exponent`` (6.96, from the earlier totals-only 2019
 fit: with the front's threat inside the expected danger, the data no longer separate it
@@ -107,13 +111,13 @@ FIT_PARAMETERS = (
     FitParameter(
         "bombardment_rate",
         "log",
-        0.002,
+        0.003,
         "steady flight under sustained air strikes: the growth of the summer without advances",
     ),
     FitParameter(
         "front_distance_km",
         "log",
-        4.0,
+        2.3,
         "how far ahead of the front people leave, and avoid going: the August advance",
     ),
     FitParameter(
@@ -125,8 +129,14 @@ FIT_PARAMETERS = (
     FitParameter(
         "border_pull_km",
         "log",
-        10.0,
-        "pull of the northern border areas, their camps, aid and kin (ISMI: Dana's share)",
+        15.0,
+        "pull of the border areas (aid hubs, kin): northern Aleppo's and western Aleppo's shares",
+    ),
+    FitParameter(
+        "camp_weight",
+        "log",
+        6.0,
+        "pull of camps (aid, registration, services; Flee's camp weight): Dana's share (ISMI)",
     ),
 )
 #: Values the fit holds fixed and writes into the parameter file with the fitted ones (so
@@ -152,7 +162,6 @@ OPTIONAL_FIT_PARAMETERS = (
     FitParameter("destination_distance_spread", "log", 1.0, "spread of households' reach"),
     FitParameter("safety_weight", "log", 8.0, "avoiding places under fire or in the path"),
     FitParameter("onward_rate", "logit", 0.03, "moving on from informal sites"),
-    FitParameter("camp_weight", "log", 3.0, "pull of camps: aid, registration, services"),
     FitParameter("fear_tolerance", "logit", 0.05, "background fear people live with"),
     FitParameter("host_capacity_share", "log", 0.15, "room in host communities"),
     FitParameter("host_preference", "logit", 0.65, "share of households seeking host places"),
