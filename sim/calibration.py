@@ -105,37 +105,37 @@ FIT_PARAMETERS = (
     FitParameter(
         "flee_rate",
         "log",
-        0.6,
+        0.31,
         "response to expected danger (ground assault, the front at the door): the first wave",
     ),
     FitParameter(
         "bombardment_rate",
         "log",
-        0.003,
+        0.00375,
         "steady flight under sustained air strikes: the growth of the summer without advances",
     ),
     FitParameter(
         "front_distance_km",
         "log",
-        2.3,
+        2.36,
         "how far ahead of the front people leave, and avoid going: the August advance",
     ),
     FitParameter(
         "destination_distance_km",
         "log",
-        100.0,
+        30.9,
         "how far households flee: short hops vs the northern border areas (ISMI shares)",
     ),
     FitParameter(
         "border_pull_km",
         "log",
-        15.0,
+        31.1,
         "pull of the border areas (aid hubs, kin): northern Aleppo's and western Aleppo's shares",
     ),
     FitParameter(
         "camp_weight",
         "log",
-        6.0,
+        10.1,
         "pull of camps (aid, registration, services; Flee's camp weight): Dana's share (ISMI)",
     ),
 )
@@ -420,6 +420,7 @@ class Fit:
     hessian_ok: bool
     history: list[tuple[dict[str, float], float]] = field(default_factory=list)
     fixed: dict[str, float] = field(default_factory=dict)
+    hessian: list[list[float]] = field(default_factory=list)
 
 
 def fit(
@@ -481,7 +482,9 @@ def fit(
             )
         return j
 
-    step = 0.25  # initial simplex (log/logit units): the starts are near the optimum
+    # initial simplex (log/logit units): the starts are the optimum of the previous search
+    # on the same data, so a short rerun refines it and computes the intervals
+    step = 0.25
     simplex = np.vstack([x0] + [x0 + step * np.eye(len(x0))[i] for i in range(len(x0))])
     opt = minimize(
         objective,
@@ -506,8 +509,12 @@ def fit(
             raise np.linalg.LinAlgError
         sd = np.sqrt(np.diag(cov))
     except np.linalg.LinAlgError:
+        # Not positive definite (a ridge, or a search stopped before the optimum): report
+        # conditional intervals, each parameter alone with the others at their fitted
+        # values (sd = sqrt(2 / H_ii)), flagged as such (hessian_ok = False).
         ok = False
-        sd = np.full(len(specs), np.nan)
+        d = np.diag(hess)
+        sd = np.where(d > 0, np.sqrt(2.0 / np.where(d > 0, d, 1.0)), np.nan)
     for p, x, s in zip(specs, opt.x, sd, strict=True):
         ci[p.name] = (
             (p.from_x(x - 1.96 * s), p.from_x(x + 1.96 * s))
@@ -530,6 +537,7 @@ def fit(
         ok,
         history,
         fixed,
+        hess.tolist(),
     )
 
 
@@ -704,6 +712,9 @@ def fit_summary(result: Fit) -> dict[str, Any]:
         "ci95": {k: list(v) for k, v in result.ci95.items()},
         "objective": result.objective,
         "evaluations": result.evaluations,
+        "fixed": result.fixed,
+        "hessian_log_space": result.hessian,
+        "hessian_positive_definite": result.hessian_ok,
         "seeds": result.seeds,
         "population_scale": result.scale,
         "wall_seconds": round(result.wall_seconds, 1),

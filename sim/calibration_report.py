@@ -59,6 +59,9 @@ SENSITIVITY_RANGES = {
 #: whole calibration stays within about 20 minutes on a shared 2-core machine).
 BAND_SEEDS, SCALE_SEEDS, FULL_SEEDS, SENSITIVITY_SEEDS, WINTER_SEEDS = 6, 6, 2, 1, 4
 
+#: What the report says for a parameter without an interval.
+NO_INTERVAL = "none: the objective does not curve along it at the optimum (weakly identified)"
+
 HEADLINE = ("movements by 31 Aug", "people by 31 Aug")
 
 
@@ -592,9 +595,10 @@ def report_text(
     for p in FIT_PARAMETERS:
         if p.name in result.values:
             lo, hi = result.ci95[p.name]
-            L.append(
-                f"| `{p.name}` | {result.values[p.name]:.4g} | {lo:.3g} to {hi:.3g} | {p.why} |"
+            interval = (
+                f"{lo:.3g} to {hi:.3g}" if math.isfinite(lo) and math.isfinite(hi) else NO_INTERVAL
             )
+            L.append(f"| `{p.name}` | {result.values[p.name]:.4g} | {interval} | {p.why} |")
     for name, value in result.fixed.items():
         why = FIXED_IN_FIT[name][1] if name in FIXED_IN_FIT else "held fixed in the fit"
         L.append(f"| `{name}` | {value:.4g} (fixed) | not fitted | {why} |")
@@ -603,7 +607,7 @@ def report_text(
         "All other behaviour parameters keep their documented defaults (see `docs/scenario-reference.md`):",
         "the 2019 figures say little about them; the sensitivity analysis below shows how much they matter.",
         "Intervals: Laplace approximation (inverse Hessian of the objective), assuming reported counts are",
-        f"accurate to about 10 %, REACH ISMI sub-district shares to about 25 % and other shares to 3 points{'' if result.hessian_ok else ' (WARNING: the Hessian was not positive definite; intervals are not reliable)'}.",
+        f"accurate to about 10 %, REACH ISMI sub-district shares to about 25 % and other shares to 3 points{'' if result.hessian_ok else ' (WARNING: the Hessian was not positive definite, so these are conditional intervals, each parameter varied alone with the others at their fitted values: too narrow where parameters trade off)'}.",
         "",
         "## Fit",
         "",
