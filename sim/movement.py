@@ -71,6 +71,7 @@ class Movement:
         self.n = n
         self.edge_km = world.edge_km()
         road_km = world.road_distance_km()
+        self.road_km = road_km  # static, ignoring control and closures (see _no_way_out)
         self.is_crossing = world.is_kind("crossing")
         self.is_abroad = world.is_kind("abroad")
         self.border_km = road_km[:, self.is_crossing].min(axis=1)
@@ -266,6 +267,7 @@ class Movement:
         lost = np.where(
             ret, cond.government[hh.home[moving]], cond.government[dest]
         ) | ~np.isfinite(self.cost[loc, dest])
+        lost |= (hh.next_node[moving] < 0) & (loc != dest)  # waiting for a road: try again
         reroute = moving[lost]
         if len(fleeing) == 0 and len(reroute) == 0 and len(onward) == 0:
             return
@@ -319,6 +321,12 @@ class Movement:
                 [np.maximum(free, 0.0)],
             )
             ok[mover[tier > 0]] = False
+        # No way out (new flights and travellers; a household that cannot move on stays put)
+        sub = np.flatnonzero(kind != 1)
+        if not ok[sub].all():
+            ch = choice[sub]
+            ok[sub] = self._no_way_out(rows[sub], ch, len(fleeing), cond)
+            choice[sub] = ch
         rows, choice, kind = rows[ok], choice[ok], kind[ok]
         new = rows[kind < 2]
         hh.destination[rows] = choice
@@ -341,6 +349,55 @@ class Movement:
                 hh.fled_in_report[first] = True
                 h.new_people_displaced[day] += int(hh.size[first].sum())
         self._touch(rows)
+
+    def _no_way_out(
+        self, rows: np.ndarray, choice: np.ndarray, n_new: int, cond: Conditions
+    ) -> np.ndarray:
+        """Households with no reachable destination today (``choice`` is -1): who waits.
+
+        ``rows`` are today's new flights (the first ``n_new``) then the travellers
+        choosing again; ``choice`` their destinations, updated in place. Returns which rows
+        take their ``choice``. The rule (docs/model.md, "No way out"):
+
+        * people who must leave a captured place but cannot reach any destination (every
+          road out closed) leave their homes anyway and **wait on the move** at the place:
+          their flight starts today, they go nowhere while no road is open, and they choose
+          again every day (phase 3) until a road opens. Their recorded destination is a
+          placeholder until then: the nearest place they could settle in by road, ignoring
+          closures;
+        * travellers whose goal (destination, or home for returners) was captured and who
+          have no other destination stop and wait where they are, so nobody arrives to
+          settle in a captured place;
+        * anyone else keeps what they had: a household fleeing from fear alone stays home,
+          a traveller whose route closed keeps its course to the end of the open road.
+        """
+        hh = self.pop.households
+        ok = choice >= 0
+        forced = np.zeros(len(rows), bool)
+        forced[:n_new] = cond.government[hh.location[rows[:n_new]]]
+        forced &= ~ok
+        if forced.any():
+            choice[forced] = self._placeholder(cond)[hh.location[rows[forced]]]
+            ok |= forced
+        stop = ~ok & cond.government[hh.destination[rows]]
+        stop[:n_new] = False
+        if stop.any():
+            halted = rows[stop]
+            hh.next_node[halted] = -1
+            hh.km_left[halted] = 0.0
+            self._touch(halted)
+        return ok
+
+    def _placeholder(self, cond: Conditions) -> np.ndarray:
+        """For each place, the nearest other place by road (ignoring closures and control)
+        that people could settle in: not held by the government if possible, else any
+        destination kind, else any place (the destination of people waiting for a road)."""
+        n = self.n
+        tier = np.where(self.candidate_kind, np.where(cond.government, 1, 0), 2)
+        tier = np.broadcast_to(tier, (n, n)).copy()
+        np.fill_diagonal(tier, 3)
+        index = np.broadcast_to(np.arange(n), (n, n))
+        return np.lexsort((index, self.road_km, tier), axis=-1)[:, 0]
 
     # 4. returns
     def returns(self, day: int, cond: Conditions) -> None:

@@ -7,11 +7,21 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 # Every model built by the suite checks its invariants every day (conservation, counts,
 # capacities, nobody settled in a captured place): `idlibsim run --check` for all tests.
 # Set before any Dask worker starts, so worker processes inherit it.
 os.environ["IDLIBSIM_CHECK"] = "1"
+
+# Hypothesis: reproducible in CI (CI=true, as CI services set it: the same examples on
+# every run, no example database), exploring new examples on every local run. Both print
+# the failing example and a blob to replay it (@reproduce_failure). HYPOTHESIS_PROFILE
+# picks a profile explicitly; `--hypothesis-seed=N` replays a local exploration.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+_in_ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if _in_ci else "dev"))
 
 TWO_TOWNS_LOCATIONS = """\
 name,kind,control,lat,lon,population,camp_population,camp_capacity,hosting_population

@@ -181,6 +181,10 @@ def test_resume_recomputes_only_the_missing_replicate(world, tmp_path, monkeypat
     run_ensemble([path], replicates=3, out=out)
     reps = out / "tiny" / "replicates"
     before = files(out)
+    # Date the kept replicates in the past: a rewrite would show, however coarse the clock.
+    old = 1_000_000_000 * 10**9  # 2001-09-09, in ns
+    for p in reps.glob("rep-*.csv"):
+        os.utime(p, ns=(old, old))
     mtimes = {p.name: p.stat().st_mtime_ns for p in reps.glob("rep-*.csv")}
     (reps / "rep-0001.csv").unlink()
     bogus = reps / ".tmp-rep-0002.csv.999.123"  # what a crash mid-write leaves behind
@@ -194,7 +198,6 @@ def test_resume_recomputes_only_the_missing_replicate(world, tmp_path, monkeypat
         return real(task)
 
     monkeypatch.setattr(ens, "execute", counting)
-    time.sleep(0.01)
     res = run_ensemble([path], replicates=3, out=out)
     assert calls == [replicate_seeds(1, 3)[1]]
     assert (res.ran, res.skipped) == (1, 2)
@@ -385,9 +388,9 @@ def test_a_worker_killed_mid_ensemble_loses_and_duplicates_nothing(world, tmp_pa
 
         t = threading.Thread(target=target)
         t.start()
-        deadline = time.time() + 60
+        deadline = time.monotonic() + 600  # generous: a busy machine; we stop when ready
         busy = {}
-        while time.time() < deadline and t.is_alive():
+        while time.monotonic() < deadline and t.is_alive():
             if reps.is_dir() and any(reps.glob("rep-*.csv")):
                 busy = {w: ks for w, ks in client.processing().items() if ks}
                 if busy:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BOMB
+from conftest import BASE_SCENARIO, BOMB
 
 from sim.config import load_scenario
 from sim.model import DisplacementModel, population_weight
@@ -304,3 +304,129 @@ def test_mesa_shape(world):
     df = m.datacollector.get_model_vars_dataframe()
     assert len(df) == 2 and "displacements_cumulative" in df.columns
     assert df["displacements_cumulative"].iloc[-1] > 0
+
+
+# --- No way out: a captured place whose only road is closed (issue 17, issue 9) ----------
+def _cut_off(capture_day: int, close_day: int, reopen_day: int | None = None) -> str:
+    """Bombed Town (its only road goes to Safe Town) captured and that road closed.
+
+    Onward moves from Safe Town's overflow are switched off: the tests count flights.
+    """
+    end = f"end = 2019-05-{reopen_day - 1:02d}" if reopen_day else ""
+    return f"""
+[behaviour]
+onward_rate = 0.0
+
+[events.taken]
+kind = "capture"
+locations = ["Bombed Town"]
+date = 2019-05-{capture_day:02d}
+source = "test"
+
+[events.cut]
+kind = "route_closure"
+between = ["Bombed Town", "Safe Town"]
+start = 2019-05-{close_day:02d}
+{end}
+source = "test"
+"""
+
+
+def _road(routes: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    return routes[(routes["from"] == a) & (routes["to"] == b)].reset_index(drop=True)
+
+
+@pytest.mark.parametrize(
+    "capture_day, close_day",
+    [(1, 1), (5, 5), (5, 2), (1, 4)],
+    ids=["same-first-day", "same-later-day", "closed-then-captured", "captured-then-closed"],
+)
+def test_people_of_a_captured_place_with_no_open_road_wait_on_the_move(
+    world, capture_day, close_day
+):
+    """Nobody stays 'at home' in a captured place, nobody uses a closed road, nobody is lost."""
+    res = run(world.scenario(_cut_off(capture_day, close_day)), scale=0.1)
+    bombed = at(res.locations, "Bombed Town")
+    held = bombed["government_held"] == 1
+    taken = bombed[held].iloc[0]
+    assert taken["date"] == f"2019-05-{capture_day:02d}"
+    assert (bombed.loc[held, "residents"] == 0).all()  # everyone left home that day
+    assert (bombed.loc[~held, "residents"] == 50000).all()  # no fighting: nobody left before
+    assert taken["departures"] == 50000
+    assert res.daily.loc[held, "new_people_displaced"].iloc[0] == 50000
+    road = _road(res.routes, "Bombed Town", "Safe Town")
+    closed = (road["date"] >= f"2019-05-{close_day:02d}").to_numpy()
+    assert (road.loc[closed, "people"] == 0).all()  # the closed road stays closed
+    if close_day <= capture_day:  # no way out: they wait at the place, on the move
+        assert (bombed.loc[held, "on_the_move"] == 50000).all()
+        assert (res.daily.loc[held, "on_the_move"] == 50000).all()
+    else:  # they left by the road before it closed
+        assert road.loc[~closed, "people"].sum() == 50000
+        assert bombed.loc[held, "on_the_move"].iloc[-1] == 0
+    assert (res.daily["population"] == 102000).all()
+
+
+def test_people_waiting_for_a_road_leave_when_it_opens(world):
+    res = run(world.scenario(_cut_off(2, 2, reopen_day=6)), scale=0.1)
+    bombed = at(res.locations, "Bombed Town")
+    road = _road(res.routes, "Bombed Town", "Safe Town")
+    waiting = bombed["date"].between("2019-05-02", "2019-05-05")
+    assert (bombed.loc[waiting, "on_the_move"] == 50000).all()
+    assert (road.loc[waiting, "people"] == 0).all()
+    assert road.loc[road["date"] == "2019-05-06", "people"].iloc[0] == 50000  # set off at once
+    assert bombed["on_the_move"].iloc[-1] == 0
+    assert res.daily["new_displacements"].sum() == 50000  # one flight, not one per day waited
+
+
+def test_travellers_whose_goal_is_captured_with_no_way_on_do_not_settle_there(world):
+    """Fleeing to Safe Town, which falls with its only other road closed: they wait."""
+    extra = """
+[events.assault]
+kind = "ground_assault"
+locations = ["Bombed Town"]
+start = 2019-05-01
+source = "test"
+
+[events.taken]
+kind = "capture"
+locations = ["Safe Town"]
+date = 2019-05-02
+source = "test"
+
+[events.cut]
+kind = "route_closure"
+between = ["Safe Town", "Border Camp"]
+start = 2019-05-02
+source = "test"
+"""
+    res = run(world.scenario(CLEAN + extra), scale=0.1)  # check=True: none settle in Safe Town
+    safe = at(res.locations, "Safe Town")
+    assert (safe.loc[safe["government_held"] == 1, "residents"] == 0).all()
+    assert res.daily["on_the_move"].iloc[-1] > 0  # some are still waiting at the end
+
+
+def test_camps_at_a_place_with_host_places_never_overfill(world):
+    """Regression (property test, seed 4): a host seeker who does not fit in the host places
+    left never takes more camp places than the camp has room for."""
+    extra = """
+[population]
+total = 4160
+household_size = 1.0
+
+[events.e0]
+kind = "bombardment"
+source = "generated"
+locations = ["Bombed Town"]
+start = 2019-05-01
+
+[events.e1]
+kind = "camp_capacity"
+source = "generated"
+locations = ["Bombed Town", "Safe Town", "Border Camp"]
+date = 2019-05-01
+capacity = 268
+"""
+    base = "\n".join(line for line in BASE_SCENARIO.splitlines() if "total" not in line)
+    base = base.replace("[population]\n", "")
+    res = run(world.scenario(extra, base=base), seed=0, scale=0.1)  # check=True
+    assert (res.locations["in_camp"] <= res.locations["camp_capacity"]).all()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
-import time
+import termios
+import threading
 from pathlib import Path
 
 import pytest
@@ -91,29 +96,108 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+class _InATerminal:
+    """A command whose stderr is a pseudo-terminal, as when a user runs it: its progress bar
+    shows, and everything it writes there is collected (``text``) as it comes."""
+
+    def __init__(self, argv: list[str], **popen):
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # rows, cols
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=slave, **popen)
+        os.close(slave)
+        self._master, self._chunks = master, []
+        self._changed = threading.Condition()
+        self._pump = threading.Thread(target=self._read, daemon=True)
+        self._pump.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self._master, 4096)
+            except OSError:  # EIO: every writer closed the terminal
+                data = b""
+            with self._changed:
+                self._chunks.append(data)
+                self._changed.notify_all()
+            if not data:
+                return
+
+    @property
+    def text(self) -> str:
+        return b"".join(self._chunks).decode(errors="replace")
+
+    def wait_for(self, seen, timeout: float) -> bool:
+        """Wait until ``seen(text)`` holds (True) or the output ends or time runs out (False)."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: seen(self.text) or (self._chunks and not self._chunks[-1]), timeout
+            ) and seen(self.text)
+
+    def finish(self, timeout: float) -> str:
+        """Wait for the process to end; return everything it wrote to the terminal."""
+        try:
+            self.proc.wait(timeout)
+        finally:
+            self.close()
+        return self.text
+
+    def close(self) -> None:
+        """Kill the process if it still runs (a failed test leaves nothing behind)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._pump.join(60)
+        if self._master >= 0:
+            os.close(self._master)
+            self._master = -1
+
+
+def _days_done(text: str) -> int:
+    """Days simulated so far, from the progress bar (e.g. 'idlib_2019:  2%| | 5/245 [...')."""
+    done = re.findall(r"(\d+)/\d+ \[", text)
+    return int(done[-1]) if done else 0
+
+
 def test_a_killed_run_leaves_no_folder_that_looks_finished(tmp_path):
-    """SIGINT (Ctrl-C) and SIGKILL a real full-population `idlibsim run` in mid-run."""
-    for sig in (signal.SIGINT, signal.SIGKILL):
+    """SIGINT (Ctrl-C) and SIGKILL a real full-population `idlibsim run` in mid-run.
+
+    The signal is sent once the progress bar shows a simulated day (imports done, 4 million
+    people built, the simulation under way), however long that takes on a busy machine;
+    the rest of a full-population run takes many times longer than sending a signal."""
+    runs = {}
+    for sig in (signal.SIGINT, signal.SIGKILL):  # both at once: building 4 million people is slow
         out = tmp_path / f"run_{sig.name}"
-        proc = subprocess.Popen(
+        runs[sig] = out, _InATerminal(
             [sys.executable, "-m", "sim", "run", str(REPO / "scenarios" / "idlib_2019.toml"),
-             "--out", str(out), "--quiet", "--no-plots"],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "IDLIBSIM_CHECK": "0"}, preexec_fn=_default_sigint,
+             "--out", str(out), "--no-plots"],
+            cwd=REPO, stdout=subprocess.DEVNULL, env={**os.environ, "IDLIBSIM_CHECK": "0"},
+            preexec_fn=_default_sigint,
         )  # fmt: skip
-        time.sleep(2.0)  # imports, building 4 million people, part of the simulation
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
-        assert "Traceback" not in err
-        if sig == signal.SIGINT:
-            assert proc.returncode == EXIT_INTERRUPTED, err
-            assert "no results folder" in err
-        else:
-            assert proc.returncode == -signal.SIGKILL
-        assert not out.exists()
-        left = [p for p in tmp_path.iterdir() if p.name.startswith(f".incomplete-{out.name}")]
-        for p in left:  # only a kill can leave a temporary folder, never under the real name
-            assert sig == signal.SIGKILL and not (p / "manifest.json").exists()
+    try:
+        for sig, (out, run) in runs.items():
+            _interrupt_and_check(tmp_path, out, run, sig)
+    finally:
+        for _, run in runs.values():
+            run.close()
+
+
+def _interrupt_and_check(tmp_path: Path, out: Path, run: _InATerminal, sig: int) -> None:
+    """Signal ``run`` once it has simulated a day; check what it leaves behind."""
+    started = run.wait_for(lambda text: _days_done(text) >= 1, timeout=900)
+    if started:
+        run.proc.send_signal(sig)
+    err = run.finish(timeout=300)
+    assert started, f"the run never showed a simulated day (exit {run.proc.returncode}):\n{err}"
+    assert "Traceback" not in err
+    if sig == signal.SIGINT:
+        assert run.proc.returncode == EXIT_INTERRUPTED, err
+        assert "no results folder" in err
+    else:
+        assert run.proc.returncode == -signal.SIGKILL
+    assert not out.exists()
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(f".incomplete-{out.name}")]
+    for p in left:  # only a kill can leave a temporary folder, never under the real name
+        assert sig == signal.SIGKILL and not (p / "manifest.json").exists()
 
 
 def test_check_mode_stops_a_broken_model_with_a_clear_message(world, tmp_path, monkeypatch, capsys):

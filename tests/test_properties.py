@@ -1,5 +1,16 @@
 """Property-based tests (Hypothesis): random valid scenarios run and conserve the
 population; random invalid ones are refused cleanly, with an InputError naming the file.
+
+The generator of valid scenarios is built from the schema the checker uses
+(:mod:`sim.config`: every field of every table and event kind, with its declared type,
+range and choices) plus the checker's rules that join fields (an event ends after it
+starts and within the period; an open crossing lets at least one person a day through;
+the population exceeds the camp residents). ``test_the_generator_writes_only_valid_scenarios``
+holds it to that: anything it writes, the checker must accept.
+
+Hypothesis runs with the profile loaded in ``conftest.py``: derandomized in CI, exploring
+locally; a failure prints the example and a blob to reproduce it. A failure found this way
+becomes an explicit ``@example`` below or a plain test (``tests/test_model.py``).
 """
 
 from __future__ import annotations
@@ -10,17 +21,29 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 from conftest import World
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sim.cli import EXIT_INPUT, main
-from sim.config import load_scenario
+from sim.config import (
+    _COMMON_EVENT_FIELDS,
+    CROSSING_FIELDS,
+    EVENT_KINDS,
+    SECTIONS,
+    Field,
+    load_scenario,
+)
 from sim.errors import InputError
 from sim.model import DisplacementModel
 
 START, N_DAYS = date(2019, 5, 1), 30
 PLACES = ["Bombed Town", "Safe Town", "Border Camp"]
 ROADS = [("Bombed Town", "Safe Town"), ("Safe Town", "Border Camp"), ("Border Camp", "Crossing")]
+CROSSING = "Crossing"  # the only place of kind 'crossing' in the tiny world
+CAMP_RESIDENTS = 2000  # camp_population of the tiny world (conftest.TWO_TOWNS_LOCATIONS)
+#: Test-only narrowing of declared ranges, inside them, to keep a run to a second or so.
+NARROWER = {"population.total": (CAMP_RESIDENTS + 1, 150_000)}
+ALWAYS = set(NARROWER)  # drawn even where a default exists (the default is outside NARROWER)
 SETTINGS = settings(
     max_examples=40,
     deadline=None,
@@ -32,93 +55,164 @@ def _day(i: int) -> str:
     return (START + timedelta(days=i)).isoformat()
 
 
-@st.composite
-def period(draw) -> tuple[str, str | None]:
-    a = draw(st.integers(0, N_DAYS - 1))
-    b = draw(st.one_of(st.none(), st.integers(a, N_DAYS - 1)))
-    return _day(a), None if b is None else _day(b)
-
-
-def _names(xs: list[str]) -> str:
+def _names(xs) -> str:
     return "[" + ", ".join(f'"{x}"' for x in xs) + "]"
+
+
+def _bounds(f: Field, dotted: str) -> tuple[float, float]:
+    """The declared range of a number field (0-1 for a probability), narrowed for speed."""
+    lo, hi = (0.0, 1.0) if f.type == "prob" else (f.lo, f.hi)
+    assert lo is not None and hi is not None, f"{dotted}: no declared range to draw from"
+    n_lo, n_hi = NARROWER.get(dotted, (lo, hi))
+    lo, hi = max(lo, n_lo), min(hi, n_hi)
+    assert lo <= hi, f"{dotted}: the narrowing leaves no valid value"
+    return lo, hi
+
+
+def value(f: Field, dotted: str, first_day: int = 0) -> st.SearchStrategy[str]:
+    """A TOML value the checker accepts for field ``f``, drawn from its declaration."""
+    if f.type == "int":
+        lo, hi = _bounds(f, dotted)
+        return st.integers(math.ceil(lo), math.floor(hi)).map(str)
+    if f.type in ("float", "prob"):
+        lo, hi = _bounds(f, dotted)
+        return st.floats(lo, hi, allow_nan=False, allow_infinity=False).map(repr)
+    if f.type == "bool":
+        return st.sampled_from(["true", "false"])
+    if f.type == "choice":
+        return st.sampled_from(f.choices).map(lambda c: f'"{c}"')
+    if f.type == "date":
+        return st.integers(first_day, N_DAYS - 1).map(_day)
+    if dotted == "events.camp_capacity.locations":
+        # Known bug (tests/test_model.py::test_camps_at_a_place_with_host_places_never_overfill,
+        # xfail): camps at a place that also has host places can overfill. Camps only at the
+        # camp cluster until it is fixed.
+        return st.just(_names(["Border Camp"]))
+    if f.type == "names":
+        return st.lists(
+            st.sampled_from(PLACES), min_size=1 if f.required else 0, max_size=3, unique=True
+        ).map(_names)
+    if f.type == "pair":
+        return st.sampled_from(ROADS).map(_names)
+    if f.type == "name":
+        return st.just(f'"{CROSSING}"')
+    if f.type in ("str", "text"):
+        return st.just('"generated"')
+    raise AssertionError(f"{dotted}: no generator for field type {f.type!r}; add one")
+
+
+@st.composite
+def table(draw, spec, prefix: str, skip=()) -> dict[str, str]:
+    """Values for the fields of a table: every required one, a random subset of the others.
+
+    Dates follow the checker's rules: ``end`` on or after ``start`` (or ``date``)."""
+    out: dict[str, str] = {}
+    first = 0
+    for f in spec:
+        if f.name in skip or f.type == "path":
+            continue
+        if not (f.required or prefix + f.name in ALWAYS or draw(st.booleans())):
+            continue
+        out[f.name] = draw(value(f, prefix + f.name, first if f.name == "end" else 0))
+        if f.name in ("start", "date"):
+            first = (date.fromisoformat(out[f.name]) - START).days
+    return out
+
+
+def _crossing_rule(t: dict[str, str]) -> dict[str, str]:
+    """An open crossing lets at least one person a day through (the checker's rule)."""
+    if t.get("open") == "true" and int(t.get("daily_capacity", "0")) == 0:
+        t["daily_capacity"] = "1"
+    return t
+
+
+def _write(header: str, t: dict[str, str]) -> str:
+    return "\n".join([header, *(f"{k} = {v}" for k, v in t.items())]) + "\n"
 
 
 @st.composite
 def event(draw, i: int) -> str:
-    kind = draw(
-        st.sampled_from(
-            ["bombardment", "ground_assault", "capture", "ceasefire", "border", "camp_capacity",
-             "route_closure"]
-        )
-    )  # fmt: skip
-    lines = [f"[events.e{i}]", f'kind = "{kind}"', 'source = "generated"']
-    places = draw(st.lists(st.sampled_from(PLACES), min_size=1, max_size=3, unique=True))
-    start, end = draw(period())
-    ends = [f"end = {end}"] if end else []
-    if kind in ("bombardment", "ground_assault"):
-        lines += [f"locations = {_names(places)}", f"start = {start}", *ends]
-        if draw(st.booleans()):
-            lines.append(f"intensity = {draw(st.floats(0, 1)):.6g}")
-    elif kind == "capture":
-        lines += [f"locations = {_names(places[:1])}", f"date = {start}"]
-        lines.append(f'by = "{draw(st.sampled_from(["government", "opposition"]))}"')
-    elif kind == "ceasefire":
-        covered = draw(st.sampled_from([[], places]))
-        lines += [f"locations = {_names(covered)}", f"start = {start}", *ends]
-        lines.append(f"factor = {draw(st.floats(0, 1)):.6g}")
-    elif kind == "border":
-        lines += ['crossing = "Crossing"', f"start = {start}", *ends]
-        lines.append(f"open = {'true' if draw(st.booleans()) else 'false'}")
-        lines.append(f"daily_capacity = {draw(st.integers(0, 5000))}")
-    elif kind == "camp_capacity":
-        lines += ['locations = ["Border Camp"]', f"date = {start}"]
-        lines.append(f"capacity = {draw(st.integers(0, 20000))}")
-    else:
-        a, b = draw(st.sampled_from(ROADS))
-        lines += [f'between = ["{a}", "{b}"]', f"start = {start}", *ends]
-    return "\n".join(lines) + "\n"
+    kind = draw(st.sampled_from(sorted(EVENT_KINDS)))
+    common = draw(table(_COMMON_EVENT_FIELDS, "events.e.", skip=("kind", "source")))
+    t = {"kind": f'"{kind}"', "source": '"generated"', **common}
+    t.update(draw(table(EVENT_KINDS[kind][1], f"events.{kind}.")))
+    if kind == "border":
+        t = _crossing_rule(t)
+    return _write(f"[events.e{i}]", t)
 
 
 @st.composite
 def valid_scenario(draw) -> str:
-    total = draw(st.integers(5_000, 150_000))
-    head = [
-        "[scenario]",
-        'name = "generated"',
-        'title = "A generated scenario"',
-        f"start = {_day(0)}",
-        f"end = {_day(N_DAYS - 1)}",
-        "",
-        "[population]",
-        f"total = {total}",
-        f"household_size = {draw(st.floats(1, 8)):.3g}",
-        "",
-        "[geography]",
-        'locations = "data/locations.csv"',
-        'routes = "data/routes.csv"',
-        "",
-        "[behaviour]",
-        f"flee_rate = {draw(st.floats(0.001, 2)):.4g}",
-        f"return_rate = {draw(st.floats(0, 0.2)):.4g}",
-        f"travel_km_per_day = {draw(st.floats(5, 200)):.4g}",
-        "",
-    ]
+    """A scenario of the tiny world, 30 days, that the checker accepts."""
+    scenario = {"name": '"generated"', "title": '"A generated scenario"'}
+    scenario |= {"start": _day(0), "end": _day(N_DAYS - 1)}
+    if draw(st.booleans()):
+        scenario["report_from"] = draw(value(Field("report_from", "date"), "scenario.report_from"))
+    parts = [_write("[scenario]", scenario)]
+    for name, (_, spec) in SECTIONS.items():
+        if name == "scenario":
+            continue
+        parts.append(_write(f"[{name}]", draw(table(spec, f"{name}."))))
+    if draw(st.booleans()):
+        crossing = _crossing_rule(draw(table(CROSSING_FIELDS, "crossings.x.")))
+        parts.append(_write(f'[crossings."{CROSSING}"]', crossing))
     n = draw(st.integers(0, 6))
-    events = [draw(event(i)) for i in range(n)]
-    return "\n".join(head) + "\n" + "\n".join(events)
+    parts += [draw(event(i)) for i in range(n)]
+    return "\n".join(parts)
 
 
-@SETTINGS
-@given(text=valid_scenario(), seed=st.integers(0, 2**32))
-def test_valid_scenarios_run_and_conserve_the_population(tmp_path_factory, text, seed):
+def _load(tmp_path_factory, text: str):
     world = World(tmp_path_factory.mktemp("w"))
     path = world.folder / "generated.toml"
     path.write_text(text)
-    sc = load_scenario(path)
+    return load_scenario(path)
+
+
+@settings(SETTINGS, max_examples=200)
+@given(text=valid_scenario())
+def test_the_generator_writes_only_valid_scenarios(tmp_path_factory, text):
+    """A generator of valid inputs that writes an invalid one makes the run test flaky."""
+    try:
+        _load(tmp_path_factory, text)
+    except InputError as exc:
+        raise AssertionError(f"the checker refuses a generated scenario:\n{exc}\n\n{text}") from exc
+
+
+#: The model bug this test found (issue 17): a place captured on the first day whose only
+#: road is closed the same day stopped the model with "people settled in captured places".
+CAPTURED_AND_CUT_OFF = """\
+[scenario]
+name = "generated"
+title = "A generated scenario"
+start = 2019-05-01
+end = 2019-05-30
+
+[population]
+total = 5000
+
+[events.e0]
+kind = "capture"
+source = "generated"
+locations = ["Bombed Town"]
+date = 2019-05-01
+
+[events.e1]
+kind = "route_closure"
+source = "generated"
+between = ["Bombed Town", "Safe Town"]
+start = 2019-05-01
+"""
+
+
+@SETTINGS
+@example(text=CAPTURED_AND_CUT_OFF, seed=0)
+@given(text=valid_scenario(), seed=st.integers(0, 2**32))
+def test_valid_scenarios_run_and_conserve_the_population(tmp_path_factory, text, seed):
+    sc = _load(tmp_path_factory, text)
     model = DisplacementModel(sc, seed=seed, population_scale=0.1, check=True)
     model.run()  # check=True asserts conservation and every invariant every day
     daily = model.daily()
-    assert len(daily) == N_DAYS
+    assert len(daily) == sc.n_days - sc.report_offset
     assert (daily["population"] == daily["population"].iloc[0]).all()
     parts = ["at_home", "on_the_move", "displaced_now", "returned"]
     assert np.all(daily[[c for c in parts if c in daily]].to_numpy() >= 0)
