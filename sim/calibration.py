@@ -6,6 +6,11 @@ figures are used; nothing of the December 2019 - March 2020 offensive.
 ``flee_rate``
     the response to expected danger (a ground assault, the front at the door): the fast
     first wave (180,000 people in 11 days, when the first towns were assaulted).
+``propensity_shape``
+    how much households differ in their readiness to flee (gamma shape): with a small
+    shape the readiest leave at once and the rest slowly, so a fast first wave is
+    followed by a summer that slows down (OCHA: 180,000 people in 11 days, 400,000 by the
+    end of August).
 ``bombardment_rate``
     the steady response to sustained air strikes: the growth of the summer, when the
     front hardly moved, and how many *people* were displaced in all (400,000 by the end
@@ -30,8 +35,7 @@ Fixed, although they matter: ``fear_exponent`` (6.96, from the earlier totals-on
 fit: with the front's threat inside the expected danger, the data no longer separate it
 from ``front_distance_km``), ``safety_weight`` (8, an estimate: front-line places are
 avoided; the ISMI shares alone cannot separate it from ``border_pull_km``) (both written
-into the parameter file, :data:`FIXED_IN_FIT`), ``propensity_shape`` (1),
-``fear_tolerance`` (0.05), ``destination_distance_spread`` (1), ``onward_rate`` (0.03 a
+into the parameter file, :data:`FIXED_IN_FIT`), ``fear_tolerance`` (0.05), ``destination_distance_spread`` (1), ``onward_rate`` (0.03 a
 day) and the return rules: the 2019 figures at hand (five sub-district shares a month at
 most) cannot separate more parameters. ``host_preference`` (0.65) is set from OCHA's
 statement that roughly two-thirds of the displaced stayed outside camps, and the share of
@@ -105,37 +109,44 @@ FIT_PARAMETERS = (
     FitParameter(
         "flee_rate",
         "log",
-        0.31,
+        0.85,
         "response to expected danger (ground assault, the front at the door): the first wave",
+    ),
+    FitParameter(
+        "propensity_shape",
+        "log",
+        0.35,
+        "how much households differ in readiness to flee: a fast first wave, then a summer "
+        "that slows as the readiest have gone",
     ),
     FitParameter(
         "bombardment_rate",
         "log",
-        0.00375,
+        0.00183,
         "steady flight under sustained air strikes: the growth of the summer without advances",
     ),
     FitParameter(
         "front_distance_km",
         "log",
-        2.36,
+        2.56,
         "how far ahead of the front people leave, and avoid going: the August advance",
     ),
     FitParameter(
         "destination_distance_km",
         "log",
-        30.9,
+        23.9,
         "how far households flee: short hops vs the northern border areas (ISMI shares)",
     ),
     FitParameter(
         "border_pull_km",
         "log",
-        31.1,
+        63.3,
         "pull of the border areas (aid hubs, kin): northern Aleppo's and western Aleppo's shares",
     ),
     FitParameter(
         "camp_weight",
         "log",
-        10.1,
+        11.9,
         "pull of camps (aid, registration, services; Flee's camp weight): Dana's share (ISMI)",
     ),
 )
@@ -157,7 +168,6 @@ FIXED_IN_FIT = {
 
 #: Parameters that can be fitted on request (``fit(names=...)``) but are fixed by default.
 OPTIONAL_FIT_PARAMETERS = (
-    FitParameter("propensity_shape", "log", 1.0, "household heterogeneity in readiness to flee"),
     FitParameter("fear_exponent", "log", 6.9, "convexity of the response to expected danger"),
     FitParameter("destination_distance_spread", "log", 1.0, "spread of households' reach"),
     FitParameter("safety_weight", "log", 8.0, "avoiding places under fire or in the path"),

@@ -115,7 +115,9 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
         )
     write_parameters(result, Path(params_out), report)
     _log(f"wrote {params_out}")
-    fitted = load_scenario(scenario.path)  # picks up the file just written
+    # the fitted values themselves (the file just written is the scenario's only when
+    # --params-out is its parameter file)
+    fitted = load_scenario(scenario.path).with_behaviour(**result.fixed, **result.values)
     write_json(fit_summary(result), report / "fit.json")
     write_report(fitted, result, report, quick=quick)
     _log(f"report: {report}  ({time.perf_counter() - t0:.0f} s)")
@@ -392,7 +394,7 @@ def winter_prediction(result: Fit, seeds: int = WINTER_SEEDS):
     path = result.scenario.path.parent / "idlib_2019_2020_winter.toml"
     if not path.exists():
         return None
-    sc = load_scenario(path)
+    sc = load_scenario(path).with_behaviour(**result.fixed, **result.values)
     runs = [
         simulate(sc, seed=s, population_scale=result.scale).daily
         for s in replicate_seeds(17, seeds)
