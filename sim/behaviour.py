@@ -117,10 +117,13 @@ def attractiveness(
 
     ``w_ij = exp(-cost_ij / distance_km) * (1 - fear_j)^safety_weight
     * exp(-border_km_j / border_pull_km) * room_j`` for candidate places ``j != i``;
-    ``cost`` is the route length in km (with the front-line penalty), ``border_km`` the
-    road distance to the nearest border crossing, ``room`` (0-1] the share of host and
-    camp places still free (never below the crowding floor: full places still receive
-    people, in informal sites). Computed in logs and normalised per row.
+    ``cost`` is the route length in km (with the front-line penalty), ``fear`` the danger
+    expected at ``j`` (0-1; the model passes :func:`expected_danger`, so places in the
+    path of the advance are avoided), ``border_km`` the road distance to the nearest
+    border crossing, ``room`` the shelter ``j`` offers (:func:`shelter`, people; any
+    positive scale: rows are normalised). Places with ``room_j = 0`` are never chosen.
+    ``candidate`` is by destination ``(n,)`` or by origin and destination ``(n, n)``.
+    Computed in logs and normalised per row.
     """
     with np.errstate(divide="ignore"):
         logw = (
@@ -129,7 +132,8 @@ def attractiveness(
             - (border_km / border_pull_km)[None, :]
             + np.log(room)[None, :]
         )
-    ok = candidate[None, :] & np.isfinite(cost_km)
+    cand = candidate if candidate.ndim == 2 else candidate[None, :]
+    ok = cand & np.isfinite(cost_km)
     np.fill_diagonal(ok, False)
     logw = np.where(ok, logw, -np.inf)
     top = logw.max(axis=1, keepdims=True)
@@ -144,9 +148,11 @@ def reach_distances(median_km: float, spread: float, quantiles) -> np.ndarray:
     ``z_q`` is the standard normal quantile of each class midpoint: households' distance
     scales are log-normal with median ``median_km`` and log-s.d. ``spread``.
     """
-    from scipy.stats import norm
+    # scipy.special.ndtri is the standard normal quantile (scipy.stats.norm.ppf without
+    # importing scipy.stats, which takes seconds)
+    from scipy.special import ndtri
 
-    return median_km * np.exp(spread * norm.ppf(np.asarray(quantiles)))
+    return median_km * np.exp(spread * ndtri(np.asarray(quantiles, dtype=float)))
 
 
 def choose(prob: np.ndarray, origin: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -200,3 +206,136 @@ def fill_in_order(
         t_sorted[idx[running <= np.maximum(f[gg], 0.0)]] = t
     tier[order] = t_sorted
     return tier
+
+
+# --------------------------------------------------------------------------------------
+# The front and sustained bombardment (issue 11)
+# --------------------------------------------------------------------------------------
+
+
+def front_distance(road_km: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """Road distance (km) from each place to the nearest front place: ``min_k road_km[j, k]``.
+
+    ``front`` (bool, by place) marks today's front: places under ground assault or
+    captured recently. ``inf`` where there is no front (or no road to it).
+    """
+    if not front.any():
+        return np.full(road_km.shape[0], np.inf)
+    return road_km[:, front].min(axis=1)
+
+
+def front_speed(
+    km_now: np.ndarray, km_before: np.ndarray, days: float, max_speed: float = np.inf
+) -> np.ndarray:
+    """How fast the front approaches each place (km/day, 0 to ``max_speed``).
+
+    ``v = min(max_speed, max(0, (km_before - km_now) / days))`` where both distances are
+    finite, else 0: a front that appears from nowhere has no measured speed (its distance
+    alone counts). ``max_speed`` (km/day) keeps a new assault far from the old front (a jump
+    of the nearest front place, not an advance) from being read as a rout.
+    """
+    ok = np.isfinite(km_now) & np.isfinite(km_before)
+    with np.errstate(invalid="ignore"):
+        v = np.where(ok, (km_before - km_now) / days, 0.0)
+    return np.clip(v, 0.0, max_speed)
+
+
+def front_threat(
+    front_km: np.ndarray, speed: np.ndarray, lookahead_days: float, front_distance_km: float
+) -> np.ndarray:
+    """Anticipated threat of the front (0-1): ``A = exp(-max(0, d - T v) / L)``.
+
+    ``d`` the road distance to the nearest front place (km), ``v`` its speed of approach
+    (km/day), ``T`` = ``lookahead_days`` (days) and ``L`` = ``front_distance_km`` (km): a
+    place counts as being as close to the front as it will be ``T`` days from now if the
+    front keeps its speed. 0 where there is no front (``d = inf``) or when ``L <= 0``.
+    """
+    if front_distance_km <= 0:
+        return np.zeros_like(front_km, dtype=float)
+    ahead = np.maximum(front_km - lookahead_days * speed, 0.0)
+    with np.errstate(invalid="ignore"):
+        a = np.exp(-ahead / front_distance_km)
+    return np.where(np.isfinite(front_km), a, 0.0)
+
+
+def sustained_bombardment(
+    previous: np.ndarray, bombardment: np.ndarray, memory_days: float
+) -> np.ndarray:
+    """Sustained bombardment (0-1), an exponentially weighted mean of the daily intensity.
+
+    ``B(t) = B(t-1) exp(-1/T) + (1 - exp(-1/T)) I_b(t)``, ``I_b`` today's air-strike and
+    shelling intensity at the place itself (0-1), ``T`` = ``memory_days``: a single day of
+    strikes raises ``B`` by ``(1 - exp(-1/T)) I_b``; weeks of strikes bring it to ``I_b``.
+    ``T <= 0``: ``B = I_b``.
+    """
+    if memory_days <= 0:
+        return bombardment.astype(float).copy()
+    keep = np.exp(-1.0 / memory_days)
+    return previous * keep + (1.0 - keep) * bombardment
+
+
+def expected_danger(fear: np.ndarray, threat: np.ndarray) -> np.ndarray:
+    """Danger expected at a place (0-1): ``E = 1 - (1 - F)(1 - A)``.
+
+    Remembered danger ``F`` and the anticipated threat of the front ``A`` combine as
+    independent hazards.
+    """
+    return 1.0 - (1.0 - fear) * (1.0 - threat)
+
+
+def flight_hazard(
+    expected: np.ndarray,
+    sustained: np.ndarray,
+    flee_rate: float,
+    tolerance: float,
+    exponent: float,
+    bombardment_rate: float,
+) -> np.ndarray:
+    """Daily hazard of flight per unit propensity (1/day).
+
+    ``h = flee_rate * (max(0, E - tolerance) / (1 - tolerance)) ** exponent + r_b * B``:
+    the response to expected danger ``E`` (:func:`expected_danger`, which includes the
+    approaching front) and, added to it, a steady response ``r_b`` = ``bombardment_rate``
+    (1/day) to sustained bombardment ``B`` (:func:`sustained_bombardment`).
+    """
+    return flee_hazard(expected, flee_rate, tolerance, exponent) + bombardment_rate * sustained
+
+
+def shelter(capacity: np.ndarray, occupied: np.ndarray, floor: float) -> np.ndarray:
+    """Shelter a place offers to newcomers (people): ``S = max(C - O, floor * C, 0)``.
+
+    ``C`` its host and camp places (people), ``O`` those taken or already promised to
+    people on their way (people). A full place still offers ``floor * C`` (informal
+    sites, crowding in): the pull of a place is the room it has, so a camp cluster with
+    thousands of free places draws more than a village with ten.
+    """
+    return np.maximum(np.maximum(capacity - occupied, floor * capacity), 0.0)
+
+
+def camp_pull(camp_places: np.ndarray, host_places: np.ndarray, camp_weight: float) -> np.ndarray:
+    """Pull of a place's camps (a multiplier, >= 0): ``1 + (k - 1) * C_c / (C_c + C_h)``.
+
+    ``C_c`` its formal camp places and ``C_h`` its host places (people), ``k`` =
+    ``camp_weight``: a camp cluster (all its places in camps) counts ``k`` times, a town
+    without camps once, a sub-district in between by its share of places in camps. After
+    Flee's ``camp_weight`` (an attraction multiplier for camps), for places that mix both:
+    camps are where aid, registration and services were (CCCM). 1 where a place has none.
+    """
+    total = camp_places + host_places
+    share = np.divide(camp_places, total, out=np.zeros_like(total, dtype=float), where=total > 0)
+    return 1.0 + (camp_weight - 1.0) * share
+
+
+def return_probability(
+    expected_home: np.ndarray, threshold: float, return_rate: float
+) -> np.ndarray:
+    """Daily probability that a displaced household sets off home (0-1).
+
+    ``p = return_rate * (1 - E / threshold)`` when the danger expected at home ``E`` is
+    below ``threshold``, else 0: households go back in lulls, more readily the quieter home
+    is; never while the front approaches or strikes continue. (Captured homes are excluded
+    by the caller.)
+    """
+    if threshold <= 0:
+        return np.zeros_like(expected_home, dtype=float)
+    return return_rate * np.clip(1.0 - expected_home / threshold, 0.0, 1.0)

@@ -32,6 +32,9 @@ import pandas as pd
 
 from .calibration import (
     FIT_PARAMETERS,
+    FIXED_IN_FIT,
+    ISMI_MEASURES,
+    STAYING,
     Fit,
     Target,
     _locations_with_governorate,
@@ -51,16 +54,19 @@ from .runner import simulate
 #: Fixed (not fitted) parameters varied in the sensitivity analysis: (low, high).
 SENSITIVITY_RANGES = {
     "fear_distance_km": (5.0, 20.0),
-    "fear_memory_days": (3.0, 14.0),
-    "travel_km_per_day": (30.0, 120.0),
-    "border_pull_km": (12.0, 50.0),
-    "safety_weight": (1.0, 4.0),
-    "crowding_floor": (0.02, 0.15),
+    "fear_exponent": (3.5, 10.0),
+    "safety_weight": (4.0, 16.0),
+    "front_lookahead_days": (3.0, 14.0),
+    "onward_rate": (0.01, 0.1),
     "host_capacity_share": (0.075, 0.30),
-    "host_preference": (0.45, 0.85),
-    "return_rate": (0.005, 0.02),
-    "return_fear_threshold": (0.02, 0.10),
 }
+#: Seeds of the report's runs (the report runs in one process after the fit; kept small so a
+#: whole calibration stays within about 20 minutes on a shared 2-core machine).
+BAND_SEEDS, SCALE_SEEDS, FULL_SEEDS, SENSITIVITY_SEEDS, WINTER_SEEDS = 6, 6, 2, 1, 4
+
+#: What the report says for a parameter without an interval.
+NO_INTERVAL = "none: the objective does not curve along it at the optimum (weakly identified)"
+
 HEADLINE = ("movements by 31 Aug", "people by 31 Aug")
 
 
@@ -202,9 +208,10 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
                 scenario,
                 seeds=args.seeds,
                 scale=scale,
-                max_evaluations=40 if quick else 400,
+                max_evaluations=getattr(args, "max_evaluations", None) or (40 if quick else 400),
                 log=_log,
                 client=client,
+                fixed={k: v for k, (v, _) in FIXED_IN_FIT.items()},
             )
         params = tmp / PARAMETERS_NAME
         write_parameters(result, params, writer.target, quick=quick)
@@ -269,6 +276,7 @@ def _target_table(targets: list[Target], runs) -> pd.DataFrame:
         rows.append(
             {
                 "measure": t.kind,
+                "places": f"{t.places} of {t.whole}" if t.whole else t.places,
                 "period_start": t.period_start.isoformat(),
                 "as_of": t.as_of.isoformat(),
                 "use": t.use,
@@ -284,7 +292,7 @@ def _target_table(targets: list[Target], runs) -> pd.DataFrame:
 
 
 def write_report(scenario: Scenario, result: Fit, folder: Path, quick: bool = False) -> None:
-    n_band = 4 if quick else 10
+    n_band = 4 if quick else BAND_SEEDS
     band_seeds = replicate_seeds(7, n_band)
     runs = _runs(scenario, band_seeds, result.scale)
     targets = load_targets(scenario, uses=("fit", "check"))
@@ -294,10 +302,14 @@ def write_report(scenario: Scenario, result: Fit, folder: Path, quick: bool = Fa
         columns={"observed": "value", "model_mean": "model"}
     )
     counts = fit_rows[fit_rows["measure"].isin(list(MEASURES))]
+    ismi = fit_rows[fit_rows["measure"].isin(list(ISMI_MEASURES))]
     metrics = {
-        "ARD, fitted counts": ard(counts),
+        "ARD, fitted counts (OCHA totals)": ard(counts),
         "ARD, fitted movements": ard(counts[counts["measure"] == "movements"]),
         "ARD, fitted people": ard(counts[counts["measure"] == "people"]),
+        "ARD, REACH ISMI shares by sub-district (all fitted)": ard(ismi),
+        "ARD, REACH ISMI arrival shares": ard(ismi[ismi["measure"] == "arrival_share"]),
+        "ARD, REACH ISMI departure shares": ard(ismi[ismi["measure"] == "departure_share"]),
     }
     fig = plot_fit(runs, targets, scenario)
     fig.savefig(folder / "fit.png", dpi=150, metadata={"Software": None})
@@ -313,14 +325,65 @@ def write_report(scenario: Scenario, result: Fit, folder: Path, quick: bool = Fa
         )
     checks = unfitted_checks(scenario, runs)
     write_csv(checks, folder / "checks.csv")
+    stay = where_they_stay(runs)
+    for label, t in stay.items():
+        write_csv(t, folder / f"where_displaced_stay_{label}.csv")
     winter = None if quick else winter_prediction(result)
     if winter is not None:
         write_csv(winter[0], folder / "winter_prediction.csv")
         winter[1].savefig(folder / "winter_prediction.png", dpi=150, metadata={"Software": None})
     (folder / "report.md").write_text(
-        report_text(scenario, result, table, metrics, scale_rows, sens, checks, winter, quick),
+        report_text(
+            scenario, result, table, metrics, scale_rows, sens, checks, winter, quick, stay
+        ),
         encoding="utf-8",
     )
+
+
+def where_they_stay(runs, top: int = 8) -> dict[str, pd.DataFrame]:
+    """Where the displaced stay, by sub-district (pcode), at the peak and at the end.
+
+    People in host communities, camps and informal sites at a place, less those there on the
+    first reported day (so the camps' earlier residents do not count): the net number of
+    newly displaced people staying in each sub-district, mean over the runs. The peak is the
+    day with most people displaced (``displaced_now``) in the first run.
+    """
+    daily0 = runs[0][0]
+    peak = str(daily0.loc[daily0["displaced_now"].idxmax(), "date"])
+    end = str(daily0["date"].iloc[-1])
+    out = {}
+    for label, day in (("peak", peak), ("end", end)):
+        tables = []
+        for _, loc in runs:
+            if not set(STAYING) <= set(loc.columns):
+                return {}
+            first = loc[loc["date"] == loc["date"].min()]
+            now = loc[loc["date"] == day]
+            staying = now.set_index("location")[list(STAYING)].sum(axis=1) - first.set_index(
+                "location"
+            )[list(STAYING)].sum(axis=1)
+            names = now.set_index("location")
+            df = pd.DataFrame({"net": staying, "pcode": names["pcode"], "region": names["region"]})
+            df["pcode"] = df["pcode"].where(df["pcode"] != "", df.index.to_series())
+            tables.append(df.groupby("pcode")["net"].sum())
+        net = pd.concat(tables, axis=1).mean(axis=1)
+        first_loc = runs[0][1]
+        places = (
+            first_loc[first_loc["date"] == day]
+            .assign(p=lambda d: d["pcode"].where(d["pcode"] != "", d["location"]))
+            .groupby("p")["location"]
+            .apply(lambda x: " + ".join(sorted(x)))
+        )
+        total = float(net[net > 0].sum())
+        t = (
+            pd.DataFrame({"places": places.reindex(net.index), "people": net})
+            .sort_values("people", ascending=False)
+            .head(top)
+        )
+        t["share"] = t["people"] / total if total > 0 else np.nan
+        t.attrs["date"] = day
+        out[label] = t.reset_index(names="pcode")
+    return out
 
 
 def headline(daily: pd.DataFrame) -> tuple[float, float]:
@@ -329,10 +392,10 @@ def headline(daily: pd.DataFrame) -> tuple[float, float]:
 
 
 def scale_check(scenario: Scenario, result: Fit) -> pd.DataFrame:
-    """The fitted model at the calibration scale (10 seeds) and at full population (3 seeds)."""
+    """The fitted model at the calibration scale and at full population (a few seeds each)."""
     targets = [t for t in load_targets(scenario) if t.kind in MEASURES]
     rows = []
-    for scale, n in ((result.scale, 10), (1.0, 3)):
+    for scale, n in ((result.scale, SCALE_SEEDS), (1.0, FULL_SEEDS)):
         vals = np.array(
             [
                 model_values(d, loc, targets)
@@ -352,13 +415,15 @@ def scale_check(scenario: Scenario, result: Fit) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     wide = df.pivot(index="target", columns="population_scale", values=["mean", "sd"])
     full, red = wide[("mean", 1.0)], wide[("mean", result.scale)]
-    se = np.sqrt(wide[("sd", 1.0)] ** 2 / 3 + wide[("sd", result.scale)] ** 2 / 10)
+    se = np.sqrt(
+        wide[("sd", 1.0)] ** 2 / FULL_SEEDS + wide[("sd", result.scale)] ** 2 / SCALE_SEEDS
+    )
     df["difference_full_vs_reduced_pct"] = df["target"].map(100 * (red / full - 1))
     df["difference_in_standard_errors"] = df["target"].map((red - full) / se.replace(0, np.nan))
     return df
 
 
-def sensitivity(scenario: Scenario, result: Fit, seeds: int = 2) -> pd.DataFrame:
+def sensitivity(scenario: Scenario, result: Fit, seeds: int = SENSITIVITY_SEEDS) -> pd.DataFrame:
     """One at a time: fitted parameters at their 95 % bounds, fixed ones over a plausible range."""
     seed_list = replicate_seeds(13, seeds)
     base = np.mean([headline(d) for d, _ in _runs(scenario, seed_list, result.scale)], axis=0)
@@ -379,6 +444,7 @@ def sensitivity(scenario: Scenario, result: Fit, seeds: int = 2) -> pd.DataFrame
                 or name == "crowding_floor"
                 or name == "return_rate"
                 or name == "return_fear_threshold"
+                or name == "onward_rate"
             ):
                 v = min(max(v, 1e-4), 0.99)
             h = np.mean(
@@ -453,12 +519,12 @@ def _between(dates: pd.Series, a, b) -> pd.Series:
     return (d >= a) & (d <= b)
 
 
-def winter_prediction(result: Fit, seeds: int = 5):
+def winter_prediction(result: Fit, seeds: int = WINTER_SEEDS):
     """The winter 2019-20 scenario with the fitted parameters (nothing fitted to it)."""
     path = result.scenario.path.parent / "idlib_2019_2020_winter.toml"
     if not path.exists():
         return None
-    sc = load_scenario(path)
+    sc = load_scenario(path).with_behaviour(**result.fixed, **result.values)
     runs = [
         simulate(sc, seed=s, population_scale=result.scale).daily
         for s in replicate_seeds(17, seeds)
@@ -644,7 +710,7 @@ def _pct(v: float) -> str:
 
 
 def report_text(
-    scenario, result: Fit, table, metrics, scale_rows, sens, checks, winter, quick
+    scenario, result: Fit, table, metrics, scale_rows, sens, checks, winter, quick, stay=None
 ) -> str:
     L = [
         f"# Calibration report: {scenario.name}",
@@ -661,31 +727,54 @@ def report_text(
     for p in FIT_PARAMETERS:
         if p.name in result.values:
             lo, hi = result.ci95[p.name]
-            L.append(
-                f"| `{p.name}` | {result.values[p.name]:.4g} | {lo:.3g} to {hi:.3g} | {p.why} |"
+            interval = (
+                f"{lo:.3g} to {hi:.3g}" if math.isfinite(lo) and math.isfinite(hi) else NO_INTERVAL
             )
+            L.append(f"| `{p.name}` | {result.values[p.name]:.4g} | {interval} | {p.why} |")
+    for name, value in result.fixed.items():
+        why = FIXED_IN_FIT[name][1] if name in FIXED_IN_FIT else "held fixed in the fit"
+        L.append(f"| `{name}` | {value:.4g} (fixed) | not fitted | {why} |")
     L += [
         "",
         "All other behaviour parameters keep their documented defaults (see `docs/scenario-reference.md`):",
         "the 2019 figures say little about them; the sensitivity analysis below shows how much they matter.",
         "Intervals: Laplace approximation (inverse Hessian of the objective), assuming reported counts are",
-        f"accurate to about 10 % and shares to 3 points{'' if result.hessian_ok else ' (WARNING: the Hessian was not positive definite; intervals are not reliable)'}.",
+        f"accurate to about 10 %, REACH ISMI sub-district shares to about 25 % and other shares to 3 points{'' if result.hessian_ok else ' (WARNING: the Hessian was not positive definite, so these are conditional intervals, each parameter varied alone with the others at their fitted values: too narrow where parameters trade off)'}.",
         "",
         "## Fit",
         "",
         "![fit](fit.png)",
         "",
-        "| measure | period | use | observed | model (mean over seeds) | 5-95 % | error |",
-        "|---|---|---|---|---|---|---|",
+        "| measure | places | period | use | observed | model (mean over seeds) | 5-95 % | error |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in table.itertuples():
         fmt = (lambda v: f"{v:,.0f}") if r.measure in MEASURES else (lambda v: f"{v:.3f}")
         L.append(
-            f"| {r.measure} | {r.period_start} to {r.as_of} | {r.use} | {fmt(r.observed)} | {fmt(r.model_mean)} | {fmt(r.model_p05)} to {fmt(r.model_p95)} | {_pct(r.relative_error)} |"
+            f"| {r.measure} | {r.places} | {r.period_start} to {r.as_of} | {r.use} | {fmt(r.observed)} | {fmt(r.model_mean)} | {fmt(r.model_p05)} to {fmt(r.model_p95)} | {_pct(r.relative_error)} |"
         )
     L += ["", "Averaged relative difference (Flee's ARD, mean |model - observed| / observed):", ""]
     for k, v in metrics.items():
         L.append(f"- {k}: {v:.3f}")
+    if stay:
+        L += [
+            "",
+            "## Where the displaced stay",
+            "",
+            "Newly displaced people staying in each sub-district (host communities, camps and informal",
+            "sites, less those there on the first reported day; mean over the seeds above), at the peak",
+            "of displacement and at the end. Not fitted: the fit uses arrivals by month.",
+        ]
+        for label, t in stay.items():
+            L += [
+                "",
+                f"At the {label} ({t.attrs.get('date', '')}):",
+                "",
+                "| sub-district (pcode) | places | people | share |",
+                "|---|---|---|---|",
+            ]
+            for r in t.itertuples():
+                L.append(f"| {r.pcode} | {r.places} | {r.people:,.0f} | {100 * r.share:.1f}% |")
     if scale_rows is not None:
         L += [
             "",
@@ -694,7 +783,7 @@ def report_text(
             f"The fit runs at population scale {result.scale}. The same parameters at full population:",
             "",
             "| target | mean at scale "
-            + f"{result.scale} (10 seeds) | mean at full population (3 seeds) | difference | in standard errors |",
+            + f"{result.scale} ({SCALE_SEEDS} seeds) | mean at full population ({FULL_SEEDS} seeds) | difference | in standard errors |",
             "|---|---|---|---|---|",
         ]
         for tgt, g in scale_rows.groupby("target", sort=False):

@@ -201,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a short fit for testing (fewer iterations); never replaces the shipped parameters",
     )
     k.add_argument(
+        "--max-evaluations",
+        type=_positive_int,
+        default=None,
+        help="most objective evaluations of the search (default 400; 40 with --quick)",
+    )
+    k.add_argument(
         "--workers",
         type=_positive_int,
         default=1,

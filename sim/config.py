@@ -219,8 +219,9 @@ BEHAVIOUR_FIELDS = (
         unit="1/day",
         lo=0.0,
         hi=20.0,
-        doc="Daily hazard of flight for a household of average propensity at fear 1: "
-        "p = 1 - exp(-flee_rate * propensity * fear).",
+        doc="Daily hazard of flight for a household of average propensity at expected danger 1: "
+        "p = 1 - exp(-propensity * h), h = flee_rate * excess(E)^fear_exponent + "
+        "bombardment_rate * B (docs/model.md section 4).",
         source="Fitted to the 2019 OCHA/CCCM series (idlibsim calibrate).",
     ),
     Field(
@@ -317,8 +318,11 @@ BEHAVIOUR_FIELDS = (
         unit="-",
         lo=0.0,
         hi=50.0,
-        doc="Exponent a on (1 - fear at the destination) in its attractiveness.",
-        source="ESTIMATE.",
+        doc="Exponent a on (1 - E_j) in the attractiveness of destination j, E_j the danger "
+        "expected there (remembered danger and the front's anticipated threat): places under "
+        "fire or in the path of the advance are avoided.",
+        source="ESTIMATE; 8 in the 2019 parameter file (held fixed in the fit: front-line "
+        "places are not among REACH ISMI's main destinations).",
     ),
     Field(
         "border_pull_km",
@@ -328,17 +332,32 @@ BEHAVIOUR_FIELDS = (
         lo=1.0,
         hi=1000.0,
         doc="e-folding road distance to the nearest border crossing in the pull of the border "
-        "(places by the border were rarely bombed and have the aid hubs).",
-        source="ESTIMATE.",
+        "(places by the border were rarely bombed and have the camps, the aid hubs and kin).",
+        source="ESTIMATE; fitted to REACH ISMI's 2019 arrival shares by sub-district (idlibsim "
+        "calibrate).",
     ),
     Field(
         "crowding_floor",
         "prob",
         0.05,
         unit="0-1",
-        doc="Attractiveness of a full place relative to an empty one: people still go to full "
+        doc="Shelter a full place still offers, as a share of its host and camp places: the pull "
+        "of a place is S = max(free places, crowding_floor * places); people still go to full "
         "places and settle in informal sites.",
         source="ESTIMATE.",
+    ),
+    Field(
+        "camp_weight",
+        "float",
+        1.0,
+        unit="-",
+        lo=0.0,
+        hi=100.0,
+        doc="Attraction multiplier of camps (after Flee's camp_weight): a destination's shelter "
+        "is multiplied by 1 + (camp_weight - 1) * (its share of places in formal camps). 1: "
+        "camps draw as much as host communities with the same room.",
+        source="ESTIMATE (Flee's default camp_weight is 1; early Flee versions used 2); fitted "
+        "to REACH ISMI's 2019 arrival shares when the calibration names it.",
     ),
     Field(
         "host_capacity_share",
@@ -368,17 +387,21 @@ BEHAVIOUR_FIELDS = (
         "prob",
         0.01,
         unit="1/day",
-        doc="Daily probability that a displaced household whose home is safe again and not "
-        "captured sets off home.",
+        doc="Daily probability that a displaced household sets off home when home is quiet (no "
+        "danger expected there) and not captured: p = return_rate * (1 - E_home / "
+        "return_fear_threshold), 0 when the expected danger E_home reaches the threshold.",
         source="ESTIMATE; REACH/CCCM ISMI reported a few thousand spontaneous returns a month in mid-2019.",
     ),
     Field(
         "return_fear_threshold",
         "prob",
-        0.05,
+        0.25,
         unit="0-1",
-        doc="Fear at home below which a home counts as safe again.",
-        source="ESTIMATE.",
+        doc="Expected danger at home (remembered danger and the front's threat) at which "
+        "returns stop; below it they grow linearly to return_rate in a quiet home.",
+        source="ESTIMATE: a quarter of the danger of a ground assault (strikes now and then "
+        "nearby); REACH ISMI recorded returns during the 2019 fighting (e.g. 2,730 to Maarrat "
+        "al-Nu'man in June 2019, a town under repeated strikes), so homes need not be quiet.",
     ),
     Field(
         "return_min_days",
@@ -400,6 +423,103 @@ BEHAVIOUR_FIELDS = (
         doc="Extra route length charged for passing through a government-held place: such routes "
         "are used only when no other exists (an encircled pocket).",
         source="Modelling choice.",
+    ),
+    Field(
+        "front_distance_km",
+        "float",
+        15.0,
+        unit="km",
+        lo=0.0,
+        hi=500.0,
+        doc="e-folding road distance of the front's threat: A = exp(-max(0, d - T v) / L), d the "
+        "road km to the nearest ground assault or recent capture, v its speed of approach, T = "
+        "front_lookahead_days. The threat raises the expected danger E = 1 - (1 - fear)(1 - A), "
+        "which drives flight, the choice of destination and returns. 0 turns the front off.",
+        source="ESTIMATE; fitted to the 2019 OCHA series and REACH ISMI shares (idlibsim calibrate).",
+    ),
+    Field(
+        "front_lookahead_days",
+        "float",
+        7.0,
+        unit="days",
+        lo=0.0,
+        hi=60.0,
+        doc="How far ahead households project the front: its speed of approach is measured over "
+        "the last T days and a place counts as being as close to the front as it will be in T days.",
+        source="ESTIMATE: people in Maarrat al-Nu'man and Saraqib left days before the front "
+        "arrived (OCHA flash updates, August 2019 and December 2019).",
+    ),
+    Field(
+        "front_max_speed_km_per_day",
+        "float",
+        2.0,
+        unit="km/day",
+        lo=0.0,
+        hi=100.0,
+        doc="Fastest approach of the front households project: the measured speed v is capped "
+        "here, so that a new assault far from the old front (the nearest front place jumping) "
+        "is not read as an advance.",
+        source="ESTIMATE: the 2019 ground advances covered about 1 km a day (al-Habit, 11 "
+        "August, to Khan Shaykhun, 20-21 August 2019: about 10 km; Wikipedia 'Northwestern Syria "
+        "offensive (April-August 2019)').",
+    ),
+    Field(
+        "front_capture_days",
+        "int",
+        14,
+        unit="days",
+        lo=0,
+        hi=365,
+        doc="Days a change of control keeps a place on the front (a recent capture is where the "
+        "next assault starts from).",
+        source="ESTIMATE.",
+    ),
+    Field(
+        "bombardment_rate",
+        "float",
+        0.02,
+        unit="1/day",
+        lo=0.0,
+        hi=5.0,
+        doc="Daily hazard of flight per unit of sustained bombardment B (added to the response "
+        "to expected danger): h = flee_rate * excess(E)^fear_exponent + bombardment_rate * B.",
+        source="ESTIMATE; fitted to the 2019 OCHA series (idlibsim calibrate): the summer of "
+        "2019 displaced people steadily with little ground advance.",
+    ),
+    Field(
+        "bombardment_memory_days",
+        "float",
+        14.0,
+        unit="days",
+        lo=0.0,
+        hi=365.0,
+        doc="e-folding time T of sustained bombardment B(t) = B(t-1) e^(-1/T) + (1 - e^(-1/T)) "
+        "I_b(t), I_b the day's bombardment intensity at the place: weeks of strikes, not one.",
+        source="ESTIMATE.",
+    ),
+    Field(
+        "onward_days",
+        "int",
+        30,
+        unit="days",
+        lo=0,
+        hi=3650,
+        doc="Days after its last flight during which a household in an informal site may move "
+        "on (onward_rate); after that it has settled in an informal settlement.",
+        source="ESTIMATE: reception centres were transit places for days to weeks (OCHA sitreps "
+        "2019); informal settlements beside the camps lasted for years (CCCM ISIMM).",
+    ),
+    Field(
+        "onward_rate",
+        "prob",
+        0.03,
+        unit="1/day",
+        doc="Daily probability that a household in an informal site (a reception centre, an "
+        "overflow site, a full place) moves on to a place with room: host communities or camps "
+        "elsewhere, chosen like a destination.",
+        source="ESTIMATE: 'over the following weeks', a mean stay of about a month; OCHA sitreps "
+        "2019: the share of the newly displaced in camps and reception centres fell from 54% in "
+        "early May to about a third by July as people moved on.",
     ),
 )
 
@@ -668,12 +788,21 @@ class Behaviour:
     safety_weight: float
     border_pull_km: float
     crowding_floor: float
+    camp_weight: float
     host_capacity_share: float
     host_preference: float
     return_rate: float
     return_fear_threshold: float
     return_min_days: int
     front_line_penalty_km: float
+    front_distance_km: float
+    front_lookahead_days: float
+    front_max_speed_km_per_day: float
+    front_capture_days: int
+    bombardment_rate: float
+    bombardment_memory_days: float
+    onward_days: int
+    onward_rate: float
 
     def replace(self, **changes: float) -> Behaviour:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

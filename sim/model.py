@@ -149,7 +149,7 @@ class DisplacementModel(mesa.Model):
         # Conflict: the scenario's events as daily arrays, and today's conditions.
         self.timeline = compile_timeline(scenario, w)
         self.conditions = Conditions(
-            self.timeline, w.road_distance_km(), beh.fear_distance_km, beh.fear_memory_days
+            self.timeline, w.road_distance_km(), beh.fear_distance_km, beh.fear_memory_days, beh
         )
 
         # Population: the scenario total shared out by the places' estimates.
@@ -229,6 +229,7 @@ class DisplacementModel(mesa.Model):
         1. **conditions** -- today's intensity, front line, roads, border and camp policy;
            fear at every place;
         2. **flight** -- who flees: households under threat, everyone in a captured place;
+           who moves on from informal sites;
         3. **destinations** -- where they go (and new goals for travellers whose goal fell);
         4. **returns** -- displaced households whose home is safe again set off home;
         5. **travel** -- everyone on the move advances along the roads;
@@ -244,7 +245,8 @@ class DisplacementModel(mesa.Model):
         if self.timeline.routing_changed(d):
             self.movement.update_routes(cond)
         fleeing = self.movement.flight(d, cond)
-        self.movement.destinations(d, cond, fleeing, self.current_counts)
+        onward = self.movement.onward(d, cond, fleeing)
+        self.movement.destinations(d, cond, fleeing, self.current_counts, onward)
         self.movement.returns(d, cond)
         self.movement.travel(d, cond)
         self.movement.settle(d, cond)

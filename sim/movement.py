@@ -38,7 +38,7 @@ from .population import (
     SETTLED_DISPLACED,
     Population,
 )
-from .rng import exponentials, uniforms
+from .rng import uniforms
 
 _SETTLED = np.zeros(N_STATUS, bool)
 _SETTLED[list(SETTLED_DISPLACED)] = True
@@ -170,42 +170,96 @@ class Movement:
     def flight(self, day: int, cond: Conditions) -> np.ndarray:
         """Rows of households that flee today.
 
-        A stationary household flees when its Exponential(1) draw is below
-        ``propensity * hazard`` at its place (:func:`sim.behaviour.flee_hazard`); everyone in
-        a place held by the government leaves.
+        A stationary household (at home, returned, or displaced and settled: secondary
+        displacement) flees when its Exponential(1) draw is below ``propensity * hazard``
+        at its place (:func:`sim.behaviour.flight_hazard`: the danger expected there,
+        including the approaching front, and sustained bombardment); everyone in a place
+        held by the government leaves.
         """
         hh = self.pop.households
         b = self.beh
-        hazard = rules.flee_hazard(cond.fear, b.flee_rate, b.fear_tolerance, b.fear_exponent)
+        hazard = rules.flight_hazard(
+            cond.expected,
+            cond.sustained,
+            b.flee_rate,
+            b.fear_tolerance,
+            b.fear_exponent,
+            b.bombardment_rate,
+        )
         threat = (hazard > 0) | cond.government
         rows = np.flatnonzero(threat[hh.location])
         rows = rows[_STATIONARY[hh.status[rows]]]
         if len(rows) == 0:
             return rows
         loc = hh.location[rows]
-        e = exponentials(self.seed, "flee", day, hh.id[rows])
-        flee = cond.government[loc] | (e < hh.propensity[rows] * hazard[loc])
+        u = uniforms(self.seed, "flee", day, hh.id[rows])
+        xh = hh.propensity[rows] * hazard[loc]
+        # E = -log(1 - u) < x h is the rule; since 1 - exp(-y) <= y it can only hold where
+        # u < x h, so the logarithm is taken for those rows only (same result, less work).
+        maybe = np.flatnonzero(u < xh)
+        flee = cond.government[loc].copy()
+        flee[maybe] |= -np.log1p(-u[maybe]) < xh[maybe]
         return rows[flee]
 
+    def onward(self, day: int, cond: Conditions, fleeing: np.ndarray) -> np.ndarray:
+        """Rows of households in informal sites that move on today (not already fleeing).
+
+        A household that has been in an informal site (a reception centre, an overflow
+        site, a full place) for at most ``onward_days`` since it last fled moves on with
+        daily probability ``onward_rate``, if some other place has free host or camp places
+        (:meth:`destinations` sends it to one). After that it has settled in an informal
+        settlement and stays until danger or a lull moves it.
+        """
+        hh = self.pop.households
+        if self.beh.onward_rate <= 0:
+            return np.empty(0, np.intp)
+        rows = np.flatnonzero(hh.status == IN_INFORMAL)
+        rows = rows[day - hh.displaced_on[rows] <= self.beh.onward_days]
+        if len(fleeing):
+            rows = np.setdiff1d(rows, fleeing, assume_unique=True)
+        if len(rows) == 0:
+            return rows
+        go = self._uniforms("onward", day, rows) < self.beh.onward_rate
+        return rows[go]
+
     # 3. destinations
-    def room(self, cond: Conditions, counts: np.ndarray) -> np.ndarray:
-        """Share of host and camp places still free at each place (floored), for the choice."""
+    def shelter(self, cond: Conditions, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Shelter each place offers newcomers (person-rows, floored), and its free places.
+
+        Free places: host and camp places not taken or promised to people on their way
+        there (:func:`sim.behaviour.shelter`), times the pull of the place's camps
+        (:func:`sim.behaviour.camp_pull`). Places abroad offer as much as the largest
+        place at home (the scenario gives them no capacity).
+        """
         hh = self.pop.households
         moving = (hh.status == ON_THE_MOVE) & ~hh.returning
         pending = np.bincount(hh.destination[moving], weights=hh.size[moving], minlength=self.n)
         cap = self.host_capacity + cond.camp_capacity / self.weight
         occ = counts[:, IN_HOST] + counts[:, IN_CAMP] + counts[:, IN_INFORMAL] + pending
-        with np.errstate(divide="ignore", invalid="ignore"):
-            free = np.where(cap > 0, (cap - occ) / cap, 0.0)
-        room = np.clip(free, self.beh.crowding_floor, 1.0)
-        room[self.is_abroad] = 1.0
-        return np.maximum(room, 1e-12)
+        room = rules.shelter(cap, occ, self.beh.crowding_floor) * rules.camp_pull(
+            cond.camp_capacity / self.weight, self.host_capacity, self.beh.camp_weight
+        )
+        free = cap - occ
+        top = room[~self.is_abroad].max() if (~self.is_abroad).any() else 1.0
+        room[self.is_abroad] = max(top, 1.0)
+        free[self.is_abroad] = max(top, 1.0)
+        return room, free
 
     def destinations(
-        self, day: int, cond: Conditions, fleeing: np.ndarray, counts: np.ndarray
+        self,
+        day: int,
+        cond: Conditions,
+        fleeing: np.ndarray,
+        counts: np.ndarray,
+        onward: np.ndarray | None = None,
     ) -> None:
-        """Choose destinations for new flights and for travellers whose goal is lost; start the flights."""
+        """Choose destinations for new flights, onward moves and travellers whose goal is lost.
+
+        Households moving on from informal sites choose only among places with free host
+        or camp places (at least an average household's worth) and stay if there is none.
+        """
         hh = self.pop.households
+        onward = np.empty(0, np.intp) if onward is None else onward
         moving = np.flatnonzero(hh.status == ON_THE_MOVE)
         dest = hh.destination[moving]
         loc = hh.location[moving]
@@ -215,41 +269,71 @@ class Movement:
         ) | ~np.isfinite(self.cost[loc, dest])
         lost |= (hh.next_node[moving] < 0) & (loc != dest)  # waiting for a road: try again
         reroute = moving[lost]
-        if len(fleeing) == 0 and len(reroute) == 0:
+        if len(fleeing) == 0 and len(reroute) == 0 and len(onward) == 0:
             return
         b = self.beh
         candidate = self.candidate_kind & ~cond.government
-        room = self.room(cond, counts)
-        rows = np.r_[fleeing, reroute].astype(np.intp)
+        room, free = self.shelter(cond, counts)
+        with_room = candidate & (free >= self.min_room)
+        rows = np.r_[fleeing, onward, reroute].astype(np.intp)
+        kind = np.r_[
+            np.zeros(len(fleeing), np.int8),
+            np.ones(len(onward), np.int8),
+            np.full(len(reroute), 2, np.int8),
+        ]
         u = self._uniforms("destination", day, rows)
         origin = hh.location[rows]
         reach = hh.reach_class[rows]
-        choice = np.empty(len(rows), dtype=np.intp)
+        choice = np.full(len(rows), -1, dtype=np.intp)
+        # Who moves on looks only at places with room that are no more dangerous than
+        # where it is (never toward the front): one candidate set per origin.
+        groups = [(kind != 1, candidate)]
+        if (kind == 1).any():
+            e = cond.expected
+            safe = e[None, :] <= np.maximum(e, b.fear_tolerance)[:, None]
+            groups.append((kind == 1, with_room[None, :] & safe))
         for k, scale in enumerate(self.reach_km):
-            mine = reach == k
-            if not mine.any():
-                continue
-            prob = rules.attractiveness(
-                self.cost,
-                cond.fear,
-                self.border_km,
-                room,
-                candidate,
-                scale,
-                b.safety_weight,
-                b.border_pull_km,
-            )
-            choice[mine] = rules.choose(prob, origin[mine], u[mine])
+            for members, cand in groups:
+                mine = members & (reach == k)
+                if not mine.any():
+                    continue
+                prob = rules.attractiveness(
+                    self.cost,
+                    cond.expected,
+                    self.border_km,
+                    room,
+                    cand,
+                    scale,
+                    b.safety_weight,
+                    b.border_pull_km,
+                )
+                choice[mine] = rules.choose(prob, origin[mine], u[mine])
         ok = choice >= 0
-        if not ok.all():
-            ok = self._no_way_out(rows, choice, len(fleeing), cond)
-        rows, choice = rows[ok], choice[ok]
-        new = rows[: int(ok[: len(fleeing)].sum())]
+        # Onward moves only up to the free places of each destination (served by draw):
+        # the others wait for a later day rather than move into another informal site.
+        mover = np.flatnonzero(ok & (kind == 1))
+        if len(mover):
+            tier = rules.fill_in_order(
+                choice[mover],
+                hh.size[rows[mover]],
+                u[mover],
+                hh.id[rows[mover]],
+                [np.maximum(free, 0.0)],
+            )
+            ok[mover[tier > 0]] = False
+        # No way out (new flights and travellers; a household that cannot move on stays put)
+        sub = np.flatnonzero(kind != 1)
+        if not ok[sub].all():
+            ch = choice[sub]
+            ok[sub] = self._no_way_out(rows[sub], ch, len(fleeing), cond)
+            choice[sub] = ch
+        rows, choice, kind = rows[ok], choice[ok], kind[ok]
+        new = rows[kind < 2]
         hh.destination[rows] = choice
         hh.returning[rows] = False
         hh.queued_on[rows] = -1
         self._set_course(rows)
-        # start the new flights
+        # start the new flights and onward moves
         if len(new):
             h = self.history
             size = hh.size[new]
@@ -317,26 +401,28 @@ class Movement:
 
     # 4. returns
     def returns(self, day: int, cond: Conditions) -> None:
-        """Displaced households go home with daily probability ``return_rate`` once home is safe.
+        """Displaced households go home in lulls (:func:`sim.behaviour.return_probability`).
 
         Eligible: settled away from home (host community, camp or informal site), home not
-        held by the government, fear at home below ``return_fear_threshold``, displaced for
-        at least ``return_min_days``.
+        held by the government, displaced for at least ``return_min_days``; the daily
+        probability falls from ``return_rate`` in a quiet home to 0 when the danger expected
+        there (remembered danger and the front's threat) reaches ``return_fear_threshold``.
         """
         hh = self.pop.households
         b = self.beh
-        safe_home = ~cond.government & (cond.fear < b.return_fear_threshold)
+        p_home = rules.return_probability(cond.expected, b.return_fear_threshold, b.return_rate)
+        p_home[cond.government] = 0.0
         rows = np.flatnonzero(_SETTLED[hh.status])
         home = hh.home[rows]
         ok = (
             (hh.location[rows] != home)
-            & safe_home[home]
+            & (p_home[home] > 0)
             & (day - hh.displaced_on[rows] >= b.return_min_days)
         )
         rows = rows[ok]
         if len(rows) == 0:
             return
-        go = rows[self._uniforms("return", day, rows) < b.return_rate]
+        go = rows[self._uniforms("return", day, rows) < p_home[hh.home[rows]]]
         if len(go) == 0:
             return
         self._change(go, status=ON_THE_MOVE)

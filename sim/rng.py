@@ -35,6 +35,7 @@ STREAMS = (
     "return",
     "border",
     "host_preference",
+    "onward",
 )
 
 

@@ -193,7 +193,7 @@ def test_observed_file_of_the_2019_scenario_is_consistent():
     ).all()
     sc = load_scenario(SCENARIOS / "idlib_2019.toml")
     kinds = {t.kind for t in load_targets(sc)}
-    assert kinds == {"movements", "people", "share_to_aleppo"}
+    assert kinds == {"movements", "people", "share_to_aleppo", "arrival_share", "departure_share"}
     # compare() pairs every figure with the same measure of the model
     daily = daily_frame([1000] * 130, [500] * 130, start="2019-04-26")
     cmp = compare(daily, fit_rows)

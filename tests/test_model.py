@@ -15,9 +15,14 @@ from sim.runner import simulate
 
 # A household flees with p = 1 - exp(-rate * propensity * fear). With a very large gamma
 # shape every propensity is ~1; with no memory and a tiny fear distance, fear at the
-# bombed town equals its intensity and nothing reaches the safe town 70 km away.
+# bombed town equals its intensity and nothing reaches the safe town 70 km away. The
+# rules of issue 11 (sustained bombardment, the front, onward movement) are switched off:
+# tests/test_behaviour_rules.py tests them.
 CLEAN = """
 [behaviour]
+bombardment_rate = 0.0
+front_distance_km = 0.0
+onward_rate = 0.0
 flee_rate = 0.1
 propensity_shape = 100.0
 fear_memory_days = 0.0
@@ -303,9 +308,15 @@ def test_mesa_shape(world):
 
 # --- No way out: a captured place whose only road is closed (issue 17, issue 9) ----------
 def _cut_off(capture_day: int, close_day: int, reopen_day: int | None = None) -> str:
-    """Bombed Town (its only road goes to Safe Town) captured and that road closed."""
+    """Bombed Town (its only road goes to Safe Town) captured and that road closed.
+
+    Onward moves from Safe Town's overflow are switched off: the tests count flights.
+    """
     end = f"end = 2019-05-{reopen_day - 1:02d}" if reopen_day else ""
     return f"""
+[behaviour]
+onward_rate = 0.0
+
 [events.taken]
 kind = "capture"
 locations = ["Bombed Town"]
