@@ -414,12 +414,15 @@ def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
                 c["peak_people_in_camps_and_informal_sites"],
                 c["peak_pct_of_capacity"],
                 c["peak_date"],
+                c.get("peak_people_over_capacity", 0),
                 c.get("full_from") or "not full",
             ]
             for c in camps
         ]
         parts.append(
-            "<h2>Camp clusters</h2>"
+            "<h2>Places with camps and sites</h2>"
+            "<p>Ranked by the most people beyond the formal places (in informal sites) on the "
+            "worst day; a place with few formal places can be far over 100 % with few people.</p>"
             + _table(
                 rows,
                 [
@@ -428,6 +431,7 @@ def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
                     "peak people (camps + informal sites)",
                     "peak % of places",
                     "peak date",
+                    "most people beyond the places",
                     "full from",
                 ],
             )

@@ -180,6 +180,9 @@ def summarize(
         i = int(np.argmax(occ.to_numpy()))
         row = g.iloc[i]
         full = g["date"][g["in_camp"] >= g["camp_capacity"]]  # formal places all taken
+        over = occ - g["camp_capacity"]
+        j = int(np.argmax(over.to_numpy()))
+        row_over = g.iloc[j]
         camp_rows.append(
             {
                 "location": name,
@@ -191,9 +194,14 @@ def summarize(
                 "peak_pct_of_capacity": round(
                     100.0 * float(occ.iloc[i]) / max(int(row["camp_capacity"]), 1), 1
                 ),
+                # people beyond the formal places (in informal sites) on the worst day
+                "peak_people_over_capacity": int(max(0, over.iloc[j])),
+                "peak_over_capacity_date": row_over["date"],
             }
         )
-    camp_rows.sort(key=lambda r: -r["peak_pct_of_capacity"])
+    # Ranked by people over capacity, not by percent: a place with 37 places and 2,500 people
+    # in sites is a smaller problem than a camp cluster 20,000 people over its places.
+    camp_rows.sort(key=lambda r: (-r["peak_people_over_capacity"], -r["peak_pct_of_capacity"]))
     roads = routes.groupby(["from", "to"])["people"].sum().sort_values(ascending=False)
     out: dict[str, Any] = {
         "scenario": scenario.name,
@@ -277,12 +285,13 @@ def format_summary(s: dict[str, Any]) -> str:
                 for k, v in list(s["staying_at_peak"].items())[:5]
             )
         )
-    over = [c for c in s["camps"] if c["peak_pct_of_capacity"] > 100]
+    over = [c for c in s["camps"] if c.get("peak_people_over_capacity", 0) > 0]
     if over:
         lines.append(
-            "  over capacity: "
+            "  most people beyond the camp places (in informal sites), at the worst day: "
             + ", ".join(
-                f"{c['location']} {c['peak_pct_of_capacity']:.0f}% ({c['peak_date']})"
+                f"{c['location']} {c['peak_people_over_capacity']:,} over {c['capacity']:,} places"
+                f" ({c['peak_over_capacity_date']})"
                 for c in over[:5]
             )
         )
