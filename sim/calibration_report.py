@@ -594,7 +594,7 @@ def _band_figure(df: pd.DataFrame, series, title: str):
             linewidth=0,
         )
         ax.plot(x, df[f"{col}_median"], style, color="black", label=label)
-    ax.set_ylabel("people (cumulative since 1 December 2019)")
+    ax.set_ylabel("movements or people (see legend), cumulative since 1 December 2019")
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left")
     _axes_dates(ax)
@@ -652,7 +652,7 @@ def plot_fit(runs, targets: list[Target], scenario: Scenario):
                     label=lab,
                 )
         ax.set_title(title, fontsize=10)
-        ax.set_ylabel(f"people, cumulative since {start:%d %B %Y}")
+        ax.set_ylabel(f"{measure}, cumulative since {start:%d %B %Y}")
         _axes_dates(ax)
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle(
