@@ -79,7 +79,7 @@ def phases(scenario: str, scale: float, seed: int, folder: Path) -> None:
     )
     write_json(man, folder / "manifest.json")
     marks.append(("report.html and manifest", time.perf_counter()))
-    for (_, a), (name, b) in zip(marks, marks[1:]):
+    for (_, a), (name, b) in zip(marks, marks[1:], strict=False):
         print(f"  {name:55s} {b - a:6.2f} s")
     print(f"  {'total (after imports)':55s} {marks[-1][1] - marks[0][1]:6.2f} s  (load {load()})")
 
@@ -104,9 +104,7 @@ def main() -> None:
                 f"  run {i + 1}: wall {wall:.2f} s, CPU (user+sys) {cpu:.2f} s, "
                 f"peak RSS {rss:.0f} MB (load {load()})"
             )
-        print(
-            f"  best: wall {min(r[0] for r in runs):.2f} s, CPU {min(r[1] for r in runs):.2f} s"
-        )
+        print(f"  best: wall {min(r[0] for r in runs):.2f} s, CPU {min(r[1] for r in runs):.2f} s")
         print("phases of one run (this process):")
         phases(args.scenario, args.scale, args.seed, Path(tmp) / "phases")
 

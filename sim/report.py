@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,18 +204,24 @@ def _save(fig: Figure, path: Path) -> Path:
 
 #: The run's figures in two batches of about equal drawing time: the second is drawn in a
 #: forked process while the first is drawn here (2 cores: about half the wall time).
-#: Balanced on CPU seconds measured at full scale (2019 scenario): camp_occupancy 1.0,
-#: needs 0.85, flow_map 0.8, situation_by_week 0.8, each choropleth pair 0.6, each of the
-#: three line charts 0.4: about 3.0 s a batch.
+#: Balanced on CPU seconds measured at full scale (2019 scenario): camp_occupancy 1.15,
+#: flow_map 0.7, needs 0.65, situation_by_week 0.65, each choropleth pair 0.45, each of
+#: the three line charts 0.35: 2.6 s a batch (this process also writes needs.csv,
+#: weekly.csv and places.geojson meanwhile, 0.2 s).
 BATCHES: tuple[tuple[str, ...], tuple[str, ...]] = (
     (
         "camp_occupancy.png",
         "flow_map.png",
         "cumulative_displacement.png",
-        "displaced_by_setting.png",
         "displaced_by_district.png",
     ),
-    ("needs.png", "situation_by_week.png", "map_displaced_from.png", "map_staying.png"),
+    (
+        "needs.png",
+        "situation_by_week.png",
+        "map_displaced_from.png",
+        "map_staying.png",
+        "displaced_by_setting.png",
+    ),
 )
 
 
@@ -230,20 +237,28 @@ def write_planner_outputs(
 
     daily = pd.read_csv(folder / "daily.csv")
     locations = pd.read_csv(folder / "locations.csv")
-    pcodes = place_pcodes(getattr(scenario, "locations_file", None))
-    std = standards(getattr(scenario, "needs", None))
-    hh = float(getattr(scenario, "household_size", 5.0))
-    bounds = load_boundaries()
-    needs = needs_table(locations, std, hh, pcodes)
-    write_csv(needs, folder / "needs.csv")
-    nd = daily_totals(needs)
-    write_csv(weekly_table(daily, nd), folder / "weekly.csv")
-    places = place_table(locations, pcodes, needs)
-    subs = sub_district_table(locations, pcodes, bounds, needs)
-    places_geojson(subs, places, bounds, folder / "places.geojson")
+
+    def tables() -> None:
+        pcodes = place_pcodes(getattr(scenario, "locations_file", None))
+        std = standards(getattr(scenario, "needs", None))
+        hh = float(getattr(scenario, "household_size", 5.0))
+        bounds = load_boundaries()
+        needs = needs_table(locations, std, hh, pcodes)
+        write_csv(needs, folder / "needs.csv")
+        nd = daily_totals(needs)
+        write_csv(weekly_table(daily, nd), folder / "weekly.csv")
+        places = place_table(locations, pcodes, needs)
+        subs = sub_district_table(locations, pcodes, bounds, needs)
+        places_geojson(subs, places, bounds, folder / "places.geojson")
+
     if plots:
         (folder / "plots").mkdir(exist_ok=True)
-        render_plots(folder, scenario, summary, parallel=True, tables=(daily, locations))
+        # the tables are written here while the forked child draws its batch of figures
+        render_plots(
+            folder, scenario, summary, parallel=True, tables=(daily, locations), meanwhile=tables
+        )
+    else:
+        tables()
 
 
 def render_plots(
@@ -252,13 +267,15 @@ def render_plots(
     summary: dict[str, Any],
     parallel: bool = True,
     tables: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> None:
     """Draw every figure of :data:`FIGURES` into ``folder/plots`` (byte-identical either way).
 
     With ``parallel``, the ``fork`` start method (Linux) and no other thread running, the
     second batch is drawn in a child process; otherwise everything is drawn here, one figure
     after the other. ``tables``: the folder's daily.csv and locations.csv already read
-    (else they are read here).
+    (else they are read here). ``meanwhile``: other work of this process, done before its
+    own batch (while the child draws), or first of all when nothing is forked.
     """
     if tables is None:
         tables = (pd.read_csv(folder / "daily.csv"), pd.read_csv(folder / "locations.csv"))
@@ -271,9 +288,13 @@ def render_plots(
     if parallel and "fork" in mp.get_all_start_methods() and threading.active_count() == 1:
         with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
             other = pool.submit(draw_batch, folder, scenario, summary, BATCHES[1], tables)
+            if meanwhile is not None:
+                meanwhile()
             draw_batch(folder, scenario, summary, BATCHES[0], tables)
             other.result()  # re-raises an error of the child here
     else:
+        if meanwhile is not None:
+            meanwhile()
         for batch in BATCHES:
             draw_batch(folder, scenario, summary, batch, tables)
 
