@@ -49,6 +49,7 @@ def test_a_plot_failing_during_force_keeps_the_previous_run(world, tmp_path, mon
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while the figures are drawn
 
+    monkeypatch.setattr("sim.plots.save_png", interrupted)  # writes every figure of a run
     monkeypatch.setattr("sim.plots.save_run_plots", interrupted)
     # wherever the runner takes it from
     monkeypatch.setattr("sim.runner.save_run_plots", interrupted, raising=False)
