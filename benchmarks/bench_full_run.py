@@ -78,6 +78,7 @@ def state_bytes(pop) -> tuple[int, int]:
 def phases(scenario: str, scale: float, seed: int, folder: Path) -> tuple[Timing, int, int]:
     """Time the phases of one run in this process; return the simulate timing and state size."""
     from sim.config import load_scenario
+    from sim.figure_workers import FigureWorkers
     from sim.model import DisplacementModel
     from sim.provenance import source_info
     from sim.report import report_html, write_planner_outputs
@@ -92,6 +93,8 @@ def phases(scenario: str, scale: float, seed: int, folder: Path) -> tuple[Timing
     def mark(name: str) -> None:
         marks.append((name, time.perf_counter(), cpu_seconds()))
 
+    workers = FigureWorkers(folder, sc)  # as `idlibsim run` does
+    mark("fork the figure workers")
     model = DisplacementModel(sc, seed=seed, population_scale=scale)
     mark("build the model (geography, routes, population)")
     nbytes, npeople = state_bytes(model.population)
@@ -106,8 +109,9 @@ def phases(scenario: str, scale: float, seed: int, folder: Path) -> tuple[Timing
     write_csv(routes, folder / "routes.csv")
     write_json(summary, folder / "summary.json")
     mark("write daily/locations/routes/summary")
-    write_planner_outputs(folder, sc, summary, plots=True)
-    mark("needs, weekly, GeoJSON and every figure (CPU: this process only)")
+    write_planner_outputs(folder, sc, summary, plots=True, workers=workers)
+    workers.close()
+    mark("needs, weekly, GeoJSON here; every figure in the workers (CPU: here)")
     (folder / "report.html").write_text(report_html(folder, sc, summary), encoding="utf-8")
     man = manifest(sc, seed, scale, 0.0, output_files(folder), extra={"source": source_info()})
     write_json(man, folder / "manifest.json")
