@@ -63,11 +63,13 @@ def best(timings: list[Timing]) -> Timing:
 
 
 def state_bytes(pop) -> tuple[int, int]:
-    """Bytes of the population's arrays (households and people), and people."""
-    seen: dict[int, int] = {}
-    for frame in (pop.households, pop.people):
-        for col in frame.columns.values():
-            seen[id(col)] = col.nbytes
+    """Bytes of the population's arrays (households, people, membership), and people."""
+    seen = {id(c): c.nbytes for c in pop.households.columns.values()}
+    people = pop.people
+    if hasattr(people, "columns"):  # a frame of stored columns (before issue 16)
+        seen.update({id(c): c.nbytes for c in people.columns.values()})
+    else:
+        seen[id(people)] = people.nbytes
     for name in ("member_index", "member_start"):
         arr = getattr(pop, name, None)
         if arr is not None:
