@@ -105,3 +105,25 @@ def test_a_run_without_figures_imports_no_matplotlib(world, tmp_path):
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+def test_the_allocator_is_tuned_on_linux():
+    from sim.memory import tune_allocator
+
+    if sys.platform.startswith("linux") and Path("/lib/x86_64-linux-gnu/libc.so.6").exists():
+        assert tune_allocator() is True
+        assert tune_allocator() is True  # again: nothing more to do
+    else:  # pragma: no cover - other platforms
+        tune_allocator()
+
+
+def test_local_dask_workers_start_with_the_allocator_settings():
+    pytest.importorskip("distributed")
+    import os
+
+    from sim.ensemble import dask_client
+    from sim.memory import MALLOC_ENV
+
+    with dask_client(1) as client:
+        got = client.run(lambda: {k: os.environ.get(k) for k in MALLOC_ENV})
+    assert list(got.values()) == [MALLOC_ENV]
