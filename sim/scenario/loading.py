@@ -30,7 +30,7 @@ from pydantic import TypeAdapter
 
 from ..errors import InputError, Problem, ProblemList, clip, decode_text, did_you_mean, read_bytes
 from .errors import Report
-from .messages import kind_of_value
+from .messages import kind_of_value, unusable_path
 from .reading import read_chain, read_toml
 from .schema import (
     MAX_DAYS,
@@ -231,7 +231,7 @@ def load_parameters(path: Path) -> dict[str, Any]:
 def load_scenario(path: str | Path) -> Scenario:
     """Load, merge and validate a scenario file. Raises :class:`InputError` on any problem."""
     path = Path(path)
-    if path.suffix.lower() != ".toml" and path.exists() and path.is_file():
+    if unusable_path(path) is None and path.suffix.lower() != ".toml" and path.is_file():
         raise InputError(
             [
                 Problem(
@@ -426,7 +426,12 @@ def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario
 def _parameter_file(raw: dict, rep: Report, files: list[Path]) -> dict[str, Any]:
     """The values of the behaviour parameter file the [behaviour] table names (checked)."""
     pfile = raw.get("parameters")
-    if isinstance(pfile, str) and pfile.strip() and Path(pfile).is_file():
+    if (
+        isinstance(pfile, str)
+        and pfile.strip()
+        and unusable_path(Path(pfile)) is None
+        and Path(pfile).is_file()
+    ):
         # a missing file or a folder is reported by the table's own check
         try:
             values = load_parameters(Path(pfile))
