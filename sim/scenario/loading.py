@@ -377,26 +377,16 @@ def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario
 
     crossings = _crossings(merged, rep, world, check_names)
     conflict = sec["conflict"]
-    bombardment_rows: tuple = ()
-    camp_rows: tuple = ()
+    bombardment_rows = camp_rows = ()
     if names is not None:
         from ..conflict import load_bombardment_table, load_camp_table
 
-        for table, loader, rows in (
-            (conflict and conflict.bombardment_table, load_bombardment_table, "b"),
-            (g and g.camp_table, load_camp_table, "c"),
-        ):
-            if table and table.strip() and Path(table).is_file():
-                try:
-                    loaded = loader(Path(table), names)
-                    files.append(Path(table))
-                except InputError as exc:
-                    rep.problems.extend(exc.problems)
-                    continue
-                if rows == "b":
-                    bombardment_rows = loaded
-                else:
-                    camp_rows = loaded
+        if conflict is not None:
+            bombardment_rows = _data_table(
+                conflict.bombardment_table, load_bombardment_table, names, rep, files
+            )
+        if g is not None:
+            camp_rows = _data_table(g.camp_table, load_camp_table, names, rep, files)
 
     events = _events(merged, rep, world, check_names, start, end, period_ok, conflict)
 
@@ -421,6 +411,19 @@ def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario
         bombardment_table=bombardment_rows,
         camp_table=camp_rows,
     )
+
+
+def _data_table(table: str, loader: Any, names: list[str], rep: Report, files: list[Path]) -> tuple:
+    """The rows of a data table a path field names (bombardment weeks, camp capacities)."""
+    if not (table and table.strip() and Path(table).is_file()):
+        return ()
+    try:
+        rows = loader(Path(table), names)
+    except InputError as exc:
+        rep.problems.extend(exc.problems)
+        return ()
+    files.append(Path(table))
+    return rows
 
 
 def _parameter_file(raw: dict, rep: Report, files: list[Path]) -> dict[str, Any]:
