@@ -61,6 +61,7 @@ optimum, by finite differences).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -73,12 +74,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import BEHAVIOUR_FIELDS, Scenario, load_scenario
-from .errors import InputError, Problem
+from . import geography
+from .config import BEHAVIOUR_FIELDS, Scenario
+from .ensemble import RunTask
+from .errors import InputError, Problem, read_bytes
+from .history import DAILY_COLUMNS
 from .observed import MEASURES, ard, compare, in_period, load_observed
+from .provenance import source_info
 from .results import PROJECT_ROOT, display_path, versions
 from .rng import replicate_seeds
 from .runner import simulate
+from .safety import read_json
 
 COUNT_SIGMA = 0.10  # log-error of a reported count (figures rounded to ~10 %)
 SHARE_SIGMA = 0.03  # absolute error of a reported share of arrivals by area (CCCM tallies)
@@ -362,9 +368,8 @@ def place_regions(locations_file: Path) -> pd.DataFrame:
     return pd.DataFrame({"location": df["name"], "pcode": pcode, "region": region})
 
 
-def _locations_with_governorate(res) -> pd.DataFrame:
-    from . import geography
-
+def locations_with_governorate(res) -> pd.DataFrame:
+    """A run's locations table with each place's governorate (for the ISMI targets)."""
     w = geography.load(res.scenario.locations_file, res.scenario.routes_file)
     gov = dict(zip(w.names, w.governorate, strict=True))
     keep = ["date", "location", "arrivals", "departures"]
@@ -383,7 +388,7 @@ def target_values(task: Any, targets: Sequence[Target]) -> np.ndarray:
     This is what a Dask worker computes for one seed of one calibration evaluation.
     """
     res = simulate(task.load(), seed=task.seed, population_scale=task.population_scale)
-    return model_values(res.daily, _locations_with_governorate(res), targets)
+    return model_values(res.daily, locations_with_governorate(res), targets)
 
 
 def evaluate(
@@ -404,10 +409,8 @@ def evaluate(
         vals = []
         for seed in seeds:
             res = simulate(sc, seed=seed, population_scale=scale)
-            vals.append(model_values(res.daily, _locations_with_governorate(res), targets))
+            vals.append(model_values(res.daily, locations_with_governorate(res), targets))
     else:
-        from .ensemble import RunTask
-
         tasks = [RunTask.from_scenario(sc, seed, scale) for seed in seeds]
         futures = client.map(target_values, tasks, targets=list(targets), pure=False)
         vals = client.gather(futures)
@@ -641,8 +644,6 @@ def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame
                 )
             ]
         )
-    from .safety import read_json
-
     man = read_json(man_path)  # a regular file, size-limited, finite numbers only
     scenario = man.get("scenario") if isinstance(man, dict) else None
     head = scenario.get("scenario") if isinstance(scenario, dict) else None
@@ -700,11 +701,6 @@ def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame
 
 def _read_daily(path: Path) -> pd.DataFrame:
     """A run's daily.csv, checked: the columns scoring needs, dates, finite counts."""
-    import io
-
-    from .errors import read_bytes
-    from .history import DAILY_COLUMNS
-
     data = read_bytes(path, "daily table", limit=200_000_000)
     problem = None
     try:
@@ -752,16 +748,7 @@ def cli_score(args: Any, argv: list[str]) -> int:
     return 0
 
 
-def cli_calibrate(args: Any, argv: list[str]) -> int:
-    from .calibration_report import calibrate_and_report
-
-    scenario = load_scenario(args.scenario)
-    return calibrate_and_report(scenario, args)
-
-
 def fit_summary(result: Fit) -> dict[str, Any]:
-    from .provenance import source_info
-
     rows = []
     for t, m in zip(result.targets, result.model, strict=True):
         rows.append(

@@ -37,19 +37,36 @@ from .calibration import (
     STAYING,
     Fit,
     Target,
-    _locations_with_governorate,
     fit,
     fit_summary,
     load_targets,
+    locations_with_governorate,
     model_values,
     write_parameters,
 )
-from .config import Scenario, load_scenario
-from .errors import InputError, Problem
+from .config import Scenario, load_parameters, load_scenario
+from .ensemble import dask_client
+from .errors import (
+    InputError,
+    OutputError,
+    Problem,
+    UsageError,
+    describe_mode,
+    not_a_regular_file,
+    read_limited,
+)
 from .observed import MEASURES, ard
+from .provenance import source_info
 from .results import PROJECT_ROOT, display_path, write_csv, write_json
 from .rng import replicate_seeds
-from .runner import simulate
+from .runner import check_population_scale, simulate
+from .safety import (
+    FolderWriter,
+    folder_files,
+    not_our_folder,
+    output_files,
+    read_json,
+)
 
 #: Fixed (not fitted) parameters varied in the sensitivity analysis: (low, high).
 SENSITIVITY_RANGES = {
@@ -91,8 +108,6 @@ def not_a_report_folder(folder: Path) -> str | None:
     folder does); a report written before such manifests (the committed one) is
     recognised by its ``fit.json`` and by holding only report files, no sub-folders.
     """
-    from .safety import describe_mode, folder_files, not_our_folder, read_json
-
     try:
         st = os.lstat(folder)
     except FileNotFoundError:
@@ -118,9 +133,6 @@ def not_a_report_folder(folder: Path) -> str | None:
 
 def _check_parameter_file(path: Path) -> None:
     """The shipped parameter file may be replaced only if it is one calibrate wrote."""
-    from .errors import OutputError
-    from .safety import not_a_regular_file, read_limited
-
     if not os.path.lexists(path):
         return
     why = "is a symbolic link" if os.path.islink(path) else not_a_regular_file(path)
@@ -139,8 +151,6 @@ def output_plan(scenario: Scenario, args: Any) -> tuple[Path, Path | None, bool]
     ``results/calibration_trials/<scenario>[-quick]``). Only ``--update-shipped`` (never
     with ``--quick``) replaces the scenario's parameter file and the committed report.
     """
-    from .cli import UsageError
-
     quick = bool(getattr(args, "quick", False))
     shipped = bool(getattr(args, "update_shipped", False))
     out = getattr(args, "out", None)
@@ -176,9 +186,6 @@ def output_plan(scenario: Scenario, args: Any) -> tuple[Path, Path | None, bool]
 
 
 def calibrate_and_report(scenario: Scenario, args: Any) -> int:
-    from .runner import check_population_scale
-    from .safety import FolderWriter
-
     t0 = time.perf_counter()
     report, shipped_params, replace = output_plan(scenario, args)
     quick = bool(args.quick)
@@ -197,8 +204,6 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
         workers = int(getattr(args, "workers", 1) or 1)
         scheduler = getattr(args, "scheduler", None)
         if workers > 1 or scheduler:
-            from .ensemble import dask_client
-
             ctx = dask_client(workers, scheduler)
             _log(f"  on Dask: {scheduler or f'a local cluster of {workers} workers'}")
         else:
@@ -215,14 +220,9 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
             )
         params = tmp / PARAMETERS_NAME
         write_parameters(result, params, writer.target, quick=quick)
-        from .config import load_parameters
-
         fitted = scenario.with_behaviour(**load_parameters(params))  # the values as written
         write_json(fit_summary(result), tmp / "fit.json")
         write_report(fitted, result, tmp, quick=quick)
-        from .provenance import source_info
-        from .safety import output_files
-
         write_json(
             {
                 "tool": "idlibsim",
@@ -264,7 +264,7 @@ def _runs(
     out = []
     for s in seeds:
         res = simulate(sc, seed=s, population_scale=scale)
-        out.append((res.daily, _locations_with_governorate(res)))
+        out.append((res.daily, locations_with_governorate(res)))
     return out
 
 
@@ -837,3 +837,8 @@ def report_text(
         ]
     L.append("")
     return "\n".join(L)
+
+
+def cli_calibrate(args: Any, argv: list[str]) -> int:
+    """``idlibsim calibrate SCENARIO.toml [--quick] [--update-shipped] ...``."""
+    return calibrate_and_report(load_scenario(args.scenario), args)

@@ -52,11 +52,14 @@ from .ensemble import (
     quantile_bands,
     read_replicate,
     replicate_path,
+    validate_manifest,
 )
-from .errors import InputError, Problem, did_you_mean
+from .errors import InputError, Problem, UsageError, did_you_mean
 from .history import DAILY_COLUMNS
+from .observed import load_observed
 from .plots import format_people
 from .results import PROJECT_ROOT, neutralise_formulas
+from .safety import check_replaceable_file, read_json, starts_with
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -178,14 +181,10 @@ def _not_results(folder: Path, why: str) -> InputError:
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
     try:
-        from .safety import read_json
-
         man = read_json(folder / MANIFEST_NAME)
         if not isinstance(man, dict):
             raise ValueError("not a JSON object")
         if man.get("kind") == ENSEMBLE_KIND:  # untrusted: names become paths
-            from .ensemble import validate_manifest
-
             validate_manifest(man, folder / MANIFEST_NAME)
         return man
     except (OSError, ValueError) as exc:
@@ -365,8 +364,6 @@ def _check_metric(metric: str) -> None:
 
 def observed_for(curves: pd.DataFrame) -> pd.DataFrame | None:
     """The observed figures of the first scenario that names an observed file (or None)."""
-    from .observed import load_observed
-
     for path in curves.drop_duplicates("scenario")["observed_file"]:
         if isinstance(path, str) and path and Path(path).exists():
             return load_observed(path)
@@ -812,8 +809,6 @@ def plot_comparison(
 def _check_outputs(output: Path) -> None:
     """An existing PNG/CSV pair is replaced only if it is a comparison idlibsim wrote
     (recognised by the CSV's header); anything else (a user's figure) is refused."""
-    from .safety import check_replaceable_file, starts_with
-
     csv_path = output.with_suffix(".csv")
     header = (",".join(TABLE_COLUMNS) + "\n").encode()
 
@@ -872,8 +867,6 @@ def save_comparison(
 
 def cli_compare(args, argv: list[str]) -> int:
     """``idlibsim compare RUN_OR_ENSEMBLE_DIR ... [--metric NAME] [--observed] -o FILE.png``."""
-    from .cli import UsageError
-
     try:
         _check_metric(args.metric)
     except ValueError as exc:

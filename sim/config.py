@@ -36,8 +36,11 @@ from .errors import (
     clip,
     decode_text,
     did_you_mean,
+    find_line,
+    not_a_regular_file,
     read_bytes,
 )
+from .place_tables import load_bombardment_table, load_camp_table
 
 MAX_FILE_BYTES = 1_000_000  # a scenario is a few kB; anything larger is a mistake
 MAX_EXTENDS = 20  # files in one extends chain (the shipped what-ifs use 2)
@@ -867,9 +870,9 @@ class Scenario:
     crossings: dict[str, Crossing]
     events: tuple[Event, ...]
     files: tuple[Path, ...]  # every input file read, for the manifest's hashes
-    #: weeks of event-derived bombardment ([conflict] bombardment_table), sim.conflict.BombardmentRow
+    #: weeks of event-derived bombardment ([conflict] bombardment_table), sim.place_tables.BombardmentRow
     bombardment_table: tuple = ()
-    #: dated camp capacities ([geography] camp_table), sim.conflict.CampCapacityRow, by date
+    #: dated camp capacities ([geography] camp_table), sim.place_tables.CampCapacityRow, by date
     camp_table: tuple = ()
     camp_table_file: str = ""
     resolved: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
@@ -923,12 +926,6 @@ class Scenario:
 
     def input_hashes(self) -> dict[str, str]:
         return {str(p): sha256_file(p) for p in self.files}
-
-
-def _not_a_regular_file(path: str) -> str | None:
-    from .safety import not_a_regular_file
-
-    return not_a_regular_file(path)
 
 
 def sha256_file(path: Path) -> str:
@@ -1179,8 +1176,6 @@ def _close_files(path: Path, template: str, exclude: Path | None = None) -> str:
 
 
 def _line(text: str, key: str) -> int | None:
-    from .errors import find_line
-
     return find_line(text, key)
 
 
@@ -1329,7 +1324,7 @@ class _Checker:
             elif t == "path" and v.strip() and Path(v).is_dir():
                 self.add(dotted, f"{v} is a folder, not a file", "give the path of the file")
                 return None
-            elif t == "path" and v.strip() and (why := _not_a_regular_file(v)):
+            elif t == "path" and v.strip() and (why := not_a_regular_file(v)):
                 # a named pipe would hang the reader, a device never end
                 self.add(dotted, f"{v} {why}", "give the path of a regular file")
                 return None
@@ -1743,8 +1738,6 @@ def load_scenario(path: str | Path) -> Scenario:
     bombardment_rows: tuple = ()
     btable = conflict.get("bombardment_table")
     if isinstance(btable, str) and btable.strip() and Path(btable).is_file() and names is not None:
-        from .conflict import load_bombardment_table  # late import: conflict imports config
-
         try:
             bombardment_rows = load_bombardment_table(Path(btable), names)
             files.append(Path(btable))
@@ -1753,8 +1746,6 @@ def load_scenario(path: str | Path) -> Scenario:
     camp_rows: tuple = ()
     ctable = g.get("camp_table")
     if isinstance(ctable, str) and ctable.strip() and Path(ctable).is_file() and names is not None:
-        from .conflict import load_camp_table  # late import: conflict imports config
-
         try:
             camp_rows = load_camp_table(Path(ctable), names)
             files.append(Path(ctable))

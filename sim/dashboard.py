@@ -20,7 +20,6 @@ of scenario files; edited scenarios are saved there), ``IDLIBSIM_DASHBOARD_RESUL
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 
@@ -30,21 +29,12 @@ import solara.lab
 from . import dashboard_views as views
 from . import scenario_edit as edit
 from .config import Scenario, load_scenario
-from .dashboard_server import RESULTS_ENV, SCENARIOS_ENV
+from .dashboard_server import results_dir, scenarios_dir
 from .errors import InputError
-from .results import PROJECT_ROOT
 
 SCALES = {"0.01": 0.01, "0.1": 0.1, "1": 1.0}  # population scale: person-rows per person
 DEFAULT_SCALE = "0.1"  # proposed for interactive use
 MAX_RUNS = 6  # runs kept in the page for comparison
-
-
-def scenarios_dir() -> Path:
-    return Path(os.environ.get(SCENARIOS_ENV) or PROJECT_ROOT / "scenarios")
-
-
-def results_dir() -> Path:
-    return Path(os.environ.get(RESULTS_ENV) or PROJECT_ROOT / "results")
 
 
 def ensembles() -> list[Path]:

@@ -21,7 +21,7 @@ from mesa.visualization.utils import update_counter
 
 from . import dashboard_views as views
 from .config import load_scenario
-from .dashboard_server import SCENARIOS_ENV  # noqa: F401 - documents where the files come from
+from .dashboard_server import scenarios_dir
 from .model import DisplacementModel
 from .scenario_edit import list_scenarios
 
@@ -34,8 +34,6 @@ class LiveModel(DisplacementModel):
     def __init__(
         self, scenario_file: str = "idlib_2019.toml", seed: int = 1, population_scale: float = 0.01
     ):
-        from .dashboard import scenarios_dir
-
         files = {p.name for p in list_scenarios(scenarios_dir())}
         if scenario_file not in files:  # only the listed files: never a typed path
             raise ValueError(f"unknown scenario file {scenario_file!r}")
@@ -66,8 +64,6 @@ def LiveMap(model: LiveModel):
 
 @solara.component
 def LivePage():
-    from .dashboard import scenarios_dir
-
     files = [p.name for p in list_scenarios(scenarios_dir())]
     first = "idlib_2019.toml" if "idlib_2019.toml" in files else files[0]
     model = solara.use_memo(lambda: LiveModel(first, 1, LIVE_SCALES[0]), dependencies=[])

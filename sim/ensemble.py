@@ -58,13 +58,20 @@ import numpy as np
 import pandas as pd
 
 from .config import Scenario, load_scenario
-from .errors import InputError, OutputError, Problem
+from .errors import (
+    InputError,
+    OutputError,
+    Problem,
+    ResultsExistError,
+    UsageError,
+    describe_mode,
+    not_a_regular_file,
+)
 from .history import DAILY_COLUMNS
 from .provenance import source_info, worker_identity
 from .results import (
     MANIFEST_VERSION,
     PROJECT_ROOT,
-    ResultsExistError,
     display_path,
     file_sha256,
     portable,
@@ -77,10 +84,9 @@ from .results import (
 from .rng import replicate_seeds
 from .safety import (
     TargetLock,
-    describe_mode,
     normalise_target,
-    not_a_regular_file,
     read_json,
+    refuse_in_spawned_child,
     sha256_limited,
 )
 
@@ -198,7 +204,7 @@ class RunTask:
 
 def execute(task: RunTask) -> pd.DataFrame:
     """Run one task and return its daily table (this is what Dask workers call)."""
-    from .runner import simulate
+    from .runner import simulate  # lazy: `idlibsim compare` reads ensembles without Mesa
 
     return simulate(task.load(), seed=task.seed, population_scale=task.population_scale).daily
 
@@ -261,8 +267,6 @@ def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]
         finally:
             client.close()
         return
-    from .safety import refuse_in_spawned_child
-
     refuse_in_spawned_child("starting a Dask LocalCluster (workers > 1)")
     cluster = distributed.LocalCluster(
         n_workers=int(workers),
@@ -815,14 +819,13 @@ def run_ensemble(
     Dask ``LocalCluster``, ``scheduler`` on an existing Dask cluster, ``client`` on an
     existing Dask client (which is left open).
     """
-    from .model import population_weight
+    from .model import population_weight  # lazy: compare reads ensembles without Mesa
+    from .runner import check_population_scale
 
     t0 = time.perf_counter()
     if int(replicates) < 1:
         raise ValueError("replicates must be at least 1")
     population_weight(population_scale)  # ValueError for scales that are not 1/k
-    from .runner import check_population_scale
-
     if int(workers) < 1:
         raise ValueError("workers must be at least 1")
     scs = _resolve(scenarios)
@@ -1134,8 +1137,6 @@ def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> Ensemble
 
 def cli_ensemble(args, argv: list[str]) -> int:
     """``idlibsim ensemble SCENARIO.toml ... --replicates N [--workers K] [--scheduler A]``."""
-    from .cli import UsageError
-
     scenarios = [load_scenario(p) for p in args.scenario]
     quiet = bool(getattr(args, "quiet", False))
     try:

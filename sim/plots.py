@@ -40,6 +40,7 @@ from matplotlib.textpath import TextToPath
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .observed import load_observed
+from .results import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from .config import Scenario
@@ -1271,8 +1272,6 @@ def _title_from_manifest(folder: Path) -> tuple[str, Path | None]:
     observed = (man.get("scenario") or {}).get("scenario", {}).get("observed") or None
     obs_path = None
     if observed:
-        from .results import PROJECT_ROOT
-
         p = Path(observed)
         p = p if p.is_absolute() else PROJECT_ROOT / p
         obs_path = p if p.exists() else None

@@ -25,11 +25,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from . import maps as M
 from . import plots as P
+from .config import NEEDS_FIELDS
 from .geo import load_boundaries, place_pcodes
 from .needs import NEED_MEASURES, daily_totals, needs_table, standards
 from .observed import load_observed
 from .places import place_table, places_geojson, sub_district_table, weekly_table
+from .results import write_csv
 
 #: Figures of a run, in report order, with how to read each (shown under it in report.html).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -233,8 +236,6 @@ def write_planner_outputs(
     Reads the run's tables from ``folder`` (written before), so a run folder can be
     re-rendered. ``summary`` is the run's summary (camps, for the camp plot).
     """
-    from .results import write_csv
-
     daily = pd.read_csv(folder / "daily.csv")
     locations = pd.read_csv(folder / "locations.csv")
 
@@ -310,8 +311,6 @@ def draw_batch(
 
     ``tables``: the folder's daily.csv and locations.csv already read (else read here).
     """
-    from . import maps as M
-
     if tables is None:
         tables = (pd.read_csv(folder / "daily.csv"), pd.read_csv(folder / "locations.csv"))
     daily, locations = tables
@@ -385,8 +384,6 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
 
 def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
     """The run as one self-contained HTML page (plots embedded as base64 PNG)."""
-    from .config import NEEDS_FIELDS
-    from .runner import format_summary
 
     esc = html.escape
     title = summary.get("title", "")
@@ -553,8 +550,6 @@ def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
         )
     observed = getattr(scenario, "observed", None)
     if observed is not None and Path(observed).is_file():
-        from .observed import load_observed
-
         obs = load_observed(observed)
         obs = obs[obs["use"].astype(str) != "context"]
         if len(obs):
@@ -582,3 +577,66 @@ P_SOURCES = (
     "boundaries and names shown do not imply official endorsement or acceptance by the United "
     "Nations; needs: Sphere Association, The Sphere Handbook, 2018 edition."
 )
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """The summary as a few lines of text."""
+    lines = [
+        f"{s['title']}",
+        f"  period {s['period']}, {s['population']:,} people simulated",
+        f"  counted from {s.get('counted_from', s['period'][:10])}: {s['displacements']:,} displacements "
+        f"(movements: a person fleeing twice counts twice); {s['people_displaced']:,} people displaced at least once",
+        f"  displaced at the end: {s['displaced_at_end']:,} (peak {s['peak_displaced']:,} on {s['peak_displaced_date']})",
+        f"    in camps {s['in_camps_at_end']:,}, informal sites {s['in_informal_sites_at_end']:,}, "
+        f"host communities {s['in_host_communities_at_end']:,}; returned {s['returned_at_end']:,}; abroad {s['abroad_at_end']:,}",
+    ]
+    if s["top_origins"]:
+        lines.append(
+            "  fled most from: "
+            + ", ".join(f"{k} {v:,}" for k, v in list(s["top_origins"].items())[:5])
+        )
+    if s.get("staying_at_end"):
+        lines.append(
+            f"  staying most in (displaced there, net of {s['staying_counted_from']}), at the end: "
+            + ", ".join(f"{k} {v:,}" for k, v in list(s["staying_at_end"].items())[:5])
+        )
+    if s.get("staying_at_peak"):
+        lines.append(
+            "    at each place's peak: "
+            + ", ".join(
+                f"{k} {v['people']:,} ({v['date']})"
+                for k, v in list(s["staying_at_peak"].items())[:5]
+            )
+        )
+    over = [c for c in s["camps"] if c.get("peak_people_over_capacity", 0) > 0]
+    if over:
+        lines.append(
+            "  most people beyond the camp places (in informal sites), at the worst day: "
+            + ", ".join(
+                f"{c['location']} {c['peak_people_over_capacity']:,} over {c['capacity']:,} places"
+                f" ({c['peak_over_capacity_date']})"
+                for c in over[:5]
+            )
+        )
+    full = [c for c in s["camps"] if c.get("full_from")]
+    if full:
+        lines.append(
+            "  camps full from: " + ", ".join(f"{c['location']} {c['full_from']}" for c in full[:6])
+        )
+    for r in s.get("peak_needs_by_camp_cluster", [])[:4]:
+        lines.append(
+            f"  peak needs {r['location']} ({r['peak_date']}, {r['displaced_people']:,} people): "
+            f"water {r['water_litres_per_day']:,.0f} l/day, {r['latrines']:,} latrines, "
+            f"covered space {r['covered_space_m2']:,.0f} m2, {r['nfi_kits']:,} NFI kits"
+        )
+    if s.get("observed"):
+        lines.append(
+            "  UN/OCHA figures vs the model over the SAME period (each from its own start):"
+        )
+    for o in s.get("observed", []):
+        since = o.get("period_start", "")
+        lines.append(
+            f"    {o['measure']} {since} to {o['as_of']}: observed {o['observed']:,}; "
+            f"model {o['model']:,} ({o['relative_error_pct']:+.1f}%)"
+        )
+    return "\n".join(lines)

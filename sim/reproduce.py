@@ -40,13 +40,13 @@ from pathlib import Path
 from typing import Any
 
 from .config import Scenario, load_scenario
-from .errors import InputError, Problem
-from .results import PROJECT_ROOT, versions, write_csv, write_json
+from .errors import InputError, Problem, not_a_regular_file, read_limited
+from .model import population_weight
+from .results import PROJECT_ROOT, portable, versions, write_csv, write_json
+from .runner import check_population_scale, simulate
 from .safety import (
     FolderWriter,
-    not_a_regular_file,
     read_json,
-    read_limited,
     sha256_limited,
 )
 
@@ -170,8 +170,6 @@ def validate_manifest(man: Any, path: Path) -> None:
     if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not math.isfinite(scale):
         bad("population_scale", f"must be a number, got {str(scale)[:40]!r}")
     else:
-        from .model import population_weight
-
         try:
             population_weight(float(scale))
         except ValueError as exc:
@@ -329,8 +327,6 @@ def scenario_from_manifest(
     man: dict[str, Any], workdir: Path, manifest_path: Path = Path("manifest.json")
 ) -> Scenario:
     """Rebuild the run's scenario from its manifest (written to ``workdir`` and loaded)."""
-    from .results import portable
-
     try:
         text = scenario_toml(man["scenario"])
     except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
@@ -426,8 +422,6 @@ def rerun(run_dir: Path | str, out: Path | str | None = None, check: bool = Fals
     to keep the rerun's tables in (default: none; everything is written in a private
     temporary folder, removed at the end).
     """
-    from .runner import check_population_scale, simulate
-
     run_dir = Path(run_dir)
     man_path = run_dir / "manifest.json"
     man = read_manifest(run_dir)  # every field checked before anything else is done

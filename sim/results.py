@@ -31,13 +31,11 @@ import numpy as np
 import pandas as pd
 
 from .config import Scenario
+from .errors import not_a_regular_file
+from .safety import read_json
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_VERSION = 1
-
-
-class ResultsExistError(FileExistsError):
-    """The results folder exists and ``force`` was not given."""
 
 
 def versions() -> dict[str, str]:
@@ -185,8 +183,6 @@ def _json_default(o: Any) -> Any:
 
 def read_run(run_dir: Path | str) -> dict[str, Any]:
     """Load a run folder: manifest, summary and tables (pandas DataFrames)."""
-    from .safety import not_a_regular_file, read_json  # regular files only: never a pipe
-
     run_dir = Path(run_dir)
     out: dict[str, Any] = {"dir": run_dir}
     out["manifest"] = read_json(run_dir / "manifest.json")

@@ -27,6 +27,7 @@ solara = pytest.importorskip(
 )
 
 import sim  # noqa: E402
+from sim import dashboard_server  # noqa: E402
 from sim import dashboard_views as views  # noqa: E402
 from sim import scenario_edit as edit  # noqa: E402
 
@@ -61,7 +62,7 @@ def test_page_shows_the_scenario_policy_in_its_levers(scenarios_copy, monkeypatc
 
     from sim import dashboard
 
-    monkeypatch.setenv(dashboard.SCENARIOS_ENV, str(scenarios_copy))
+    monkeypatch.setenv(dashboard_server.SCENARIOS_ENV, str(scenarios_copy))
     dashboard.scenario_file.set("whatif_2019_border_open.toml")
     base = sim.load_scenario(scenarios_copy / "whatif_2019_border_open.toml")
     dashboard.reset_levers(base)
@@ -272,7 +273,7 @@ def test_compare_two_runs_and_an_ensembles_bands(tmp_path, monkeypatch):
 
     base = sim.load_scenario(ROOT / "scenarios" / "idlib_2019.toml").truncated(30)
     ens = run_ensemble([base], replicates=2, population_scale=0.01, out=tmp_path / "ens_small")
-    monkeypatch.setenv(dashboard.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(dashboard_server.RESULTS_ENV, str(tmp_path))
     assert dashboard.ensembles() == [tmp_path / "ens_small"]
     lv = edit.Levers(ceasefire_from=date(2019, 5, 5), ceasefire_factor=0.0)
     first = views.RunView(1, sim.simulate(base, seed=1, population_scale=0.01), [], base)

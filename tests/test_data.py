@@ -11,12 +11,12 @@ import pytest
 
 from sim import config, geography
 from sim.conflict import (
-    BombardmentRow,
     compile_timeline,
     ged_intensity,
     ged_weekly_counts,
     haversine_km,
 )
+from sim.place_tables import BombardmentRow
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "scenarios" / "data"
@@ -162,7 +162,7 @@ def test_the_shipped_bombardment_table_matches_the_rule(tmp_path):
 
 
 def test_the_camp_table_uses_no_figure_from_december_2019_on_and_never_shrinks(world):
-    from sim.conflict import load_camp_table
+    from sim.place_tables import load_camp_table
 
     rows = load_camp_table(DATA / "camps_sites_2019.csv", world.names)
     assert rows and all(r.date < date(2019, 12, 1) for r in rows)
