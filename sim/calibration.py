@@ -78,13 +78,13 @@ from . import geography
 from .config import BEHAVIOUR_FIELDS, Scenario
 from .ensemble import RunTask
 from .errors import InputError, Problem, read_bytes
+from .folders import RunFolder
 from .history import DAILY_COLUMNS
 from .observed import MEASURES, ard, compare, in_period, load_observed
 from .provenance import source_info
 from .results import PROJECT_ROOT, display_path, versions
 from .rng import replicate_seeds
 from .runner import simulate
-from .safety import read_json
 
 COUNT_SIGMA = 0.10  # log-error of a reported count (figures rounded to ~10 %)
 SHARE_SIGMA = 0.03  # absolute error of a reported share of arrivals by area (CCCM tallies)
@@ -632,7 +632,8 @@ def write_parameters(
 def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
     """Compare a run folder's daily series with the observed figures of its period."""
     run_dir = Path(run_dir)
-    man_path = run_dir / "manifest.json"
+    folder = RunFolder(run_dir)
+    man_path = folder.manifest_path
     if not man_path.exists() or not (run_dir / "daily.csv").exists():
         raise InputError(
             [
@@ -644,10 +645,8 @@ def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame
                 )
             ]
         )
-    man = read_json(man_path)  # a regular file, size-limited, finite numbers only
-    scenario = man.get("scenario") if isinstance(man, dict) else None
-    head = scenario.get("scenario") if isinstance(scenario, dict) else None
-    if not isinstance(head, dict):
+    head = folder.scenario_head(folder.read_manifest())
+    if head is None:
         raise InputError(
             [
                 Problem(

@@ -27,9 +27,12 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
+from . import plots as P
 from .calibration import (
     FIT_PARAMETERS,
     FIXED_IN_FIT,
@@ -55,6 +58,7 @@ from .errors import (
     not_a_regular_file,
     read_limited,
 )
+from .folders import ResultsFolder
 from .observed import MEASURES, ard
 from .provenance import source_info
 from .results import PROJECT_ROOT, display_path, write_csv, write_json
@@ -66,6 +70,7 @@ from .safety import (
     not_our_folder,
     output_files,
     read_json,
+    staged,
 )
 
 #: Fixed (not fitted) parameters varied in the sensitivity analysis: (low, high).
@@ -114,7 +119,7 @@ def not_a_report_folder(folder: Path) -> str | None:
         return "does not exist"
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         return f"is {describe_mode(st.st_mode)}, not a calibration report folder"
-    if os.path.lexists(folder / "manifest.json"):
+    if os.path.lexists(ResultsFolder(folder).manifest_path):
         return not_our_folder(folder, "calibration")
     files, other = folder_files(folder)
     if other:
@@ -223,7 +228,7 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
         fitted = scenario.with_behaviour(**load_parameters(params))  # the values as written
         write_json(fit_summary(result), tmp / "fit.json")
         write_report(fitted, result, tmp, quick=quick)
-        write_json(
+        ResultsFolder(tmp).write_manifest(
             {
                 "tool": "idlibsim",
                 "kind": "calibration",
@@ -231,8 +236,7 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
                 "quick": quick,
                 "source": source_info(),
                 "outputs_sha256": output_files(tmp),
-            },
-            tmp / "manifest.json",
+            }
         )
     except BaseException:
         writer.abort()
@@ -241,9 +245,8 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
     _log(f"report and fitted parameters: {writer.target}")
     if shipped_params is not None:
         _check_parameter_file(shipped_params)
-        staged = shipped_params.parent / f".{shipped_params.name}.{os.getpid()}.tmp"
-        shutil.copyfile(writer.target / PARAMETERS_NAME, staged)
-        os.replace(staged, shipped_params)
+        with staged(shipped_params) as tmp:
+            shutil.copyfile(writer.target / PARAMETERS_NAME, tmp)
         _log(f"replaced the shipped parameters {display_path(shipped_params)}")
     else:
         _log(
@@ -564,20 +567,16 @@ def winter_prediction(result: Fit, seeds: int = WINTER_SEEDS):
 
 
 def _axes_dates(ax) -> None:
-    import matplotlib.dates as mdates
-
-    ax.xaxis.set_major_locator(mdates.MonthLocator())
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y"))
-    ax.yaxis.set_major_formatter(_people_formatter())
+    """The project's date axis (:func:`sim.plots.format_date_axis`) over the plotted days,
+    people on the other axis (:func:`sim.plots.format_people`)."""
+    lo, hi = ax.dataLim.intervalx
+    first, last = (pd.Timestamp(mdates.num2date(x).date()) for x in (lo, hi))
+    P.format_date_axis(ax, first, last, label=False)
+    ax.yaxis.set_major_formatter(FuncFormatter(P.format_people))
     ax.grid(True, alpha=0.3)
 
 
-def _people_formatter():
-    from matplotlib.ticker import FuncFormatter
-
-    return FuncFormatter(lambda v, _: f"{v / 1000:,.0f}k" if abs(v) >= 1000 else f"{v:,.0f}")
-
-
+@P.styled
 def _band_figure(df: pd.DataFrame, series, title: str):
     from matplotlib.figure import Figure
 
@@ -601,6 +600,7 @@ def _band_figure(df: pd.DataFrame, series, title: str):
     return fig
 
 
+@P.styled
 def plot_fit(runs, targets: list[Target], scenario: Scenario):
     """Model curves (median, 5-95 % band over seeds) and observed figures, one panel per measure."""
     from matplotlib.figure import Figure
@@ -662,6 +662,7 @@ def plot_fit(runs, targets: list[Target], scenario: Scenario):
     return fig
 
 
+@P.styled
 def plot_sensitivity(sens: pd.DataFrame):
     """Tornado chart: change of each headline output at the low and high value of each parameter."""
     from matplotlib.figure import Figure

@@ -20,7 +20,6 @@ All problems found are reported together as one :class:`~sim.errors.InputError`.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import math
 import re
 import tomllib
@@ -41,6 +40,7 @@ from .errors import (
     read_bytes,
 )
 from .place_tables import load_bombardment_table, load_camp_table
+from .safety import sha256_limited
 
 MAX_FILE_BYTES = 1_000_000  # a scenario is a few kB; anything larger is a mistake
 MAX_EXTENDS = 20  # files in one extends chain (the shipped what-ifs use 2)
@@ -925,15 +925,7 @@ class Scenario:
         return replace(self, end=end, resolved=resolved)
 
     def input_hashes(self) -> dict[str, str]:
-        return {str(p): sha256_file(p) for p in self.files}
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return {str(p): sha256_limited(p) for p in self.files}
 
 
 # --------------------------------------------------------------------------------------

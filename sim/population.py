@@ -14,7 +14,8 @@ Two frames (struct of arrays, after LASER's ``LaserFrame``):
     ``fled_in_report`` (fled at least once since the first reported day),
     ``returning``, ``pre_displaced`` (already in a camp when the scenario starts),
     ``queued_on`` (day it reached a border crossing, -1), ``reach_class`` (how far it
-    tends to flee, :data:`REACH_QUANTILES`).
+    tends to flee, :data:`REACH_QUANTILES`), ``host_draw`` (a uniform drawn once: the
+    household looks for a host before a camp when it is below ``host_preference``).
 
 The households drive the rules; after each day the people of every household that
 changed are updated to match (:meth:`Population.sync_people`), so person-level
@@ -153,6 +154,8 @@ class Population:
         hh.set("pre_displaced", camp.copy())
         hh.add("queued_on", np.int32, -1)
         hh.set("reach_class", reach_classes(seed, nh))
+        # whether it looks for a host first: this uniform below [behaviour] host_preference
+        hh.set("host_draw", rngmod.uniforms(seed, "host_preference", 0, hh.id))
 
         npeople = int(size.sum())
         pp = Frame(npeople)

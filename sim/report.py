@@ -98,6 +98,7 @@ SETTINGS = (
 )
 
 
+@P.styled
 def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = "") -> Figure:
     """Stacked people by setting per day, and when each camp cluster became full."""
     dates = P._as_dates(daily["date"])
@@ -128,7 +129,7 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
             ha="left",
             zorder=4,
         )
-    P._format_date_axis(ax, dates[0], dates[-1], pad=0.01)
+    P.format_date_axis(ax, dates[0], dates[-1], pad=0.01)
     P._format_people_axis(ax, "Displaced people (people, not movements)")
     ax.set_ylim(0, top * 1.45 + 1)
     handles, labels = ax.get_legend_handles_labels()
@@ -154,6 +155,7 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
     return fig
 
 
+@P.styled
 def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") -> Figure:
     """Zone totals of each need per day (six small panels, units on each axis)."""
     panels = (
@@ -173,7 +175,7 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
         if col == "food_kcal_per_day":
             y = y / 1e6  # millions: "1,000M kcal" reads badly
         ax.plot(dates, y, color=P.OKABE_ITO["blue"], lw=1.8)
-        P._format_date_axis(ax, dates[0], dates[-1], pad=0.01)
+        P.format_date_axis(ax, dates[0], dates[-1], pad=0.01)
         P._format_people_axis(ax, label)
         ax.xaxis.set_major_locator(mdates.MonthLocator())
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%b"))

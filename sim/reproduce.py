@@ -41,12 +41,12 @@ from typing import Any
 
 from .config import Scenario, load_scenario
 from .errors import InputError, Problem, not_a_regular_file, read_limited
+from .folders import RunFolder
 from .model import population_weight
 from .results import PROJECT_ROOT, portable, versions, write_csv, write_json
 from .runner import check_population_scale, simulate
 from .safety import (
     FolderWriter,
-    read_json,
     sha256_limited,
 )
 
@@ -93,10 +93,11 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise _not_a_run(run_dir, "no such folder")
-    path = run_dir / "manifest.json"
+    folder = RunFolder(run_dir)
+    path = folder.manifest_path
     if not os.path.lexists(path):
         raise _not_a_run(run_dir, "it has no manifest.json")
-    man = read_json(path)
+    man = folder.read_manifest()
     if isinstance(man, dict) and man.get("kind") == "ensemble":
         raise _not_a_run(run_dir, "it is an ensemble; rerun it with `idlibsim ensemble`")
     validate_manifest(man, path)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from .config import Scenario
 from .errors import InputError, Problem
+from .folders import RunFolder
 from .geo import place_pcodes
 from .model import DisplacementModel, population_weight
 from .needs import needs_table, peak_needs
@@ -162,7 +163,7 @@ def write_run_files(
         command=command,
         extra={"source": source_info()},
     )
-    write_json(man, folder / "manifest.json")
+    RunFolder(folder).write_manifest(man)
 
 
 # --------------------------------------------------------------------------------------

@@ -101,6 +101,31 @@ def sha256_limited(path: Path | str, limit: int = MAX_OUTPUT_BYTES) -> str:
 
 
 # --------------------------------------------------------------------------------------
+# One file replaced atomically
+# --------------------------------------------------------------------------------------
+
+#: Name prefix of a file being written beside its final place (:func:`staged`).
+STAGED_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def staged(path: Path | str) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed onto ``path`` (atomically,
+    replacing it) when the block ends, removed if the block raises.
+
+    ``with staged(out) as tmp: write(tmp)``: a reader sees the old file or the new one,
+    never half a file. The temporary name is ``.tmp-<name>.<pid>.<ns>`` in the same folder.
+    """
+    path = Path(path)
+    tmp = path.parent / f"{STAGED_PREFIX}{path.name}.{os.getpid()}.{time.time_ns()}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------
 # Is this a folder idlibsim wrote?
 # --------------------------------------------------------------------------------------
 

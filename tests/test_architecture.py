@@ -37,6 +37,7 @@ FLOORS: dict[str, tuple[str, ...]] = {
     ),
     "outputs": (
         "sim.results",
+        "sim.folders",
         "sim.geo",
         "sim.needs",
         "sim.places",
