@@ -2,7 +2,8 @@
 
 Mesa's SolaraViz drives a :class:`~sim.model.DisplacementModel` one day per step (Step,
 Play, Reset in the sidebar), with Mesa's plot component reading the model's
-DataCollector and a map of where the displaced are staying redrawn each step. Only the
+DataCollector, a map of where the displaced are staying redrawn each step and a table of
+the places read from the model's ``Location`` agents. Only the
 SolaraViz API that Mesa 3.3 and 3.5 share is used: ``SolaraViz(model, components=...,
 model_params=..., name=...)``, ``make_plot_component(measure, page=...)`` and
 ``mesa.visualization.utils.update_counter``.
@@ -63,6 +64,13 @@ def LiveMap(model: LiveModel):
 
 
 @solara.component
+def LivePlaces(model: LiveModel):
+    """The places with most displaced people now, read from the model's Location agents."""
+    update_counter.get()
+    solara.Markdown(views.places_markdown(model.places))
+
+
+@solara.component
 def LivePage():
     files = [p.name for p in list_scenarios(scenarios_dir())]
     first = "idlib_2019.toml" if "idlib_2019.toml" in files else files[0]
@@ -78,6 +86,7 @@ def LivePage():
                 page=0,
             ),
             (LiveMap, 0),
+            (LivePlaces, 0),
         ],
         model_params={
             "scenario_file": {

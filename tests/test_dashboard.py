@@ -90,6 +90,29 @@ def test_page_shows_the_scenario_policy_in_its_levers(scenarios_copy, monkeypatc
     dashboard.ceasefire_on.set(False)
 
 
+def test_live_page_lists_the_places_from_the_models_location_agents(scenarios_copy, monkeypatch):
+    from sim import dashboard_live
+
+    monkeypatch.setenv(dashboard_server.SCENARIOS_ENV, str(scenarios_copy))
+    model = dashboard_live.LiveModel("idlib_2019.toml", 1, 0.01)
+    before = views.places_now(model.places)  # people already in camps at the start
+    assert before["in_camp"].sum() == model.status_totals()["in_camp"] > 0
+    for _ in range(45):
+        model.step()
+    # the table is what the agents carry, which is what locations.csv says of the last day
+    loc = model.locations()
+    last = loc[loc["day"] == loc["day"].max()]
+    staying = last["in_host_community"] + last["in_camp"] + last["in_informal_site"]
+    top = last.assign(staying=staying).sort_values(["staying", "location"], ascending=[False, True])
+    table = views.places_now(model.places)
+    assert table["place"].head(5).tolist() == top["location"].head(5).tolist()
+    assert table["displaced_staying"].head(5).tolist() == top["staying"].head(5).tolist()
+    text = views.places_markdown(model.places)
+    first = top.iloc[0]
+    assert f"| {first.location} | {views.people(first.staying)} |" in text
+    model.close()
+
+
 # --------------------------------------------------------------------------------------
 # End to end in a browser
 # --------------------------------------------------------------------------------------
