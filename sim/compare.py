@@ -47,7 +47,7 @@ from .ensemble import (
     quantile_bands,
     read_replicate,
 )
-from .errors import InputError, Problem, UsageError, did_you_mean
+from .errors import InputError, Problem, UsageError, did_you_mean, require_columns
 from .folders import (
     ENSEMBLE_KIND,
     MANIFEST_NAME,
@@ -347,11 +347,7 @@ def _read_daily(path: Path) -> pd.DataFrame | None:
         raise InputError(
             [Problem(path, "", f"cannot be read as CSV: {exc}", "rerun the run that made it")]
         ) from None
-    missing = [c for c in ("date", "day") if c not in df.columns]
-    if missing:
-        raise InputError(
-            [Problem(path, "header", f"missing column(s) {', '.join(missing)}", "not a daily.csv")]
-        )
+    require_columns(path, df.columns, ("date", "day"), "not a daily.csv")
     return df
 
 

@@ -170,6 +170,19 @@ def read_limited(path: Path | str, limit: int, what: str) -> bytes:
         os.close(fd)
 
 
+def require_columns(
+    path: Path | str, header: Iterable[str], required: Iterable[str], fix: str
+) -> None:
+    """Raise an :class:`InputError` naming the ``required`` columns missing from a table
+    file's ``header`` (its line 1), with ``fix`` saying what the file needs."""
+    have = set(header)
+    missing = [c for c in required if c not in have]
+    if missing:
+        raise InputError(
+            [Problem(path, "header", f"missing column(s) {', '.join(missing)}", fix, 1)]
+        )
+
+
 #: Largest input file read at all (each reader has its own, smaller, limit too).
 MAX_INPUT_BYTES = 50_000_000
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, Problem, read_bytes
+from .errors import InputError, Problem, read_bytes, require_columns
 
 OBSERVED_COLUMNS = ("as_of", "period_start", "value", "measure", "use", "source")
 MEASURES = {"movements": "new_displacements", "people": "new_people_displaced"}
@@ -50,19 +50,9 @@ def load_observed(path: Path | str) -> pd.DataFrame:
         raise InputError(
             [Problem(path, "", f"cannot be read as CSV: {exc}", "save it as UTF-8 CSV")]
         ) from None
-    missing = [c for c in OBSERVED_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(
-            [
-                Problem(
-                    path,
-                    "header",
-                    f"missing column(s) {', '.join(missing)}",
-                    f"columns needed: {', '.join(OBSERVED_COLUMNS)}",
-                    1,
-                )
-            ]
-        )
+    require_columns(
+        path, df.columns, OBSERVED_COLUMNS, f"columns needed: {', '.join(OBSERVED_COLUMNS)}"
+    )
     problems = []
     for i, row in df.iterrows():
         line = int(i) + 2

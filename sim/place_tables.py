@@ -22,7 +22,15 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import InputError, Problem, clip, decode_text, did_you_mean, read_bytes
+from .errors import (
+    InputError,
+    Problem,
+    clip,
+    decode_text,
+    did_you_mean,
+    read_bytes,
+    require_columns,
+)
 
 BOMBARDMENT_TABLE_COLUMNS = ("place", "week_start", "week_end", "intensity")
 CAMP_TABLE_COLUMNS = ("place", "date", "capacity")
@@ -73,19 +81,7 @@ def _read_rows(
     text = decode_text(path, read_bytes(path, what), f"the {what}")
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise InputError(
-            [
-                Problem(
-                    path,
-                    "header",
-                    f"missing column(s) {', '.join(missing)}",
-                    f"the {what} needs the columns " + ", ".join(columns),
-                    1,
-                )
-            ]
-        )
+    require_columns(path, header, columns, f"the {what} needs the columns " + ", ".join(columns))
     problems: list[Problem] = []
     rows: list[Row] = []
     known = set(names)

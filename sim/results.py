@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from .config import Scenario
+from .provenance import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_VERSION = 1
 
 
