@@ -300,32 +300,25 @@ class DisplacementModel(mesa.Model):
             self.datacollector.collect(self)
 
     def _update_places(self, government, camp_capacity, intensity, cond=None) -> None:
-        """Set every :class:`Location`'s state from today's counts and conditions."""
-        c = (self.current_counts * self.population.weight).T
-        at_home, moving, host, camp, informal, returned, abroad = c.tolist()
-        staying = (c[IN_HOST] + c[IN_CAMP] + c[IN_INFORMAL]).tolist()
-        residents = (c[AT_HOME] + c[RETURNED] + c[IN_HOST] + c[IN_CAMP] + c[IN_INFORMAL]).tolist()
-        overflow = (c[IN_INFORMAL] * self._camp_places).tolist()
-        capacity = np.rint(camp_capacity).astype(np.int64).tolist()
-        zeros = np.zeros(len(self.places))
-        fear = (zeros if cond is None else cond.fear).tolist()
-        threat = (zeros if cond is None else cond.expected).tolist()
-        held = np.asarray(government, dtype=bool).tolist()
-        for i, p in enumerate(self.places):
-            p.at_home, p.on_the_move, p.in_host_community = at_home[i], moving[i], host[i]
-            p.in_camp, p.in_informal_site, p.returned, p.abroad = (
-                camp[i],
-                informal[i],
-                returned[i],
-                abroad[i],
-            )
-            p.residents, p.displaced_staying, p.camp_overflow = (
-                residents[i],
-                staying[i],
-                overflow[i],
-            )
-            p.camp_capacity, p.government_held = capacity[i], held[i]
-            p.intensity, p.fear, p.threat = float(intensity[i]), fear[i], threat[i]
+        """Set every :class:`Location`'s state from today's counts and conditions
+        (``cond`` None: before the first day, no fear or threat yet)."""
+        c = (self.current_counts * self.population.weight).T  # (status, place), people
+        staying = c[IN_HOST] + c[IN_CAMP] + c[IN_INFORMAL]
+        none = np.zeros(len(self.places))
+        columns = {
+            **dict(zip(STATUS_NAMES, c.tolist(), strict=True)),  # attributes named as statuses
+            "residents": (staying + c[AT_HOME] + c[RETURNED]).tolist(),
+            "displaced_staying": staying.tolist(),
+            "camp_overflow": (c[IN_INFORMAL] * self._camp_places).tolist(),
+            "camp_capacity": np.rint(camp_capacity).astype(np.int64).tolist(),
+            "intensity": np.asarray(intensity, dtype=float).tolist(),
+            "fear": (none if cond is None else cond.fear).tolist(),
+            "threat": (none if cond is None else cond.expected).tolist(),
+            "government_held": np.asarray(government, dtype=bool).tolist(),
+        }
+        for name, values in columns.items():
+            for p, v in zip(self.places, values, strict=True):
+                setattr(p, name, v)
 
     def check_invariants(self, d: int) -> None:
         """Raise :class:`InvariantError` if any invariant fails at the end of day ``d``."""
