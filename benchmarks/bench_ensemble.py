@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     sys.path.insert(0, str(REPO))
-    from sim.config import load_scenario
+    from sim.scenario.loading import load_scenario
     from sim.ensemble import dask_client, run_ensemble
     from sim.rng import replicate_seeds
     from sim.runner import simulate

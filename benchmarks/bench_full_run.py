@@ -51,7 +51,7 @@ def whole_command(scenario: str, scale: float, seed: int, out: Path) -> tuple[fl
 
 def phases(scenario: str, scale: float, seed: int, folder: Path) -> None:
     """Time the phases of one run in this process (wall seconds)."""
-    from sim.config import load_scenario
+    from sim.scenario.loading import load_scenario
     from sim.provenance import source_info
     from sim.report import render_plots, report_html, write_planner_outputs
     from sim.results import manifest, write_csv, write_json

@@ -47,7 +47,6 @@ from .calibration import (
     model_values,
     write_parameters,
 )
-from .config import Scenario, load_parameters, load_scenario
 from .ensemble import dask_client
 from .errors import (
     InputError,
@@ -72,16 +71,12 @@ from .safety import (
     read_json,
     staged,
 )
+from .scenario.loading import Scenario, load_parameters, load_scenario
+from .scenario.schema import sensitivity_ranges
 
-#: Fixed (not fitted) parameters varied in the sensitivity analysis: (low, high).
-SENSITIVITY_RANGES = {
-    "fear_distance_km": (5.0, 20.0),
-    "fear_exponent": (3.5, 10.0),
-    "safety_weight": (4.0, 16.0),
-    "front_lookahead_days": (3.0, 14.0),
-    "onward_rate": (0.01, 0.1),
-    "host_capacity_share": (0.075, 0.30),
-}
+#: Fixed (not fitted) parameters varied in the sensitivity analysis: (low, high), declared
+#: with each behaviour field (its ``sensitivity`` range).
+SENSITIVITY_RANGES = sensitivity_ranges()
 #: Seeds of the report's runs (the report runs in one process after the fit; kept small so a
 #: whole calibration stays within about 20 minutes on a shared 2-core machine).
 BAND_SEEDS, SCALE_SEEDS, FULL_SEEDS, SENSITIVITY_SEEDS, WINTER_SEEDS = 6, 6, 2, 1, 4

@@ -314,9 +314,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from .config import load_scenario
     from .report import format_summary
     from .runner import run
+    from .scenario.loading import load_scenario
 
     scenario = load_scenario(args.scenario)
     if args.days is not None:
@@ -342,8 +342,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
-    from .config import load_scenario
     from .results import portable
+    from .scenario.loading import load_scenario
 
     problems: list[InputError] = []
     for path in args.scenario:

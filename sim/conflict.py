@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import behaviour as rules
-from .config import Scenario
 from .geography import GOVERNMENT, World
+from .scenario.loading import Scenario
 
 # --------------------------------------------------------------------------------------
 # Bombardment from UCDP GED events: the rule (pure functions; the table is read by
@@ -185,7 +185,7 @@ def compile_timeline(scenario: Scenario, world: World) -> Timeline:
             survive_bomb[a:b, idx[row.place]] *= 1.0 - row.intensity
 
     for ev in scenario.events:  # sorted by start date, then id
-        cols = [idx[p] for p in ev.locations]
+        cols = [idx[p] for p in getattr(ev, "locations", ())]
         if ev.kind in ("bombardment", "ground_assault"):
             survive[span(ev), cols] *= 1.0 - ev.intensity
             if ev.kind == "bombardment":

@@ -57,7 +57,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Scenario, load_scenario
 from .errors import (
     InputError,
     OutputError,
@@ -89,6 +88,7 @@ from .safety import (
     sha256_limited,
     staged,
 )
+from .scenario.loading import Scenario, load_scenario
 
 __all__ = [
     "BAND_COLUMNS",

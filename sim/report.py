@@ -27,12 +27,13 @@ from matplotlib.figure import Figure
 
 from . import maps as M
 from . import plots as P
-from .config import NEEDS_FIELDS
 from .geo import load_boundaries, place_pcodes
 from .needs import NEED_MEASURES, daily_totals, needs_table, standards
 from .observed import load_observed
 from .places import place_table, places_geojson, sub_district_table, weekly_table
 from .results import write_csv
+from .scenario.schema import NeedsSection
+from .scenario.types import extra_of, unit_of
 
 #: Figures of a run, in report order, with how to read each (shown under it in report.html).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -499,7 +500,9 @@ def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
             )
         )
     std = standards(getattr(scenario, "needs", None))
-    rows = [[f.name, std[f.name], f.unit, f.source] for f in NEEDS_FIELDS]
+    rows = [
+        [k, std[k], unit_of(f), extra_of(f)["source"]] for k, f in NeedsSection.model_fields.items()
+    ]
     parts.append(
         "<h2>Standards used</h2><p>The scenario's <code>[needs]</code> table; household size "
         f"{getattr(scenario, 'household_size', 5.0):g} people.</p>"
@@ -544,7 +547,12 @@ def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
     events = getattr(scenario, "events", ()) or ()
     if events:
         rows = [
-            [str(e.start or ""), e.kind, ", ".join(e.locations) or (e.crossing or ""), e.source]
+            [
+                str(e.start or ""),
+                e.kind,
+                ", ".join(getattr(e, "locations", ())) or getattr(e, "crossing", ""),
+                e.source,
+            ]
             for e in events
         ]
         parts.append(

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Scenario
 from .provenance import PROJECT_ROOT
+from .scenario.loading import Scenario
 
 MANIFEST_VERSION = 1
 

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Scenario
 from .errors import InputError, Problem
 from .folders import RunFolder
 from .geo import place_pcodes
@@ -22,6 +21,7 @@ from .places import staying_summary
 from .provenance import source_info
 from .results import default_run_dir, manifest, write_csv, write_json
 from .safety import FolderWriter, output_files, refuse_in_spawned_child
+from .scenario.loading import Scenario
 
 #: Fewest person-rows a run may have (below, a "population scale" is a typo, not a model).
 MIN_ROWS = 100

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import BASE_SCENARIO, World
 
-from sim import config, geography
+from sim import geography
 from sim.conflict import (
     compile_timeline,
     ged_intensity,
@@ -18,6 +18,7 @@ from sim.conflict import (
     haversine_km,
 )
 from sim.place_tables import BombardmentRow
+from sim.scenario.loading import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "scenarios" / "data"
@@ -64,7 +65,7 @@ def test_the_bombardment_table_acts_for_its_week_only(tmp_path):
     (tmp_path / "data" / "b.csv").write_text(
         "place,week_start,week_end,intensity,events\nBombed Town,2019-05-06,2019-05-12,0.4,7\n"
     )
-    sc = config.load_scenario(tiny.scenario('\n[conflict]\nbombardment_table = "data/b.csv"\n'))
+    sc = load_scenario(tiny.scenario('\n[conflict]\nbombardment_table = "data/b.csv"\n'))
     assert sc.bombardment_table == (
         BombardmentRow("Bombed Town", date(2019, 5, 6), date(2019, 5, 12), 0.4),
     )
@@ -103,7 +104,7 @@ def test_the_copied_polygons_cover_every_pcode():
 
 
 def test_north_west_syria_sums_to_the_default_total_without_scaling(world):
-    sc = config.load_scenario(REPO / "scenarios" / "idlib_2019.toml")
+    sc = load_scenario(REPO / "scenarios" / "idlib_2019.toml")
     populated = world.is_kind(*geography.POPULATED_KINDS)
     assert world.population[populated].sum() == sc.population_total == 4_000_000
     zone = populated & (world.control == geography.OPPOSITION)
@@ -177,7 +178,7 @@ def test_the_camp_table_sets_capacity_from_its_date_on(tmp_path):
     with_table = BASE_SCENARIO.replace(
         'routes = "data/routes.csv"\n', 'routes = "data/routes.csv"\ncamp_table = "data/c.csv"\n'
     )
-    sc = config.load_scenario(tiny.scenario(base=with_table))
+    sc = load_scenario(tiny.scenario(base=with_table))
     w = geography.load(sc.locations_file, sc.routes_file)
     t = compile_timeline(sc, w)
     camp = t.camp_capacity[:, w.index["Border Camp"]]
