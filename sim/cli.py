@@ -354,7 +354,6 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
     from .config import load_scenario
-    from .results import portable
 
     problems: list[InputError] = []
     for path in args.scenario:
@@ -364,6 +363,8 @@ def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
             problems.append(exc)
             continue
         if args.show:
+            from .results import portable  # pandas: only to show the resolved scenario
+
             print(json.dumps(portable(sc.resolved), indent=2, ensure_ascii=False))
         else:
             print(
