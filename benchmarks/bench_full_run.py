@@ -79,7 +79,6 @@ def state_bytes(pop) -> tuple[int, int]:
 
 def phases(scenario: str, scale: float, seed: int, folder: Path) -> tuple[Timing, int, int]:
     """Time the phases of one run in this process; return the simulate timing and state size."""
-    from sim.config import load_scenario
     from sim.figure_workers import FigureWorkers
     from sim.model import DisplacementModel
     from sim.provenance import source_info
@@ -87,6 +86,7 @@ def phases(scenario: str, scale: float, seed: int, folder: Path) -> tuple[Timing
     from sim.results import manifest, write_csv, write_json
     from sim.runner import summarize
     from sim.safety import output_files
+    from sim.scenario.loading import load_scenario
 
     sc = load_scenario(scenario)
     folder.mkdir(parents=True)
@@ -138,7 +138,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
-    from sim.config import load_scenario
+    from sim.scenario.loading import load_scenario
 
     sc = load_scenario(args.scenario)
     people = round(sc.population_total * args.scale)

@@ -326,8 +326,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from .config import load_scenario
     from .runner import format_summary, run
+    from .scenario.loading import load_scenario
 
     scenario = load_scenario(args.scenario)
     if args.days is not None:
@@ -353,7 +353,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
-    from .config import load_scenario
+    from .scenario.loading import load_scenario
 
     problems: list[InputError] = []
     for path in args.scenario:

@@ -57,7 +57,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Scenario, load_scenario
 from .errors import InputError, OutputError, Problem
 from .history import DAILY_COLUMNS
 from .provenance import source_info, worker_identity
@@ -83,6 +82,7 @@ from .safety import (
     read_json,
     sha256_limited,
 )
+from .scenario.loading import Scenario, load_scenario
 
 __all__ = [
     "BAND_COLUMNS",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import behaviour as rules
-from .config import Behaviour
 from .conflict import Conditions
 from .geography import DESTINATION_KINDS, World
 from .history import History
@@ -39,6 +38,7 @@ from .population import (
     Population,
 )
 from .rng import uniforms
+from .scenario.schema import Behaviour
 
 _SETTLED = np.zeros(N_STATUS, bool)
 _SETTLED[list(SETTLED_DISPLACED)] = True

@@ -409,8 +409,9 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
 
 def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
     """The run as one self-contained HTML page (plots embedded as base64 PNG)."""
-    from .config import NEEDS_FIELDS
     from .runner import format_summary
+    from .scenario.schema import NeedsSection
+    from .scenario.types import extra_of, unit_of
 
     esc = html.escape
     title = summary.get("title", "")
@@ -524,7 +525,9 @@ def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
             )
         )
     std = standards(getattr(scenario, "needs", None))
-    rows = [[f.name, std[f.name], f.unit, f.source] for f in NEEDS_FIELDS]
+    rows = [
+        [k, std[k], unit_of(f), extra_of(f)["source"]] for k, f in NeedsSection.model_fields.items()
+    ]
     parts.append(
         "<h2>Standards used</h2><p>The scenario's <code>[needs]</code> table; household size "
         f"{getattr(scenario, 'household_size', 5.0):g} people.</p>"
@@ -569,7 +572,12 @@ def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
     events = getattr(scenario, "events", ()) or ()
     if events:
         rows = [
-            [str(e.start or ""), e.kind, ", ".join(e.locations) or (e.crossing or ""), e.source]
+            [
+                str(e.start or ""),
+                e.kind,
+                ", ".join(getattr(e, "locations", ())) or getattr(e, "crossing", ""),
+                e.source,
+            ]
             for e in events
         ]
         parts.append(

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from . import figure_workers
-from .config import Scenario
 from .errors import InputError, Problem
 from .geo import place_pcodes
 from .model import DisplacementModel, population_weight
@@ -22,6 +21,7 @@ from .places import staying_summary
 from .provenance import source_info
 from .results import default_run_dir, manifest, write_csv, write_json
 from .safety import FolderWriter, output_files, refuse_in_spawned_child
+from .scenario.loading import Scenario
 
 #: Fewest person-rows a run may have (below, a "population scale" is a typo, not a model).
 MIN_ROWS = 100

@@ -20,7 +20,7 @@ from conftest import BOMB
 
 from sim import figure_workers, rng
 from sim.cli import main
-from sim.config import load_scenario
+from sim.scenario.loading import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 
