@@ -158,8 +158,10 @@ GEOGRAPHY_FIELDS = (
         "path",
         "",
         doc="CSV of dated camp and site capacities (columns place, date, capacity in people; see "
-        "docs/model.md): each row sets the place's formal camp places from its date on, after the "
-        "locations file and before `camp_capacity` events. Empty means none.",
+        "docs/model.md): a place's first row sets its formal camp places from its date on; "
+        "between two rows of the same place they move linearly from one value to the next (sites "
+        "were set up between survey rounds); after the locations file and before `camp_capacity` "
+        "events. Empty means none.",
         source="scenarios/data/camps_sites_2019.csv: CCCM ISIMM rounds of 2019 by sub-district "
         "(occupancy; capacity ESTIMATE), see scenarios/data/SOURCES.md.",
     ),
@@ -331,8 +333,9 @@ BEHAVIOUR_FIELDS = (
         unit="km",
         lo=1.0,
         hi=1000.0,
-        doc="e-folding road distance to the nearest border crossing in the pull of the border "
-        "(places by the border were rarely bombed and have the camps, the aid hubs and kin).",
+        doc="e-folding distance to the Turkish border in the pull of the border areas (places by "
+        "the border were rarely bombed and have the camps, the aid hubs and kin): the straight-line "
+        "km of the locations file's border_km column, else the road km to the nearest crossing.",
         source="ESTIMATE; fitted to REACH ISMI's 2019 arrival shares by sub-district (idlibsim "
         "calibrate).",
     ),
@@ -353,9 +356,10 @@ BEHAVIOUR_FIELDS = (
         unit="-",
         lo=0.0,
         hi=100.0,
-        doc="Attraction multiplier of camps (after Flee's camp_weight): a destination's shelter "
-        "is multiplied by 1 + (camp_weight - 1) * (its share of places in formal camps). 1: "
-        "camps draw as much as host communities with the same room.",
+        doc="Pull of camps (after Flee's camp_weight): a destination's shelter (free places, "
+        "floored) plus (camp_weight - 1) * its formal camp places, full or not (full camp areas "
+        "kept receiving people, who settled beside them). 1: camps draw as much as host "
+        "communities with the same room; 0: camp places draw nothing.",
         source="ESTIMATE (Flee's default camp_weight is 1; early Flee versions used 2); fitted "
         "to REACH ISMI's 2019 arrival shares when the calibration names it.",
     ),
