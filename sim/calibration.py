@@ -12,9 +12,10 @@ figures are used; nothing of the December 2019 - March 2020 offensive.
     followed by a summer that slows down (OCHA: 180,000 people in 11 days, 400,000 by the
     end of August).
 ``bombardment_rate``
-    the steady response to sustained air strikes: the growth of the summer, when the
-    front hardly moved, and how many *people* were displaced in all (400,000 by the end
-    of August).
+    the response to sustained air strikes, the same for every household (``r_b B^2``):
+    the growth of the summer, when the front hardly moved, how many *people* were
+    displaced in all (400,000 by the end of August), and July's departures from the towns
+    under bombardment since May (ISMI: Kafr Nabl, Maarrat al-Nu'man, Jisr al-Shughur).
 ``front_distance_km``
     how far ahead of the front people leave, and how far from it they avoid going: the
     August advance, and the departures from the southern towns (ISMI, July).
@@ -24,12 +25,14 @@ figures are used; nothing of the December 2019 - March 2020 offensive.
     surroundings), the ratio of movements to people (630,000 / 400,000) and the share
     reaching Aleppo governorate.
 ``border_pull_km``
-    the pull of the border areas (aid hubs, kin): the shares reaching northern Aleppo
-    (ISMI) and Aleppo governorate (OCHA).
+    the pull of the border areas (aid hubs, kin; distance to the border line): the shares
+    reaching northern Aleppo (ISMI) and Aleppo governorate (OCHA), and the western Harim
+    border areas (ISMI July: Salqin, Darkush).
 ``camp_weight``
-    the pull of camps (aid, registration, services; Flee's camp weight): how many go all
-    the way to Dana and its camps rather than to Idleb city or the next town (ISMI:
-    71 % of May's arrivals in Idleb and surroundings went to Dana sub-district).
+    the pull of camps, by their size, full or not (aid, registration, services; Flee's
+    camp weight): how many go all the way to Dana and its camps rather than to Idleb city
+    or the next town (ISMI: 71 % of May's arrivals in Idleb and surroundings went to Dana
+    sub-district, whose camps were full).
 
 Fixed, although they matter: ``fear_exponent`` (6.96, from the earlier totals-only 2019
 fit: with the front's threat inside the expected danger, the data no longer separate it
@@ -109,45 +112,48 @@ FIT_PARAMETERS = (
     FitParameter(
         "flee_rate",
         "log",
-        0.85,
+        1.06,
         "response to expected danger (ground assault, the front at the door): the first wave",
     ),
     FitParameter(
         "propensity_shape",
         "log",
-        0.35,
+        0.265,
         "how much households differ in readiness to flee: a fast first wave, then a summer "
         "that slows as the readiest have gone",
     ),
     FitParameter(
         "bombardment_rate",
         "log",
-        0.00183,
-        "steady flight under sustained air strikes: the growth of the summer without advances",
+        0.0175,
+        "flight under sustained air strikes, the same for every household: the summer "
+        "without advances, July's departures from the towns bombed since May (ISMI)",
     ),
     FitParameter(
         "front_distance_km",
         "log",
-        2.56,
+        2.11,
         "how far ahead of the front people leave, and avoid going: the August advance",
     ),
     FitParameter(
         "destination_distance_km",
         "log",
-        23.9,
+        39.3,
         "how far households flee: short hops vs the northern border areas (ISMI shares)",
     ),
     FitParameter(
         "border_pull_km",
         "log",
-        63.3,
-        "pull of the border areas (aid hubs, kin): northern Aleppo's and western Aleppo's shares",
+        81.4,
+        "pull of the border areas (aid hubs, kin; km to the border line): northern Aleppo's "
+        "share, the western Harim border areas (ISMI)",
     ),
     FitParameter(
         "camp_weight",
         "log",
-        11.9,
-        "pull of camps (aid, registration, services; Flee's camp weight): Dana's share (ISMI)",
+        6.0,
+        "pull of camps by their size, full or not (aid, registration, services; Flee's camp "
+        "weight): Dana's share (ISMI)",
     ),
 )
 #: Values the fit holds fixed and writes into the parameter file with the fitted ones (so

@@ -309,38 +309,6 @@ class Timeline:
         )
 
 
-def camp_capacity_from_table(
-    camp_capacity: np.ndarray, rows, index: dict[str, int], day_index
-) -> None:
-    """Apply dated camp capacities to ``camp_capacity[day, place]`` (people), in place.
-
-    A place's first row sets its capacity from its date on. Between two consecutive rows
-    of the same place the capacity moves **linearly** from one value to the next: the
-    survey rounds (CCCM ISIMM) count sites every few months, while the sites themselves
-    were set up continuously as people arrived (so the places a later round counts were
-    not all opened on its date). After its last row a place keeps that value.
-    ``rows`` are sorted by date; ``day_index`` maps a date to a day of the scenario.
-    """
-    n_days = camp_capacity.shape[0]
-    by_place: dict[str, list] = {}
-    for row in rows:
-        by_place.setdefault(row.place, []).append(row)
-    for place, prs in by_place.items():
-        col = index[place]
-        first = prs[0]
-        camp_capacity[max(day_index(first.date), 0) :, col] = first.capacity
-        for a, b in zip(prs, prs[1:], strict=False):
-            da, db = day_index(a.date), day_index(b.date)
-            if db <= da:
-                camp_capacity[max(db, 0) :, col] = b.capacity
-                continue
-            days = np.arange(max(da, 0), min(db, n_days))
-            camp_capacity[days, col] = a.capacity + (b.capacity - a.capacity) * (days - da) / (
-                db - da
-            )
-            camp_capacity[max(db, 0) :, col] = b.capacity
-
-
 def compile_timeline(scenario: Scenario, world: World) -> Timeline:
     """Turn the scenario's events into daily arrays."""
     n_days, n = scenario.n_days, world.n
@@ -367,8 +335,8 @@ def compile_timeline(scenario: Scenario, world: World) -> Timeline:
         crossing_capacity[:, idx[name]] = c.daily_capacity if c.open else 0
     camp_capacity = np.tile(world.camp_capacity.astype(float), (n_days, 1))
 
-    # dated capacities (sorted by date); events come after
-    camp_capacity_from_table(camp_capacity, scenario.camp_table, idx, scenario.day_index)
+    for row in scenario.camp_table:  # dated capacities (sorted by date); events come after
+        camp_capacity[max(scenario.day_index(row.date), 0) :, idx[row.place]] = row.capacity
 
     for row in scenario.bombardment_table:  # event-derived weeks act as bombardment
         a = max(scenario.day_index(row.start), 0)

@@ -93,9 +93,23 @@ def test_flight_hazard_adds_the_response_to_sustained_bombardment():
     got = rules.flight_hazard(e, b, 0.8, 0.05, 3.0, 0.02)
     for j in range(4):
         excess = max(0.0, e[j] - 0.05) / 0.95
-        assert got[j] == pytest.approx(0.8 * excess**3 + 0.02 * b[j])
-    assert got[0] == pytest.approx(0.01)  # bombardment alone moves people, slowly
+        assert got[j] == pytest.approx(0.8 * excess**3 + 0.02 * b[j] ** 2)
+    assert got[0] == pytest.approx(0.005)  # bombardment alone moves people, slowly
     assert got[1] == 0.0  # below the tolerance and no strikes: nobody leaves
+
+
+def test_sustained_bombardment_hazard_is_the_same_for_every_household():
+    b = np.array([0.0, 0.1, 0.4, 1.0])
+    hb = rules.sustained_hazard(b, 0.05)
+    for j in range(4):
+        assert hb[j] == pytest.approx(0.05 * b[j] ** 2)
+    assert hb[2] == pytest.approx(16 * hb[1])  # weeks of heavy strikes, not occasional ones
+    x = np.array([0.01, 1.0, 5.0])  # propensities
+    he = np.full(3, 0.2)
+    got = rules.household_hazard(x, he, np.full(3, hb[2]))
+    for k in range(3):
+        assert got[k] == pytest.approx(x[k] * 0.2 + hb[2])  # propensity scales danger only
+    assert got[0] >= hb[2]  # the least ready still face the bombardment hazard
 
 
 def test_shelter_is_the_free_room_never_below_the_floor():
@@ -328,6 +342,21 @@ def test_sustained_bombardment_moves_people_gradually(world):
     assert total < 0.9 * 20_000
 
 
+def test_households_least_ready_to_flee_still_leave_under_sustained_bombardment(world):
+    """Far Town under a month of strikes, no response to fear: whether households differ
+    in propensity (shape 0.1: most barely respond to danger) or not (shape 100), sustained
+    bombardment moves the same share, because it does not depend on propensity."""
+    _world(world)
+    bomb = _bomb("Far Town", "2019-05-02", "2019-05-30")
+    got = {}
+    for shape in (0.1, 100.0):
+        beh = _behaviour(QUIET, flee_rate=0.0, bombardment_rate=0.2, propensity_shape=shape)
+        res = simulate(load_scenario(world.scenario(beh + bomb, name=f"s{shape}.toml")), 1, 0.1)
+        got[shape] = _departures(res, "Far Town")
+    assert got[100.0] > 2000  # a real effect: B -> 0.5, hazard 0.2 * 0.25 = 0.05 a day
+    assert got[0.1] == pytest.approx(got[100.0], rel=0.15)  # the same share, within noise
+
+
 def test_a_household_never_chooses_a_place_the_front_is_about_to_reach(world):
     """Danger Town is 5 km from an assault; Safe Town is as far from Front Town and quiet."""
     _world(world)
@@ -556,40 +585,8 @@ def test_forward_difference_hessian_of_a_quadratic_is_exact():
 
 
 # --------------------------------------------------------------------------------------
-# Issue 11, second round: camp capacity between survey rounds, the border, camp areas
+# Issue 11, second round: the border, camp areas
 # --------------------------------------------------------------------------------------
-
-
-def test_camp_capacity_grows_linearly_between_survey_rounds():
-    from datetime import date, timedelta
-
-    from sim.conflict import CampCapacityRow, camp_capacity_from_table
-
-    start = date(2019, 5, 1)
-
-    def day_index(d):
-        return (d - start).days
-
-    rows = (
-        CampCapacityRow("A", date(2019, 4, 21), 1000),  # 10 days before the start
-        CampCapacityRow("B", date(2019, 5, 5), 50),  # a place's first round: a step
-        CampCapacityRow("A", date(2019, 5, 11), 3000),  # 20 days after A's first round
-        CampCapacityRow("A", date(2019, 5, 21), 2000),  # a later round can also be lower
-    )
-    cap = np.zeros((30, 3))
-    cap[:, 2] = 7.0  # a place without rows keeps its value
-    camp_capacity_from_table(cap, rows, {"A": 0, "B": 1, "C": 2}, day_index)
-    for day in range(30):
-        d = start + timedelta(days=day)
-        if d < date(2019, 5, 11):
-            want_a = 1000 + 2000 * (day_index(d) + 10) / 20
-        elif d < date(2019, 5, 21):
-            want_a = 3000 - 1000 * (day_index(d) - 10) / 10
-        else:
-            want_a = 2000
-        assert cap[day, 0] == pytest.approx(want_a)
-        assert cap[day, 1] == (50 if day >= 4 else 0)
-        assert cap[day, 2] == 7.0
 
 
 def _with_border_km(values: dict[str, str]) -> str:
