@@ -765,6 +765,12 @@ def cli_calibrate(args: Any, argv: list[str]) -> int:
     return calibrate_and_report(scenario, args)
 
 
+def _finite_or_none(x: float) -> float | None:
+    """``float(x)``, or None (JSON null) where it is NaN or infinite."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
 def fit_summary(result: Fit) -> dict[str, Any]:
     from .provenance import source_info
 
@@ -775,17 +781,18 @@ def fit_summary(result: Fit) -> dict[str, Any]:
                 "target": t.label,
                 "kind": t.kind,
                 "observed": t.value,
-                "model": float(m),
-                "relative_error": float(m / t.value - 1),
+                "model": _finite_or_none(m),
+                "relative_error": _finite_or_none(m / t.value - 1),
             }
         )
     return {
         "parameters": result.values,
-        "ci95": {k: list(v) for k, v in result.ci95.items()},
+        # null where not estimated (JSON has no NaN; the report folder must read back)
+        "ci95": {k: [_finite_or_none(x) for x in v] for k, v in result.ci95.items()},
         "objective": result.objective,
         "evaluations": result.evaluations,
         "fixed": result.fixed,
-        "hessian_log_space": result.hessian,
+        "hessian_log_space": [[_finite_or_none(x) for x in row] for row in result.hessian],
         "hessian_positive_definite": result.hessian_ok,
         "seeds": result.seeds,
         "population_scale": result.scale,
