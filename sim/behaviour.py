@@ -291,46 +291,14 @@ def flight_hazard(
     exponent: float,
     bombardment_rate: float,
 ) -> np.ndarray:
-    """Daily hazard of flight for a household of propensity 1 (1/day).
+    """Daily hazard of flight per unit propensity (1/day).
 
-    ``h = flee_rate * (max(0, E - tolerance) / (1 - tolerance)) ** exponent + r_b * B^2``:
+    ``h = flee_rate * (max(0, E - tolerance) / (1 - tolerance)) ** exponent + r_b * B``:
     the response to expected danger ``E`` (:func:`expected_danger`, which includes the
-    approaching front) and the response to sustained bombardment ``B``
-    (:func:`sustained_hazard`). A household of propensity ``x`` has the hazard
-    ``x * (first term) + (second term)`` (:func:`household_hazard`).
+    approaching front) and, added to it, a steady response ``r_b`` = ``bombardment_rate``
+    (1/day) to sustained bombardment ``B`` (:func:`sustained_bombardment`).
     """
-    return flee_hazard(expected, flee_rate, tolerance, exponent) + sustained_hazard(
-        sustained, bombardment_rate
-    )
-
-
-def sustained_hazard(sustained: np.ndarray, bombardment_rate: float) -> np.ndarray:
-    """Daily hazard of flight from sustained bombardment, the same for every household (1/day).
-
-    ``h_B = r_b * B^2``, ``B`` the sustained bombardment (0-1, :func:`sustained_bombardment`)
-    and ``r_b`` = ``bombardment_rate`` (1/day). Weeks of air strikes and shelling destroy
-    homes, markets, bakeries, clinics and schools: they end the life of a town for
-    everyone, not only for the households most ready to flee, so this hazard is **not**
-    scaled by the household's propensity (people who stayed through the first wave still
-    leave, month after month, while the strikes go on: REACH ISMI's main places of departure
-    in July 2019 were Kafr Nabl, Maarrat al-Nu'man and Jisr al-Shughur, under bombardment
-    since May). It grows with the square of ``B``: occasional strikes behind the front
-    (``B`` about 0.05-0.1) hardly move anyone, weeks of heavy strikes (``B`` about 0.4) do.
-    """
-    return bombardment_rate * np.square(sustained)
-
-
-def household_hazard(
-    propensity: np.ndarray, danger_hazard: np.ndarray, bombardment_hazard: np.ndarray
-) -> np.ndarray:
-    """A household's daily hazard of flight (1/day): ``x * h_E + h_B``.
-
-    ``x`` its propensity (mean 1), ``h_E`` the hazard of expected danger at its place
-    (:func:`flee_hazard`, for propensity 1) and ``h_B`` that of sustained bombardment
-    (:func:`sustained_hazard`, the same for everyone). It flees with probability
-    ``1 - exp(-(x h_E + h_B))``.
-    """
-    return propensity * danger_hazard + bombardment_hazard
+    return flee_hazard(expected, flee_rate, tolerance, exponent) + bombardment_rate * sustained
 
 
 def shelter(capacity: np.ndarray, occupied: np.ndarray, floor: float) -> np.ndarray:

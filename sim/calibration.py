@@ -12,10 +12,9 @@ figures are used; nothing of the December 2019 - March 2020 offensive.
     followed by a summer that slows down (OCHA: 180,000 people in 11 days, 400,000 by the
     end of August).
 ``bombardment_rate``
-    the response to sustained air strikes, the same for every household (``r_b B^2``):
-    the growth of the summer, when the front hardly moved, how many *people* were
-    displaced in all (400,000 by the end of August), and July's departures from the towns
-    under bombardment since May (ISMI: Kafr Nabl, Maarrat al-Nu'man, Jisr al-Shughur).
+    the steady response to sustained air strikes: the growth of the summer, when the
+    front hardly moved, and how many *people* were displaced in all (400,000 by the end
+    of August).
 ``front_distance_km``
     how far ahead of the front people leave, and how far from it they avoid going: the
     August advance, and the departures from the southern towns (ISMI, July).
@@ -112,46 +111,45 @@ FIT_PARAMETERS = (
     FitParameter(
         "flee_rate",
         "log",
-        1.06,
+        0.91,
         "response to expected danger (ground assault, the front at the door): the first wave",
     ),
     FitParameter(
         "propensity_shape",
         "log",
-        0.265,
+        0.3,
         "how much households differ in readiness to flee: a fast first wave, then a summer "
         "that slows as the readiest have gone",
     ),
     FitParameter(
         "bombardment_rate",
         "log",
-        0.0175,
-        "flight under sustained air strikes, the same for every household: the summer "
-        "without advances, July's departures from the towns bombed since May (ISMI)",
+        0.0019,
+        "steady flight under sustained air strikes: the growth of the summer without advances",
     ),
     FitParameter(
         "front_distance_km",
         "log",
-        2.11,
+        2.06,
         "how far ahead of the front people leave, and avoid going: the August advance",
     ),
     FitParameter(
         "destination_distance_km",
         "log",
-        39.3,
+        39.1,
         "how far households flee: short hops vs the northern border areas (ISMI shares)",
     ),
     FitParameter(
         "border_pull_km",
         "log",
-        81.4,
+        73.6,
         "pull of the border areas (aid hubs, kin; km to the border line): northern Aleppo's "
         "share, the western Harim border areas (ISMI)",
     ),
     FitParameter(
         "camp_weight",
         "log",
-        6.0,
+        8.0,
         "pull of camps by their size, full or not (aid, registration, services; Flee's camp "
         "weight): Dana's share (ISMI)",
     ),

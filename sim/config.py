@@ -220,8 +220,8 @@ BEHAVIOUR_FIELDS = (
         lo=0.0,
         hi=20.0,
         doc="Daily hazard of flight for a household of average propensity at expected danger 1: "
-        "p = 1 - exp(-h), h = propensity * flee_rate * excess(E)^fear_exponent + "
-        "bombardment_rate * B^2 (docs/model.md section 4).",
+        "p = 1 - exp(-propensity * h), h = flee_rate * excess(E)^fear_exponent + "
+        "bombardment_rate * B (docs/model.md section 4).",
         source="Fitted to the 2019 OCHA/CCCM series (idlibsim calibrate).",
     ),
     Field(
@@ -483,9 +483,8 @@ BEHAVIOUR_FIELDS = (
         unit="1/day",
         lo=0.0,
         hi=5.0,
-        doc="Daily hazard of flight under sustained bombardment B, the same for every household "
-        "(not scaled by its propensity x): h = x * flee_rate * excess(E)^fear_exponent + "
-        "bombardment_rate * B^2.",
+        doc="Daily hazard of flight per unit of sustained bombardment B (added to the response "
+        "to expected danger): h = flee_rate * excess(E)^fear_exponent + bombardment_rate * B.",
         source="ESTIMATE; fitted to the 2019 OCHA series (idlibsim calibrate): the summer of "
         "2019 displaced people steadily with little ground advance.",
     ),

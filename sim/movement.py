@@ -171,24 +171,29 @@ class Movement:
         """Rows of households that flee today.
 
         A stationary household (at home, returned, or displaced and settled: secondary
-        displacement) flees when its Exponential(1) draw is below its hazard
-        (:func:`sim.behaviour.household_hazard`): its propensity times the hazard of the
-        danger expected at its place (including the approaching front), plus the hazard of
-        sustained bombardment there, the same for everyone; everyone in a place held by
-        the government leaves.
+        displacement) flees when its Exponential(1) draw is below ``propensity * hazard``
+        at its place (:func:`sim.behaviour.flight_hazard`: the danger expected there,
+        including the approaching front, and sustained bombardment); everyone in a place
+        held by the government leaves.
         """
         hh = self.pop.households
         b = self.beh
-        h_danger = rules.flee_hazard(cond.expected, b.flee_rate, b.fear_tolerance, b.fear_exponent)
-        h_bomb = rules.sustained_hazard(cond.sustained, b.bombardment_rate)
-        threat = (h_danger > 0) | (h_bomb > 0) | cond.government
+        hazard = rules.flight_hazard(
+            cond.expected,
+            cond.sustained,
+            b.flee_rate,
+            b.fear_tolerance,
+            b.fear_exponent,
+            b.bombardment_rate,
+        )
+        threat = (hazard > 0) | cond.government
         rows = np.flatnonzero(threat[hh.location])
         rows = rows[_STATIONARY[hh.status[rows]]]
         if len(rows) == 0:
             return rows
         loc = hh.location[rows]
         u = uniforms(self.seed, "flee", day, hh.id[rows])
-        xh = rules.household_hazard(hh.propensity[rows], h_danger[loc], h_bomb[loc])
+        xh = hh.propensity[rows] * hazard[loc]
         # E = -log(1 - u) < x h is the rule; since 1 - exp(-y) <= y it can only hold where
         # u < x h, so the logarithm is taken for those rows only (same result, less work).
         maybe = np.flatnonzero(u < xh)
