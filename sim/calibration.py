@@ -111,45 +111,45 @@ FIT_PARAMETERS = (
     FitParameter(
         "flee_rate",
         "log",
-        0.91,
+        1.042,
         "response to expected danger (ground assault, the front at the door): the first wave",
     ),
     FitParameter(
         "propensity_shape",
         "log",
-        0.3,
+        0.3031,
         "how much households differ in readiness to flee: a fast first wave, then a summer "
         "that slows as the readiest have gone",
     ),
     FitParameter(
         "bombardment_rate",
         "log",
-        0.0019,
+        0.00192,
         "steady flight under sustained air strikes: the growth of the summer without advances",
     ),
     FitParameter(
         "front_distance_km",
         "log",
-        2.06,
+        2.081,
         "how far ahead of the front people leave, and avoid going: the August advance",
     ),
     FitParameter(
         "destination_distance_km",
         "log",
-        39.1,
+        39.25,
         "how far households flee: short hops vs the northern border areas (ISMI shares)",
     ),
     FitParameter(
         "border_pull_km",
         "log",
-        73.6,
+        74.36,
         "pull of the border areas (aid hubs, kin; km to the border line): northern Aleppo's "
         "share, the western Harim border areas (ISMI)",
     ),
     FitParameter(
         "camp_weight",
         "log",
-        8.0,
+        8.49,
         "pull of camps by their size, full or not (aid, registration, services; Flee's camp "
         "weight): Dana's share (ISMI)",
     ),
