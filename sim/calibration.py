@@ -39,13 +39,13 @@ from ``front_distance_km``), ``safety_weight`` (8, an estimate: front-line place
 avoided; the ISMI shares alone cannot separate it from ``border_pull_km``) (both written
 into the parameter file, :data:`FIXED_IN_FIT`), ``fear_tolerance`` (0.05), ``destination_distance_spread`` (1), ``onward_rate`` (0.03 a
 day) and the return rules: the 2019 figures at hand (five sub-district shares a month at
-most) cannot separate more parameters. ``host_preference`` (0.65) is set from OCHA's
+most) cannot separate more parameters. ``host_preference`` (its default) is set from OCHA's
 statement that roughly two-thirds of the displaced stayed outside camps, and the share of
 the first wave in camps and sites (54 %) and the ISMI/OCHA returns are kept as unfitted
 checks. All can be fitted on request (``fit(names=...)``) and the most influential are in
 the sensitivity analysis.
 
-Everything else keeps its documented default (``sim/config.py``): the data say little
+Everything else keeps its documented default (``sim/scenario/schema.py``): the data say little
 about it (travel speed, memory) or it is a planning quantity (capacities).
 
 Method: the objective is a sum of squared standardised errors, ``((log m - log o) /
@@ -63,6 +63,7 @@ optimum, by finite differences).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -75,12 +76,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import BEHAVIOUR_FIELDS, Scenario, load_scenario
-from .errors import InputError, Problem
+from . import geography
+from .ensemble import RunTask
+from .errors import InputError, Problem, read_bytes
+from .folders import RunFolder
+from .history import DAILY_COLUMNS
 from .observed import MEASURES, ard, compare, in_period, load_observed
+from .provenance import source_info
 from .results import PROJECT_ROOT, display_path, versions
 from .rng import replicate_seeds
 from .runner import simulate
+from .scenario.loading import Scenario
+from .scenario.schema import Behaviour, FitSpec, fits
+from .scenario.types import unit_of
 
 COUNT_SIGMA = 0.10  # log-error of a reported count (figures rounded to ~10 %)
 SHARE_SIGMA = 0.03  # absolute error of a reported share of arrivals by area (CCCM tallies)
@@ -107,78 +115,27 @@ class FitParameter:
         return math.exp(x) if self.space == "log" else 1 / (1 + math.exp(-x))
 
 
-FIT_PARAMETERS = (
-    FitParameter(
-        "flee_rate",
-        "log",
-        1.042,
-        "response to expected danger (ground assault, the front at the door): the first wave",
-    ),
-    FitParameter(
-        "propensity_shape",
-        "log",
-        0.3031,
-        "how much households differ in readiness to flee: a fast first wave, then a summer "
-        "that slows as the readiest have gone",
-    ),
-    FitParameter(
-        "bombardment_rate",
-        "log",
-        0.00192,
-        "steady flight under sustained air strikes: the growth of the summer without advances",
-    ),
-    FitParameter(
-        "front_distance_km",
-        "log",
-        2.081,
-        "how far ahead of the front people leave, and avoid going: the August advance",
-    ),
-    FitParameter(
-        "destination_distance_km",
-        "log",
-        39.25,
-        "how far households flee: short hops vs the northern border areas (ISMI shares)",
-    ),
-    FitParameter(
-        "border_pull_km",
-        "log",
-        74.36,
-        "pull of the border areas (aid hubs, kin; km to the border line): northern Aleppo's "
-        "share, the western Harim border areas (ISMI)",
-    ),
-    FitParameter(
-        "camp_weight",
-        "log",
-        8.49,
-        "pull of camps by their size, full or not (aid, registration, services; Flee's camp "
-        "weight): Dana's share (ISMI)",
-    ),
+def _fit_parameter(name: str, fit: FitSpec) -> FitParameter:
+    start = fit.start if fit.start is not None else Behaviour.model_fields[name].default
+    return FitParameter(name, fit.space, start, fit.why)
+
+
+#: The parameters the 2019 calibration fits, in the order of its search vector (declared
+#: with each behaviour field: :class:`sim.scenario.schema.FitSpec`).
+FIT_PARAMETERS = tuple(
+    _fit_parameter(name, fit)
+    for name, fit in sorted(
+        ((n, f) for n, f in fits().items() if f.rank is not None), key=lambda nf: nf[1].rank
+    )
 )
 #: Values the fit holds fixed and writes into the parameter file with the fitted ones (so
 #: every scenario run on the 2019 parameters uses them), with why.
 FIXED_IN_FIT = {
-    "safety_weight": (
-        8.0,
-        "ESTIMATE: a place under heavy bombardment (expected danger 0.5) is 0.5^8 = 1/256 as "
-        "attractive as a quiet one; ISMI never lists front-line sub-districts among the main "
-        "destinations (Flee's fixed conflict weight, 0.32, is far milder)",
-    ),
-    "fear_exponent": (
-        6.963,
-        "convexity of the response to expected danger, from the earlier totals-only 2019 fit "
-        "(report of 2026-11-25); not separable from front_distance_km with the front in E",
-    ),
+    name: (fit.held, fit.held_why) for name, fit in fits().items() if fit.held is not None
 }
-
 #: Parameters that can be fitted on request (``fit(names=...)``) but are fixed by default.
-OPTIONAL_FIT_PARAMETERS = (
-    FitParameter("fear_exponent", "log", 6.9, "convexity of the response to expected danger"),
-    FitParameter("destination_distance_spread", "log", 1.0, "spread of households' reach"),
-    FitParameter("safety_weight", "log", 8.0, "avoiding places under fire or in the path"),
-    FitParameter("onward_rate", "logit", 0.03, "moving on from informal sites"),
-    FitParameter("fear_tolerance", "logit", 0.05, "background fear people live with"),
-    FitParameter("host_capacity_share", "log", 0.15, "room in host communities"),
-    FitParameter("host_preference", "logit", 0.65, "share of households seeking host places"),
+OPTIONAL_FIT_PARAMETERS = tuple(
+    _fit_parameter(name, fit) for name, fit in fits().items() if fit.rank is None
 )
 FIT_BY_NAME = {p.name: p for p in FIT_PARAMETERS + OPTIONAL_FIT_PARAMETERS}
 
@@ -366,9 +323,8 @@ def place_regions(locations_file: Path) -> pd.DataFrame:
     return pd.DataFrame({"location": df["name"], "pcode": pcode, "region": region})
 
 
-def _locations_with_governorate(res) -> pd.DataFrame:
-    from . import geography
-
+def locations_with_governorate(res) -> pd.DataFrame:
+    """A run's locations table with each place's governorate (for the ISMI targets)."""
     w = geography.load(res.scenario.locations_file, res.scenario.routes_file)
     gov = dict(zip(w.names, w.governorate, strict=True))
     keep = ["date", "location", "arrivals", "departures"]
@@ -387,7 +343,7 @@ def target_values(task: Any, targets: Sequence[Target]) -> np.ndarray:
     This is what a Dask worker computes for one seed of one calibration evaluation.
     """
     res = simulate(task.load(), seed=task.seed, population_scale=task.population_scale)
-    return model_values(res.daily, _locations_with_governorate(res), targets)
+    return model_values(res.daily, locations_with_governorate(res), targets)
 
 
 def evaluate(
@@ -408,10 +364,8 @@ def evaluate(
         vals = []
         for seed in seeds:
             res = simulate(sc, seed=seed, population_scale=scale)
-            vals.append(model_values(res.daily, _locations_with_governorate(res), targets))
+            vals.append(model_values(res.daily, locations_with_governorate(res), targets))
     else:
-        from .ensemble import RunTask
-
         tasks = [RunTask.from_scenario(sc, seed, scale) for seed in seeds]
         futures = client.map(target_values, tasks, targets=list(targets), pure=False)
         vals = client.gather(futures)
@@ -596,7 +550,7 @@ def write_parameters(
     ]
     for name in result.names:
         lo, hi = result.ci95[name]
-        unit = next(f.unit for f in BEHAVIOUR_FIELDS if f.name == name)
+        unit = unit_of(Behaviour.model_fields[name])
         interval = (
             f"95% interval {_fmt(lo)} to {_fmt(hi)}"
             if math.isfinite(lo) and math.isfinite(hi)
@@ -633,7 +587,8 @@ def write_parameters(
 def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
     """Compare a run folder's daily series with the observed figures of its period."""
     run_dir = Path(run_dir)
-    man_path = run_dir / "manifest.json"
+    folder = RunFolder(run_dir)
+    man_path = folder.manifest_path
     if not man_path.exists() or not (run_dir / "daily.csv").exists():
         raise InputError(
             [
@@ -645,12 +600,8 @@ def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame
                 )
             ]
         )
-    from .safety import read_json
-
-    man = read_json(man_path)  # a regular file, size-limited, finite numbers only
-    scenario = man.get("scenario") if isinstance(man, dict) else None
-    head = scenario.get("scenario") if isinstance(scenario, dict) else None
-    if not isinstance(head, dict):
+    head = folder.scenario_head(folder.read_manifest())
+    if head is None:
         raise InputError(
             [
                 Problem(
@@ -704,11 +655,6 @@ def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame
 
 def _read_daily(path: Path) -> pd.DataFrame:
     """A run's daily.csv, checked: the columns scoring needs, dates, finite counts."""
-    import io
-
-    from .errors import read_bytes
-    from .history import DAILY_COLUMNS
-
     data = read_bytes(path, "daily table", limit=200_000_000)
     problem = None
     try:
@@ -756,13 +702,6 @@ def cli_score(args: Any, argv: list[str]) -> int:
     return 0
 
 
-def cli_calibrate(args: Any, argv: list[str]) -> int:
-    from .calibration_report import calibrate_and_report
-
-    scenario = load_scenario(args.scenario)
-    return calibrate_and_report(scenario, args)
-
-
 def _finite_or_none(x: float) -> float | None:
     """``float(x)``, or None (JSON null) where it is NaN or infinite."""
     x = float(x)
@@ -770,8 +709,6 @@ def _finite_or_none(x: float) -> float | None:
 
 
 def fit_summary(result: Fit) -> dict[str, Any]:
-    from .provenance import source_info
-
     rows = []
     for t, m in zip(result.targets, result.model, strict=True):
         rows.append(

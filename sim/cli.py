@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, UsageError
 
 EXIT_NOT_REPRODUCED = 1  # `rerun`: the numbers differ
 EXIT_INPUT = 2  # bad scenario, data file or option: nothing was written
@@ -21,10 +21,6 @@ EXIT_INVARIANT = 3  # the model broke one of its invariants (a bug: please repor
 EXIT_INTERNAL = 70  # any other unexpected error (a bug)
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "IDLIBSIM_DEBUG"  # set to 1 to see the Python traceback of an unexpected error
-
-
-class UsageError(Exception):
-    """A bad command-line option (printed, exit 2)."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -263,12 +259,20 @@ def _version() -> str:
     return __version__
 
 
+#: Commands that run the model (the allocator is tuned for them, :mod:`sim.memory`).
+MODEL_COMMANDS = ("run", "ensemble", "calibrate", "rerun", "dashboard")
+
+
 def main(argv: list[str] | None = None) -> int:
     install_signal_handlers()
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         parser = build_parser()
         args = parser.parse_args(argv)
+        if args.command in MODEL_COMMANDS:
+            from .memory import tune_allocator
+
+            tune_allocator()  # fewer page faults while the model runs (sim.memory)
         return COMMANDS[args.command](args, argv)
     except InputError as exc:
         print(f"idlibsim: error: {exc}", file=sys.stderr)
@@ -318,8 +322,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from .config import load_scenario
-    from .runner import format_summary, run
+    from .report import format_summary
+    from .runner import run
+    from .scenario.loading import load_scenario
 
     scenario = load_scenario(args.scenario)
     if args.days is not None:
@@ -345,8 +350,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
-    from .config import load_scenario
     from .results import portable
+    from .scenario.loading import load_scenario
 
     problems: list[InputError] = []
     for path in args.scenario:
@@ -394,7 +399,7 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace, argv: list[str]) -> int:
-    from .calibration import cli_calibrate
+    from .calibration_report import cli_calibrate
 
     return cli_calibrate(args, argv)
 

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Scenario
+from . import figure_workers
 from .errors import InputError, Problem
+from .folders import RunFolder
 from .geo import place_pcodes
 from .model import DisplacementModel, population_weight
 from .needs import needs_table, peak_needs
@@ -21,6 +22,7 @@ from .places import staying_summary
 from .provenance import source_info
 from .results import default_run_dir, manifest, write_csv, write_json
 from .safety import FolderWriter, output_files, refuse_in_spawned_child
+from .scenario.loading import Scenario
 
 #: Fewest person-rows a run may have (below, a "population scale" is a typo, not a model).
 MIN_ROWS = 100
@@ -88,13 +90,21 @@ def run(
     check_population_scale(scenario, population_scale)
     target = Path(out) if out else default_run_dir(scenario, seed, population_scale, results_root)
     writer = FolderWriter(target, force=force, protected=tuple(Path(p) for p in scenario.files))
+    workers = None
     try:
         tmp = writer.open()  # refuses a bad target, locks it, proves it is writable
+        if plots and figure_workers.available():
+            # forked now, small: they import Matplotlib on the other core while the model runs
+            workers = figure_workers.FigureWorkers(tmp, scenario)
         res = simulate(scenario, seed, population_scale, check=check, progress=progress)
-        write_run_files(res, tmp, plots=plots, command=command)
+        write_run_files(res, tmp, plots=plots, command=command, workers=workers)
     except BaseException:
+        if workers is not None:
+            workers.close()
         writer.abort()
         raise
+    if workers is not None:
+        workers.close()
     writer.commit()
     res.run_dir = writer.target
     return res
@@ -139,16 +149,24 @@ def check_population_scale(scenario: Scenario, population_scale: float) -> int:
 
 
 def write_run_files(
-    res: RunResult, folder: Path, plots: bool = True, command: list[str] | None = None
+    res: RunResult,
+    folder: Path,
+    plots: bool = True,
+    command: list[str] | None = None,
+    workers: figure_workers.FigureWorkers | None = None,
 ) -> None:
-    """Write the tables, summary, plots and manifest of a run into ``folder``."""
+    """Write the tables, summary, plots and manifest of a run into ``folder``.
+
+    ``workers``: processes forked for the figures (:mod:`sim.figure_workers`), else the
+    figures are drawn here (in two batches, the second in a forked child).
+    """
     write_csv(res.daily, folder / "daily.csv")
     write_csv(res.locations, folder / "locations.csv")
     write_csv(res.routes, folder / "routes.csv")
     write_json(res.summary, folder / "summary.json")
     from .report import report_html, write_planner_outputs  # planner outputs and all plots
 
-    write_planner_outputs(folder, res.scenario, res.summary, plots=plots)
+    write_planner_outputs(folder, res.scenario, res.summary, plots=plots, workers=workers)
     (folder / "report.html").write_text(
         report_html(folder, res.scenario, res.summary), encoding="utf-8"
     )
@@ -162,7 +180,7 @@ def write_run_files(
         command=command,
         extra={"source": source_info()},
     )
-    write_json(man, folder / "manifest.json")
+    RunFolder(folder).write_manifest(man)
 
 
 # --------------------------------------------------------------------------------------
@@ -254,66 +272,3 @@ def summarize(
                 for r in cmp.itertuples()
             ]
     return out
-
-
-def format_summary(s: dict[str, Any]) -> str:
-    """The summary as a few lines of text."""
-    lines = [
-        f"{s['title']}",
-        f"  period {s['period']}, {s['population']:,} people simulated",
-        f"  counted from {s.get('counted_from', s['period'][:10])}: {s['displacements']:,} displacements "
-        f"(movements: a person fleeing twice counts twice); {s['people_displaced']:,} people displaced at least once",
-        f"  displaced at the end: {s['displaced_at_end']:,} (peak {s['peak_displaced']:,} on {s['peak_displaced_date']})",
-        f"    in camps {s['in_camps_at_end']:,}, informal sites {s['in_informal_sites_at_end']:,}, "
-        f"host communities {s['in_host_communities_at_end']:,}; returned {s['returned_at_end']:,}; abroad {s['abroad_at_end']:,}",
-    ]
-    if s["top_origins"]:
-        lines.append(
-            "  fled most from: "
-            + ", ".join(f"{k} {v:,}" for k, v in list(s["top_origins"].items())[:5])
-        )
-    if s.get("staying_at_end"):
-        lines.append(
-            f"  staying most in (displaced there, net of {s['staying_counted_from']}), at the end: "
-            + ", ".join(f"{k} {v:,}" for k, v in list(s["staying_at_end"].items())[:5])
-        )
-    if s.get("staying_at_peak"):
-        lines.append(
-            "    at each place's peak: "
-            + ", ".join(
-                f"{k} {v['people']:,} ({v['date']})"
-                for k, v in list(s["staying_at_peak"].items())[:5]
-            )
-        )
-    over = [c for c in s["camps"] if c.get("peak_people_over_capacity", 0) > 0]
-    if over:
-        lines.append(
-            "  most people beyond the camp places (in informal sites), at the worst day: "
-            + ", ".join(
-                f"{c['location']} {c['peak_people_over_capacity']:,} over {c['capacity']:,} places"
-                f" ({c['peak_over_capacity_date']})"
-                for c in over[:5]
-            )
-        )
-    full = [c for c in s["camps"] if c.get("full_from")]
-    if full:
-        lines.append(
-            "  camps full from: " + ", ".join(f"{c['location']} {c['full_from']}" for c in full[:6])
-        )
-    for r in s.get("peak_needs_by_camp_cluster", [])[:4]:
-        lines.append(
-            f"  peak needs {r['location']} ({r['peak_date']}, {r['displaced_people']:,} people): "
-            f"water {r['water_litres_per_day']:,.0f} l/day, {r['latrines']:,} latrines, "
-            f"covered space {r['covered_space_m2']:,.0f} m2, {r['nfi_kits']:,} NFI kits"
-        )
-    if s.get("observed"):
-        lines.append(
-            "  UN/OCHA figures vs the model over the SAME period (each from its own start):"
-        )
-    for o in s.get("observed", []):
-        since = o.get("period_start", "")
-        lines.append(
-            f"    {o['measure']} {since} to {o['as_of']}: observed {o['observed']:,}; "
-            f"model {o['model']:,} ({o['relative_error_pct']:+.1f}%)"
-        )
-    return "\n".join(lines)
