@@ -235,8 +235,9 @@ class Movement:
 
         Free places: host and camp places not taken or promised to people on their way
         there (:func:`sim.behaviour.shelter`), plus the pull of the place's camps, which
-        grows with their places, full or not (:func:`sim.behaviour.camp_pull`). Places abroad offer as much as the largest
-        place at home (the scenario gives them no capacity).
+        grows with their places, full or not (:func:`sim.behaviour.camp_pull`). Places
+        abroad offer as much as the largest place at home (the scenario gives them no
+        capacity).
         """
         hh = self.pop.households
         moving = (hh.status == ON_THE_MOVE) & ~hh.returning
