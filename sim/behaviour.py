@@ -168,6 +168,32 @@ def choose(prob: np.ndarray, origin: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.where(total > 0, j, -1)
 
 
+def _rank(group: np.ndarray, order_key: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """``np.lexsort((tiebreak, order_key, group))``, about five times faster.
+
+    Sorts by ``order_key``, then (stable, a radix sort for small place numbers) by
+    ``group``. ``tiebreak`` only matters between equal keys of one group, which random keys
+    almost never have: if any (or a NaN) is found, the full lexsort decides.
+    """
+    group = np.asarray(group)
+    order_key = np.asarray(order_key)
+    if (
+        len(group) < 2
+        or not np.issubdtype(order_key.dtype, np.floating)
+        or np.isnan(order_key).any()
+    ):
+        return np.lexsort((tiebreak, order_key, group))
+    order = np.argsort(order_key)
+    g = group[order]
+    if np.issubdtype(g.dtype, np.integer) and g.min() >= 0 and g.max() <= np.iinfo(np.int16).max:
+        g = g.astype(np.int16)  # a stable sort of 16-bit integers is a radix sort
+    order = order[np.argsort(g, kind="stable")]
+    g, k = group[order], order_key[order]
+    if ((g[1:] == g[:-1]) & (k[1:] == k[:-1])).any():
+        return np.lexsort((tiebreak, order_key, group))
+    return order
+
+
 def fill_in_order(
     group: np.ndarray,
     size: np.ndarray,
@@ -190,7 +216,7 @@ def fill_in_order(
     tier = np.full(n, len(free), dtype=np.int64)
     if n == 0:
         return tier
-    order = np.lexsort((tiebreak, order_key, group))
+    order = _rank(group, order_key, tiebreak)
     g = group[order]
     s = size[order].astype(np.float64)
     t_sorted = np.full(n, len(free), dtype=np.int64)

@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components, dijkstra
 
 from .errors import InputError, Problem, clip, decode_text, did_you_mean, read_bytes
 
@@ -126,6 +124,11 @@ class World:
 
     def road_distance_km(self) -> np.ndarray:
         """All-pairs shortest road distance (km) on the whole network, ignoring control."""
+        # SciPy's graph routines are imported here, not with the module: checking a
+        # scenario (`idlibsim validate`) needs none of them (0.2 s of imports)
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import dijkstra
+
         g = csr_matrix(
             (
                 np.r_[self.route_km, self.route_km],
@@ -418,21 +421,9 @@ def load(locations_file: Path, routes_file: Path) -> World:
     rows, lines = _read_csv(locations_file, LOCATION_COLUMNS, "locations")
     names: list[str] = []
     seen: dict[str, int] = {}
+    # every column of the file but the name, then the optional ones
     cols: dict[str, list] = {
-        c: []
-        for c in (
-            "kind",
-            "control",
-            "lat",
-            "lon",
-            "population",
-            "camp_population",
-            "camp_capacity",
-            "hosting_population",
-            "district",
-            "governorate",
-            "pcode",
-        )
+        c: [] for c in (*LOCATION_COLUMNS[1:], "district", "governorate", "pcode")
     }
     for row, line in zip(rows, lines, strict=True):
         name = row["name"]
@@ -649,8 +640,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
         route_road=road,
         pcode=cols["pcode"],
     )
-    g = csr_matrix((np.ones(len(rf)), (rf, rt)), shape=(world.n, world.n))
-    ncomp, labels = connected_components(g, directed=False)
+    ncomp, labels = _components(world.n, rf, rt)
     if ncomp > 1:
         main = np.bincount(labels).argmax()
         cut = [names[i] for i in range(world.n) if labels[i] != main]
@@ -667,6 +657,30 @@ def load(locations_file: Path, routes_file: Path) -> World:
             ]
         )
     return world
+
+
+def _components(n: int, a: list[int], b: list[int]) -> tuple[int, np.ndarray]:
+    """Connected components of the undirected graph on ``n`` nodes with edges ``a[k]-b[k]``.
+
+    Returns their number and each node's component, numbered in the order of each
+    component's first node (as ``scipy.sparse.csgraph.connected_components`` numbers them).
+    A union-find over a few hundred roads: no SciPy import to validate a scenario.
+    """
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(a, b, strict=True):
+        ri, rj = root(int(i)), root(int(j))
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    number: dict[int, int] = {}
+    labels = np.array([number.setdefault(root(i), len(number)) for i in range(n)], dtype=np.int64)
+    return len(number), labels
 
 
 def _number_signed(row: dict, col: str, line: int, problems: list[Problem], path: Path) -> float:

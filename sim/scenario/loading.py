@@ -18,7 +18,6 @@ naming its file, field, line and fix (:class:`sim.scenario.errors.Report`).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -29,6 +28,8 @@ from typing import Annotated, Any
 from pydantic import TypeAdapter, ValidationError
 
 from ..errors import InputError, Problem, ProblemList, clip, decode_text, did_you_mean, read_bytes
+from ..place_tables import load_bombardment_table, load_camp_table
+from ..safety import sha256_limited
 from .errors import Report
 from .messages import kind_of_value, unusable_path
 from .reading import read_chain, read_toml
@@ -57,9 +58,9 @@ class Scenario:
     path: Path
     spec: ScenarioFile
     files: tuple[Path, ...]  # every input file read, for the manifest's hashes
-    #: weeks of event-derived bombardment ([conflict] bombardment_table), sim.conflict.BombardmentRow
+    #: weeks of event-derived bombardment ([conflict] bombardment_table), sim.place_tables.BombardmentRow
     bombardment_table: tuple = ()
-    #: dated camp capacities ([geography] camp_table), sim.conflict.CampCapacityRow, by date
+    #: dated camp capacities ([geography] camp_table), sim.place_tables.CampCapacityRow, by date
     camp_table: tuple = ()
 
     # -- shorthands for the resolved file's values ------------------------------------
@@ -189,15 +190,7 @@ class Scenario:
         return replace(self, spec=self.spec.model_copy(update={"scenario": head}))
 
     def input_hashes(self) -> dict[str, str]:
-        return {str(p): sha256_file(p) for p in self.files}
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return {str(p): sha256_limited(p) for p in self.files}
 
 
 # --------------------------------------------------------------------------------------
@@ -261,7 +254,7 @@ class _Prefixed(Report):
 
 
 def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario:
-    from .. import geography  # late imports: geography and conflict read data files
+    from .. import geography  # late import: NumPy (`idlibsim schema` needs none)
 
     rep.unknown_keys(merged, TOP_LEVEL_KEYS, "")
     sec: dict[str, Any] = {}
@@ -384,8 +377,6 @@ def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario
     conflict = sec["conflict"]
     bombardment_rows = camp_rows = ()
     if names is not None:
-        from ..conflict import load_bombardment_table, load_camp_table
-
         if conflict is not None:
             bombardment_rows = _data_table(
                 conflict.bombardment_table, load_bombardment_table, names, rep, files

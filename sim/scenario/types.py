@@ -17,7 +17,7 @@ from annotated_types import Ge, Le
 from pydantic import BeforeValidator
 from pydantic.fields import FieldInfo
 
-from ..errors import clip, did_you_mean
+from ..errors import clip, did_you_mean, not_a_regular_file
 from .messages import (
     RANGE_FIX,
     as_float,
@@ -57,8 +57,6 @@ def _path(v: Any) -> str:
     if len(v) > MAX_TEXT:
         expected(f"a string shorter than {MAX_TEXT:,} characters", v)
     if v.strip():
-        from ..safety import not_a_regular_file
-
         if why := unusable_path(Path(v)):
             fail(
                 f"{clip(v)} {why}", "give a path with shorter names, relative to the scenario file"
