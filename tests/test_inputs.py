@@ -990,6 +990,22 @@ def test_several_problems_are_reported_together(tmp_path, capsys):
     assert f"tiny.toml:{line_of(p, 'intensity =')}: events.strikes.intensity" in err
 
 
+def test_a_wrong_field_does_not_hide_the_checks_of_the_others(tmp_path, capsys):
+    """A required field of the wrong type still leaves the period and the events checked."""
+    p = tiny(
+        tmp_path,
+        (
+            ('name = "tiny"', 'name = ""'),
+            ("end = 2019-05-30", "end = 2019-05-10"),
+        ),
+    )
+    assert main(["validate", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "2 problems in the input" in err, err
+    assert f"tiny.toml:{line_of(p, 'name =')}: scenario.name: expected a non-empty string" in err
+    assert "events.strikes.end: 2019-05-20 is after the scenario end 2019-05-10" in err
+
+
 # --------------------------------------------------------------------------------------
 # The valid tiny world works (so the cases above fail for the reason they say) and a real
 # process prints the same message with no traceback.

@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from ..errors import InputError, Problem, ProblemList, clip, decode_text, did_you_mean, read_bytes
 from ..place_tables import load_bombardment_table, load_camp_table
@@ -42,6 +42,7 @@ from .schema import (
     Event,
     EventFields,
     ScenarioFile,
+    ScenarioSection,
     Table,
 )
 from .types import example_of
@@ -275,15 +276,19 @@ def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario
         sec[name] = rep.validate(model, raw, f"{name}.")
 
     s = sec["scenario"]
-    start = end = None
-    if s is not None:
-        if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", s.name):
-            rep.add(
-                "scenario.name",
-                f"'{s.name}' may hold only letters, digits, '_' and '-' (at most 64)",
-                'e.g. name = "idlib_2019_border_open"',
-            )
-        start, end = s.start, s.end
+    # the period is checked even when another field of [scenario] is wrong
+    head = {
+        k: getattr(s, k) if s is not None else _field(ScenarioSection, merged.get("scenario"), k)
+        for k in ("name", "start", "end", "report_from")
+    }
+    start, end, rf = head["start"], head["end"], head["report_from"]
+    if head["name"] is not None and not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", head["name"]):
+        rep.add(
+            "scenario.name",
+            f"'{head['name']}' may hold only letters, digits, '_' and '-' (at most 64)",
+            'e.g. name = "idlib_2019_border_open"',
+        )
+    if start is not None and end is not None:
         if end < start:
             rep.add(
                 "scenario.end", f"end {end} is before start {start}", "swap them or fix the dates"
@@ -294,16 +299,16 @@ def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario
                 f"the period is {(end - start).days + 1} days; at most {MAX_DAYS} are supported",
                 "shorten the period",
             )
-        rf = s.report_from
-        if rf is None:
-            s = s.model_copy(update={"report_from": start})
-        elif not (start <= rf <= end):
+        if rf is not None and not (start <= rf <= end):
             rep.add(
                 "scenario.report_from",
                 f"{rf} is outside the period {start} to {end}",
                 "choose a day within the period",
             )
-        s = s.model_copy(update={"label": s.label or s.name})
+    else:
+        start = end = None
+    if s is not None:
+        s = s.model_copy(update={"report_from": rf or start, "label": s.label or s.name})
     period_ok = start is not None and start <= end
 
     # Geography: needed to check every place name.
@@ -402,6 +407,17 @@ def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario
         bombardment_table=bombardment_rows,
         camp_table=camp_rows,
     )
+
+
+def _field(model: type[Table], raw: Any, key: str) -> Any:
+    """One field of a table checked on its own (None if absent or wrong: reported already)."""
+    if not isinstance(raw, dict) or key not in raw:
+        return None
+    f = model.model_fields[key]
+    try:
+        return TypeAdapter(Annotated[f.annotation, f]).validate_python(raw[key])
+    except ValidationError:
+        return None
 
 
 def _data_table(table: str, loader: Any, names: list[str], rep: Report, files: list[Path]) -> tuple:
