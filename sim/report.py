@@ -15,18 +15,15 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from . import maps as M
-from . import plots as P
 from .geo import load_boundaries, place_pcodes
 from .needs import NEED_MEASURES, daily_totals, needs_table, standards
 from .observed import load_observed
@@ -34,6 +31,13 @@ from .places import place_table, places_geojson, sub_district_table, weekly_tabl
 from .results import write_csv
 from .scenario.schema import NeedsSection
 from .scenario.types import extra_of, unit_of
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# Matplotlib (sim.plots, sim.maps) is imported only by the functions that draw: the tables,
+# report.html and ``--no-plots`` never need it, and a run draws its figures in processes
+# forked before the simulation that import it while the model runs (sim.figure_workers).
 
 #: Figures of a run, in report order, with how to read each (shown under it in report.html).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -91,6 +95,19 @@ FIGURES: dict[str, tuple[str, str]] = {
     ),
 }
 
+
+def _styled(figure_function: Callable[..., Figure]) -> Callable[..., Figure]:
+    """:func:`sim.plots.styled`, importing Matplotlib only when the figure is drawn."""
+
+    @functools.wraps(figure_function)
+    def draw(*args: Any, **kwargs: Any) -> Figure:
+        from . import plots as P
+
+        return P.styled(figure_function)(*args, **kwargs)
+
+    return draw
+
+
 SETTINGS = (
     ("in_camps", "in formal camps", "#117733", ""),
     ("in_informal_sites", "in informal sites", "#DDCC77", "///"),
@@ -99,9 +116,11 @@ SETTINGS = (
 )
 
 
-@P.styled
+@_styled
 def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = "") -> Figure:
     """Stacked people by setting per day, and when each camp cluster became full."""
+    from . import plots as P
+
     dates = P._as_dates(daily["date"])
     fig = P._new_figure(9.0, 5.4)
     ax = fig.add_subplot()
@@ -156,9 +175,13 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
     return fig
 
 
-@P.styled
+@_styled
 def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") -> Figure:
     """Zone totals of each need per day (six small panels, units on each axis)."""
+    import matplotlib.dates as mdates
+
+    from . import plots as P
+
     panels = (
         ("covered_space_m2", "Covered living space (m2)", f"{std['covered_space_m2_per_person']:g} m2 x people in informal sites and on the move"),
         ("water_litres_per_day", "Water (litres per day)", f"{std['water_litres_per_person_day']:g} l x displaced people"),
@@ -205,6 +228,8 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
 
 
 def _save(fig: Figure, path: Path) -> Path:
+    from . import plots as P
+
     return P.save_png(fig, path)
 
 
@@ -232,12 +257,18 @@ BATCHES: tuple[tuple[str, ...], tuple[str, ...]] = (
 
 
 def write_planner_outputs(
-    folder: Path, scenario: Any, summary: dict[str, Any], plots: bool = True
+    folder: Path,
+    scenario: Any,
+    summary: dict[str, Any],
+    plots: bool = True,
+    workers: Any = None,
 ) -> None:
     """Write needs.csv, weekly.csv, places.geojson and every plot into ``folder``.
 
     Reads the run's tables from ``folder`` (written before), so a run folder can be
-    re-rendered. ``summary`` is the run's summary (camps, for the camp plot).
+    re-rendered. ``summary`` is the run's summary (camps, for the camp plot). ``workers``
+    (:class:`sim.figure_workers.FigureWorkers`, forked before the run) draw the figures
+    while this process writes the tables; without them the figures are drawn here.
     """
     daily = pd.read_csv(folder / "daily.csv")
     locations = pd.read_csv(folder / "locations.csv")
@@ -255,7 +286,12 @@ def write_planner_outputs(
         subs = sub_district_table(locations, pcodes, bounds, needs)
         places_geojson(subs, places, bounds, folder / "places.geojson")
 
-    if plots:
+    if plots and workers is not None:
+        (folder / "plots").mkdir(exist_ok=True)
+        workers.draw(summary)
+        tables()
+        workers.wait()
+    elif plots:
         (folder / "plots").mkdir(exist_ok=True)
         # the tables are written here while the forked child draws its batch of figures
         render_plots(
@@ -314,6 +350,9 @@ def draw_batch(
 
     ``tables``: the folder's daily.csv and locations.csv already read (else read here).
     """
+    from . import maps as M
+    from . import plots as P
+
     if tables is None:
         tables = (pd.read_csv(folder / "daily.csv"), pd.read_csv(folder / "locations.csv"))
     daily, locations = tables
