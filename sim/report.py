@@ -39,6 +39,19 @@ if TYPE_CHECKING:
 # report.html and ``--no-plots`` never need it, and a run draws its figures in processes
 # forked before the simulation that import it while the model runs (sim.figure_workers).
 
+
+def _styled(figure_function: Callable[..., Figure]) -> Callable[..., Figure]:
+    """:func:`sim.plots.styled`, importing Matplotlib only when the figure is drawn."""
+
+    @functools.wraps(figure_function)
+    def draw(*args: Any, **kwargs: Any) -> Figure:
+        from .plots import styled
+
+        return styled(figure_function)(*args, **kwargs)
+
+    return draw
+
+
 #: Figures of a run, in report order, with how to read each (shown under it in report.html).
 FIGURES: dict[str, tuple[str, str]] = {
     "cumulative_displacement.png": (
@@ -94,19 +107,6 @@ FIGURES: dict[str, tuple[str, str]] = {
         "its formal places.",
     ),
 }
-
-
-def _styled(figure_function: Callable[..., Figure]) -> Callable[..., Figure]:
-    """:func:`sim.plots.styled`, importing Matplotlib only when the figure is drawn."""
-
-    @functools.wraps(figure_function)
-    def draw(*args: Any, **kwargs: Any) -> Figure:
-        from . import plots as P
-
-        return P.styled(figure_function)(*args, **kwargs)
-
-    return draw
-
 
 SETTINGS = (
     ("in_camps", "in formal camps", "#117733", ""),
