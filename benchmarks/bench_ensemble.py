@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     sys.path.insert(0, str(REPO))
-    from sim.ensemble import dask_client, run_ensemble
-    from sim.rng import replicate_seeds
-    from sim.runner import simulate
+    from sim.analysis.ensemble import dask_client, run_ensemble
+    from sim.model.rng import replicate_seeds
+    from sim.outputs.runner import simulate
     from sim.scenario.loading import load_scenario
 
     scenario = load_scenario(args.scenario)

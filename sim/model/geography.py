@@ -32,7 +32,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from .errors import InputError, Problem, clip, decode_text, did_you_mean, read_bytes
+from sim.errors import InputError, Problem, clip, decode_text, did_you_mean, read_bytes
 
 KINDS = ("sub_district", "town", "camp_cluster", "crossing", "host_area", "abroad", "government")
 #: Kinds where the model places civilians at the start.
