@@ -351,8 +351,6 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
-    from sim.outputs.results import portable
-
     from .scenario.loading import load_scenario
 
     problems: list[InputError] = []
@@ -363,6 +361,8 @@ def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
             problems.append(exc)
             continue
         if args.show:
+            from sim.outputs.results import portable  # pandas: only to show the resolved scenario
+
             print(json.dumps(portable(sc.resolved), indent=2, ensure_ascii=False))
         else:
             print(
