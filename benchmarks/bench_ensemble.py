@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO / "benchmarks"))
     from kernel import time_kernel
 
-    from sim.ensemble import dask_client, run_ensemble
-    from sim.rng import replicate_seeds
-    from sim.runner import simulate
+    from sim.analysis.ensemble import dask_client, run_ensemble
+    from sim.model.rng import replicate_seeds
+    from sim.outputs.runner import simulate
     from sim.scenario.loading import load_scenario
 
     scenario = load_scenario(args.scenario)

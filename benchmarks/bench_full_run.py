@@ -79,12 +79,12 @@ def state_bytes(pop) -> tuple[int, int]:
 
 def phases(scenario: str, scale: float, seed: int, folder: Path) -> tuple[Timing, int, int]:
     """Time the phases of one run in this process; return the simulate timing and state size."""
-    from sim.figure_workers import FigureWorkers
-    from sim.model import DisplacementModel
+    from sim.model.model import DisplacementModel
+    from sim.outputs.figure_workers import FigureWorkers
+    from sim.outputs.report import report_html, write_planner_outputs
+    from sim.outputs.results import manifest, write_csv, write_json
+    from sim.outputs.runner import summarize
     from sim.provenance import source_info
-    from sim.report import report_html, write_planner_outputs
-    from sim.results import manifest, write_csv, write_json
-    from sim.runner import summarize
     from sim.safety import output_files
     from sim.scenario.loading import load_scenario
 

@@ -1,7 +1,7 @@
 """The yardstick of the benchmarks: one random number per person per day, nothing else.
 
 The kernel draws, for every day of a scenario, one uniform for each of its people with the
-model's counter-based generator (:func:`sim.rng.uniforms` as it was in issue 16, keyed by
+model's counter-based generator (:func:`sim.model.rng.uniforms` as it was in issue 16, keyed by
 person id) and
 counts those below 1 %: about the least work an agent-based model of that many people over
 that many days can do. The benchmarks time it in the same process as what they measure, so
@@ -47,16 +47,16 @@ def cpu_seconds(children: bool = False) -> float:
 
 
 def kernel(n_people: int, n_days: int, seed: int = 1, chunk: int = 1 << 20) -> int:
-    """One uniform per person per day (``sim.rng.uniforms``); returns how many were < 0.01.
+    """One uniform per person per day (``sim.model.rng.uniforms``); returns how many were < 0.01.
 
     Drawn in chunks of ``chunk`` people so that memory stays small, as a model would.
     """
     import numpy as np
 
-    from sim.rng import _day_key
+    from sim.model.rng import _day_key
 
     def uniforms(seed: int, stream: str, day: int, ids: np.ndarray) -> np.ndarray:
-        # sim.rng.uniforms as it was when the kernel was introduced (frozen here, so that
+        # sim.model.rng.uniforms as it was when the kernel was introduced (frozen here, so that
         # making the model's generator faster does not move the yardstick)
         z = np.asarray(ids, dtype=np.uint64) * _GAMMA + _day_key(seed, stream, day)
         z ^= z >> np.uint64(30)
@@ -81,7 +81,7 @@ def time_kernel(n_people: int, n_days: int, seed: int = 1) -> Timing:
     """Wall and CPU seconds of :func:`kernel` in this process (NumPy imported beforehand)."""
     import numpy  # noqa: F401 - imported before timing
 
-    import sim.rng  # noqa: F401
+    import sim.model.rng  # noqa: F401
 
     t0, c0 = time.perf_counter(), cpu_seconds()
     kernel(n_people, n_days, seed)

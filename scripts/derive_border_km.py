@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sim.geo import load_boundaries  # noqa: E402
+from sim.outputs.geo import load_boundaries  # noqa: E402
 
 EARTH_RADIUS_KM = 6371.0
 

@@ -21,14 +21,14 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "DisplacementModel": ("model", "DisplacementModel"),
+    "DisplacementModel": ("model.model", "DisplacementModel"),
     "InputError": ("errors", "InputError"),
-    "RunResult": ("runner", "RunResult"),
+    "RunResult": ("outputs.runner", "RunResult"),
     "Scenario": ("scenario.loading", "Scenario"),
-    "load_results": ("folders", "read_run"),
+    "load_results": ("outputs.folders", "read_run"),
     "load_scenario": ("scenario.loading", "load_scenario"),
-    "run": ("runner", "run"),
-    "simulate": ("runner", "simulate"),
+    "run": ("outputs.runner", "run"),
+    "simulate": ("outputs.runner", "simulate"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -54,7 +54,7 @@ def install_signal_handlers() -> None:
 
 
 def _scale(text: str) -> float:
-    from .model import population_weight
+    from sim.model.model import population_weight
 
     try:
         v = float(text)
@@ -296,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_INTERNAL
     except Exception as exc:  # noqa: BLE001 - a bug: say so plainly, no traceback by default
-        from .ensemble import ClusterError, DistributedUnavailableError
-        from .model import InvariantError
+        from sim.analysis.ensemble import ClusterError, DistributedUnavailableError
+        from sim.model.model import InvariantError
 
         if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             raise
@@ -322,8 +322,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from .report import format_summary
-    from .runner import run
+    from sim.outputs.report import format_summary
+    from sim.outputs.runner import run
+
     from .scenario.loading import load_scenario
 
     scenario = load_scenario(args.scenario)
@@ -360,7 +361,7 @@ def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
             problems.append(exc)
             continue
         if args.show:
-            from .results import portable  # pandas: only to show the resolved scenario
+            from sim.outputs.results import portable  # pandas: only to show the resolved scenario
 
             print(json.dumps(portable(sc.resolved), indent=2, ensure_ascii=False))
         else:
@@ -388,37 +389,37 @@ def cmd_schema(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_ensemble(args: argparse.Namespace, argv: list[str]) -> int:
-    from .ensemble import cli_ensemble
+    from sim.analysis.ensemble import cli_ensemble
 
     return cli_ensemble(args, argv)
 
 
 def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
-    from .compare import cli_compare
+    from sim.analysis.compare import cli_compare
 
     return cli_compare(args, argv)
 
 
 def cmd_calibrate(args: argparse.Namespace, argv: list[str]) -> int:
-    from .calibration_report import cli_calibrate
+    from sim.analysis.calibration_report import cli_calibrate
 
     return cli_calibrate(args, argv)
 
 
 def cmd_score(args: argparse.Namespace, argv: list[str]) -> int:
-    from .calibration import cli_score
+    from sim.analysis.calibration import cli_score
 
     return cli_score(args, argv)
 
 
 def cmd_rerun(args: argparse.Namespace, argv: list[str]) -> int:
-    from .reproduce import cli_rerun
+    from sim.analysis.reproduce import cli_rerun
 
     return cli_rerun(args, argv)
 
 
 def cmd_dashboard(args: argparse.Namespace, argv: list[str]) -> int:
-    from .dashboard_server import cli_dashboard
+    from sim.dashboard.server import cli_dashboard
 
     return cli_dashboard(args)
 

@@ -42,7 +42,7 @@ GENERATOR_CASES = (
 
 
 def uniform_values() -> dict[str, Any]:
-    from sim import rng
+    from sim.model import rng
 
     cases = []
     for seed, stream, day, ids in UNIFORM_CASES:
@@ -65,8 +65,8 @@ def uniform_values() -> dict[str, Any]:
 
 def tiny_run_values() -> dict[str, Any]:
     """SHA-256 of the tables of the committed tiny run, and a few headline numbers."""
-    from sim.results import write_csv
-    from sim.runner import simulate
+    from sim.outputs.results import write_csv
+    from sim.outputs.runner import simulate
     from sim.scenario.loading import load_scenario
 
     res = simulate(load_scenario(TINY), seed=TINY_SEED, population_scale=1.0, check=True)
@@ -104,7 +104,7 @@ def tiny_run_values() -> dict[str, Any]:
 
 def calibration_values() -> dict[str, Any]:
     """What the calibration fits to and how much each target weighs in its objective."""
-    from sim import calibration as cal
+    from sim.analysis import calibration as cal
     from sim.scenario.loading import load_scenario
 
     sc = load_scenario(HERE.parent / "scenarios" / "idlib_2019.toml")

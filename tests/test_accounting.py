@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.model import DisplacementModel
-from sim.movement import Movement
-from sim.population import (
+from sim.model.model import DisplacementModel
+from sim.model.movement import Movement
+from sim.model.population import (
     ABROAD,
     AT_HOME,
     IN_CAMP,
@@ -31,7 +31,7 @@ from sim.population import (
     RETURNED,
     SETTLED_DISPLACED,
 )
-from sim.runner import simulate
+from sim.outputs.runner import simulate
 from sim.scenario.loading import load_scenario
 
 TINY = Path(__file__).resolve().parent / "scenarios" / "tiny" / "tiny.toml"

@@ -14,52 +14,17 @@ import pytest
 
 SIM = Path(__file__).resolve().parent.parent / "sim"
 
-#: The floors, lowest first. A module may import from its own floor and the floors below,
-#: never from a floor above. Modules not listed are in no floor (checked for cycles only).
+#: The floors, lowest first: packages (and the few modules outside them). A module may
+#: import from its own floor and the floors below, never from a floor above: the model
+#: knows nothing of results folders, analyses, the dashboard or the command line.
+#: The scenario files and the model share a floor (the scenario checks names against the
+#: model's geography; the model reads the scenario); cycles are caught module by module.
 FLOORS: dict[str, tuple[str, ...]] = {
-    "base": (
-        "sim.errors",
-        "sim.rng",
-        "sim.safety",
-        "sim.provenance",
-        "sim.place_tables",
-        "sim.observed",
-    ),
-    "model": (
-        "sim.scenario",
-        "sim.scenario.errors",
-        "sim.scenario.loading",
-        "sim.scenario.messages",
-        "sim.scenario.reading",
-        "sim.scenario.schema",
-        "sim.scenario.types",
-        "sim.schema_doc",
-        "sim.geography",
-        "sim.conflict",
-        "sim.population",
-        "sim.behaviour",
-        "sim.movement",
-        "sim.history",
-        "sim.model",
-    ),
-    "outputs": (
-        "sim.results",
-        "sim.folders",
-        "sim.geo",
-        "sim.needs",
-        "sim.places",
-        "sim.plots",
-        "sim.maps",
-        "sim.report",
-        "sim.runner",
-    ),
-    "analysis": (
-        "sim.ensemble",
-        "sim.calibration",
-        "sim.calibration_report",
-        "sim.compare",
-        "sim.reproduce",
-    ),
+    "base": ("sim.errors", "sim.safety", "sim.provenance", "sim.observed", "sim.memory"),
+    "model": ("sim.model", "sim.config", "sim.scenario", "sim.schema_doc"),
+    "outputs": ("sim.outputs",),
+    "analysis": ("sim.analysis",),
+    "dashboard": ("sim.dashboard",),
     "top": ("sim.cli", "sim.__main__"),
 }
 
@@ -142,7 +107,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def floor_of(module: str) -> int | None:
     for i, members in enumerate(FLOORS.values()):
-        if module in members:
+        if any(module == m or module.startswith(m + ".") for m in members):
             return i
     return None
 
@@ -175,9 +140,13 @@ def test_arrows_point_down_only():
     assert not bad, "modules importing from a higher floor:\n" + "\n".join(bad)
 
 
-def test_every_floor_module_exists():
-    modules = set(import_graph())
-    missing = [m for members in FLOORS.values() for m in members if m not in modules]
+def test_every_module_is_on_a_floor():
+    graph = import_graph()
+    homeless = [m for m in graph if m != "sim" and floor_of(m) is None]
+    assert not homeless, f"modules on no floor (add them to FLOORS): {homeless}"
+    missing = [m for members in FLOORS.values() for m in members if m not in graph]
+    # sim.config gives way to sim.scenario (the schema), sim.memory comes with the speed work
+    missing = [m for m in missing if m not in ("sim.config", "sim.scenario", "sim.memory")]
     assert not missing, f"FLOORS names modules that do not exist: {missing}"
 
 
@@ -206,6 +175,6 @@ def test_checker_sees_function_local_and_package_imports(toy: Path):
 
 
 def test_checker_reports_an_upward_arrow():
-    graph = {"sim.model": {"sim.errors"}, "sim.errors": {"sim.cli"}}
-    assert upward_arrows(graph) == ["sim.errors (base) imports sim.cli (top)"]
+    graph = {"sim.model.rng": {"sim.errors"}, "sim.model.history": {"sim.outputs.plots"}}
+    assert upward_arrows(graph) == ["sim.model.history (model) imports sim.outputs.plots (outputs)"]
     assert cycles(graph) == []

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import behaviour as rules
-from sim import geography
-from sim.calibration import Target, model_values, place_regions, residuals
-from sim.conflict import compile_timeline
-from sim.model import DisplacementModel
-from sim.population import IN_HOST, IN_INFORMAL
-from sim.runner import simulate
+from sim.analysis.calibration import Target, model_values, place_regions, residuals
+from sim.model import behaviour as rules
+from sim.model import geography
+from sim.model.conflict import compile_timeline
+from sim.model.model import DisplacementModel
+from sim.model.population import IN_HOST, IN_INFORMAL
+from sim.outputs.runner import simulate
 from sim.scenario.loading import load_scenario
 
 # --------------------------------------------------------------------------------------
@@ -541,7 +541,7 @@ def test_ismi_shares_are_arrivals_of_a_pcode_over_a_region(tmp_path):
 
 
 def test_forward_difference_hessian_of_a_quadratic_is_exact():
-    from sim.calibration import _hessian
+    from sim.analysis.calibration import _hessian
 
     a = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, -0.3], [0.0, -0.3, 4.0]])
     calls = []
@@ -569,7 +569,7 @@ def _with_border_km(values: dict[str, str]) -> str:
 
 
 def test_border_distance_is_the_given_km_else_the_road_to_a_crossing(world):
-    from sim.movement import border_distance_km
+    from sim.model.movement import border_distance_km
 
     # Far Town lies on the border far from any crossing; the others give no border_km
     world.locations(_with_border_km({"Far Town": "2.5"}))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibration import (
+from sim.analysis.calibration import (
     Target,
     fit,
     load_targets,
@@ -20,7 +20,7 @@ from sim.calibration import (
 )
 from sim.cli import main
 from sim.observed import ard, compare, load_observed
-from sim.runner import run, simulate
+from sim.outputs.runner import run, simulate
 from sim.scenario.loading import load_parameters, load_scenario
 
 BOMB = """
@@ -204,8 +204,8 @@ def test_observed_file_of_the_2019_scenario_is_consistent():
 def test_evaluations_on_a_dask_cluster_equal_those_in_this_process(world):
     """Calibration runs execute on Dask workers with identical values."""
     pytest.importorskip("distributed")
-    from sim.calibration import Target, evaluate
-    from sim.ensemble import dask_client
+    from sim.analysis.calibration import Target, evaluate
+    from sim.analysis.ensemble import dask_client
 
     sc = load_scenario(world.scenario(BOMB))
     targets = [

@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 from conftest import BASE_SCENARIO, BOMB, BOMB_AGAIN
 
-from sim.cli import main
-from sim.compare import (
+from sim.analysis.compare import (
     CURVE_COLUMNS,
     TABLE_COLUMNS,
     comparison_table,
@@ -19,10 +18,11 @@ from sim.compare import (
     plot_comparison,
     save_comparison,
 )
-from sim.ensemble import run_ensemble
+from sim.analysis.ensemble import run_ensemble
+from sim.cli import main
 from sim.errors import InputError
-from sim.rng import replicate_seeds
-from sim.runner import run
+from sim.model.rng import replicate_seeds
+from sim.outputs.runner import run
 from sim.scenario.loading import load_scenario
 
 OBSERVED = """\

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from conftest import BOMB
 
-from sim import behaviour as rules
-from sim.model import DisplacementModel, InvariantError
-from sim.population import (
+from sim.model import behaviour as rules
+from sim.model.model import DisplacementModel, InvariantError
+from sim.model.population import (
     AT_HOME,
     IN_CAMP,
     ON_THE_MOVE,
@@ -27,7 +27,7 @@ from sim.population import (
 )
 from sim.scenario.loading import load_scenario
 
-#: The largest double below 1: the largest uniform `sim.rng.uniforms` can return.
+#: The largest double below 1: the largest uniform `sim.model.rng.uniforms` can return.
 U_MAX = 1.0 - 2.0**-53
 
 
@@ -637,7 +637,7 @@ def test_flee_hazard_by_default_is_the_rate_times_fear():
 
 
 def test_exponentials_are_minus_log_one_minus_the_uniforms():
-    from sim import rng
+    from sim.model import rng
 
     ids = np.array([7, 0, 123456, 3])
     u = rng.uniforms(5, "flee", 2, ids)
@@ -650,7 +650,7 @@ def test_exponentials_are_minus_log_one_minus_the_uniforms():
 
 
 def test_seeking_a_host_is_drawn_once_per_household_and_follows_it_when_reordered():
-    from sim import rng
+    from sim.model import rng
 
     pop = Population.create(
         np.array([300, 200]), np.array([0, 50]), 5.0, propensity_shape=2.0, seed=9

@@ -1,4 +1,4 @@
-"""The planners' dashboard (sim/dashboard.py): its components under Solara's test renderer,
+"""The planners' dashboard (sim/dashboard/page.py): its components under Solara's test renderer,
 and the whole page end to end in headless Chromium driven by Playwright.
 
 Skipped, with the reason, when the ``dashboard`` extra (Solara), Playwright or Chromium is
@@ -27,9 +27,9 @@ solara = pytest.importorskip(
 )
 
 import sim  # noqa: E402
-from sim import dashboard_server  # noqa: E402
-from sim import dashboard_views as views  # noqa: E402
-from sim import scenario_edit as edit  # noqa: E402
+from sim.dashboard import scenario_edit as edit  # noqa: E402
+from sim.dashboard import server as dashboard_server  # noqa: E402
+from sim.dashboard import views  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("IDLIBSIM_CHROMIUM", "/usr/bin/chromium")
@@ -60,7 +60,7 @@ def scenarios_copy(tmp_path) -> Path:
 def test_page_shows_the_scenario_policy_in_its_levers(scenarios_copy, monkeypatch):
     import ipyvuetify as v
 
-    from sim import dashboard
+    from sim.dashboard import page as dashboard
 
     monkeypatch.setenv(dashboard_server.SCENARIOS_ENV, str(scenarios_copy))
     dashboard.scenario_file.set("whatif_2019_border_open.toml")
@@ -91,7 +91,7 @@ def test_page_shows_the_scenario_policy_in_its_levers(scenarios_copy, monkeypatc
 
 
 def test_live_page_lists_the_places_from_the_models_location_agents(scenarios_copy, monkeypatch):
-    from sim import dashboard_live
+    from sim.dashboard import live as dashboard_live
 
     monkeypatch.setenv(dashboard_server.SCENARIOS_ENV, str(scenarios_copy))
     model = dashboard_live.LiveModel("idlib_2019.toml", 1, 0.01)
@@ -290,9 +290,9 @@ def test_planner_runs_a_what_if_sees_curves_and_map_and_saves_it(server, tmp_pat
 
 
 def test_compare_two_runs_and_an_ensembles_bands(tmp_path, monkeypatch):
-    from sim import dashboard
-    from sim.compare import load_curves
-    from sim.ensemble import run_ensemble
+    from sim.analysis.compare import load_curves
+    from sim.analysis.ensemble import run_ensemble
+    from sim.dashboard import page as dashboard
 
     base = sim.load_scenario(ROOT / "scenarios" / "idlib_2019.toml").truncated(30)
     ens = run_ensemble([base], replicates=2, population_scale=0.01, out=tmp_path / "ens_small")

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from conftest import BASE_SCENARIO, World
 
-from sim import geography
-from sim.conflict import (
+from sim.model import geography
+from sim.model.conflict import (
     compile_timeline,
     ged_intensity,
     ged_weekly_counts,
     haversine_km,
 )
-from sim.place_tables import BombardmentRow
+from sim.model.place_tables import BombardmentRow
 from sim.scenario.loading import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def test_border_km_is_the_distance_to_the_border_line(world):
     border areas are border areas although far by road from Bab al-Hawa."""
     import importlib.util
 
-    from sim.geo import load_boundaries
+    from sim.outputs.geo import load_boundaries
 
     spec = importlib.util.spec_from_file_location(
         "derive_border_km", REPO / "scripts" / "derive_border_km.py"
@@ -181,7 +181,7 @@ def test_the_shipped_bombardment_table_matches_the_rule(tmp_path):
 
 
 def test_the_camp_table_uses_no_figure_from_december_2019_on_and_never_shrinks(world):
-    from sim.place_tables import load_camp_table
+    from sim.model.place_tables import load_camp_table
 
     rows = load_camp_table(DATA / "camps_sites_2019.csv", world.names)
     assert rows and all(r.date < date(2019, 12, 1) for r in rows)

@@ -31,7 +31,7 @@ def test_the_fitted_parameters_declared_in_the_schema_are_those_of_the_shipped_f
     declarations; they must say what the shipped parameter file holds."""
     import tomllib
 
-    from sim.calibration import FIT_PARAMETERS, FIXED_IN_FIT
+    from sim.analysis.calibration import FIT_PARAMETERS, FIXED_IN_FIT
     from sim.scenario.schema import fits
 
     text = (REPO / "scenarios" / "params" / "idlib_2019_fit.toml").read_text(encoding="utf-8")

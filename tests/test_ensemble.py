@@ -15,9 +15,8 @@ import pandas as pd
 import pytest
 from conftest import BASE_SCENARIO, BOMB, BOMB_AGAIN, SCENARIOS
 
-import sim.ensemble as ens
-from sim.cli import main
-from sim.ensemble import (
+import sim.analysis.ensemble as ens
+from sim.analysis.ensemble import (
     BAND_COLUMNS,
     METRICS,
     ClusterError,
@@ -28,11 +27,12 @@ from sim.ensemble import (
     map_runs,
     run_ensemble,
 )
+from sim.cli import main
 from sim.errors import InputError, ResultsExistError
-from sim.history import DAILY_COLUMNS
-from sim.results import write_csv
-from sim.rng import replicate_seeds
-from sim.runner import simulate
+from sim.model.history import DAILY_COLUMNS
+from sim.model.rng import replicate_seeds
+from sim.outputs.results import write_csv
+from sim.outputs.runner import simulate
 from sim.scenario.loading import load_scenario
 
 HAS_DISTRIBUTED = importlib.util.find_spec("distributed") is not None

@@ -1,4 +1,4 @@
-"""The one reader and writer of results folders (sim.folders), on hand-made folders."""
+"""The one reader and writer of results folders (sim.outputs.folders), on hand-made folders."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sim.errors import InputError
-from sim.folders import (
+from sim.outputs.folders import (
     ENSEMBLE_KIND,
     EnsembleFolder,
     ResultsFolder,

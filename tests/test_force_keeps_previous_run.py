@@ -2,7 +2,7 @@
 
 Results are written under a temporary name and renamed into place only when complete;
 until then the previous folder stays as it was, byte for byte. Tested through the
-public entry points (``idlibsim run`` in-process, and ``sim.runner.run``), breaking the
+public entry points (``idlibsim run`` in-process, and ``sim.outputs.runner.run``), breaking the
 writing from outside: a plot that fails, a table whose writing is interrupted.
 """
 
@@ -17,7 +17,7 @@ import pytest
 from conftest import BOMB
 
 from sim.cli import EXIT_INTERRUPTED, main
-from sim.runner import run
+from sim.outputs.runner import run
 from sim.scenario.loading import load_scenario
 
 
@@ -49,10 +49,10 @@ def test_a_plot_failing_during_force_keeps_the_previous_run(world, tmp_path, mon
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while the figures are drawn
 
-    monkeypatch.setattr("sim.plots.save_png", interrupted)  # writes every figure of a run
-    monkeypatch.setattr("sim.plots.save_run_plots", interrupted)
+    monkeypatch.setattr("sim.outputs.plots.save_png", interrupted)  # writes every figure of a run
+    monkeypatch.setattr("sim.outputs.plots.save_run_plots", interrupted)
     # wherever the runner takes it from
-    monkeypatch.setattr("sim.runner.save_run_plots", interrupted, raising=False)
+    monkeypatch.setattr("sim.outputs.runner.save_run_plots", interrupted, raising=False)
     code = main(["run", str(world.scenario(BOMB + "\n")), "--out", str(out), "--quiet", "--force"])
     assert code == EXIT_INTERRUPTED
     assert _snapshot(out) == before  # the previous run, untouched

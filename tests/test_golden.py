@@ -15,7 +15,7 @@ import golden_values as gv
 import numpy as np
 import pytest
 
-from sim import rng
+from sim.model import rng
 
 DECISION = (
     "\n\n{what} changed. If this is an accident, fix the code. If it is intended, it is a "

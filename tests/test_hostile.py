@@ -186,18 +186,18 @@ def test_an_out_that_is_the_current_folder_or_root_is_refused(world, tmp_path, c
 
 
 def test_an_interrupted_force_run_leaves_the_previous_run_intact(world, tmp_path, monkeypatch):
-    import sim.runner
+    import sim.outputs.runner
 
     out = tmp_path / "run"
     assert _run(world, out) == 0
     before = snapshot(out)
-    real = sim.runner.write_csv
+    real = sim.outputs.runner.write_csv
 
     def write_then_interrupt(df, path):
         real(df, path)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sim.runner, "write_csv", write_then_interrupt)
+    monkeypatch.setattr(sim.outputs.runner, "write_csv", write_then_interrupt)
     assert _run(world, out, "--force", "--seed", "7") == EXIT_INTERRUPTED
     assert snapshot(out) == before
     assert not incomplete(tmp_path, "run")
@@ -219,14 +219,14 @@ def test_an_interrupted_force_run_leaves_the_previous_run_intact(world, tmp_path
     ids=["under-a-file", "unwritable", "name-too-long"],
 )
 def test_an_unusable_out_fails_before_simulating(world, tmp_path, monkeypatch, capsys, out):
-    import sim.runner
+    import sim.outputs.runner
 
     (tmp_path / "file.txt").write_text("mine")
 
     def must_not_run(*a, **k):
         raise AssertionError("simulated before checking the output folder")
 
-    monkeypatch.setattr(sim.runner, "simulate", must_not_run)
+    monkeypatch.setattr(sim.outputs.runner, "simulate", must_not_run)
     assert _run(world, Path(out.format(tmp=tmp_path))) == EXIT_INPUT
     assert "error:" in capsys.readouterr().err
     assert (tmp_path / "file.txt").read_text() == "mine"
@@ -569,7 +569,7 @@ def test_a_scale_that_would_change_the_total_is_refused(
 
 
 def test_an_honoured_total_is_exact(world):
-    from sim.runner import simulate
+    from sim.outputs.runner import simulate
     from sim.scenario.loading import load_scenario
 
     path = world.scenario(BOMB)
@@ -604,7 +604,7 @@ def test_place_names_that_run_as_formulas_are_refused(world, tmp_path, capsys, n
 def test_user_text_written_to_csv_is_neutralised(tmp_path):
     import pandas as pd
 
-    from sim.results import write_csv
+    from sim.outputs.results import write_csv
 
     df = pd.DataFrame({"label": ["=cmd|' /C calc'!A0", "plain", "-x", "@y"], "n": [-1, 2, 3, 4]})
     write_csv(df, tmp_path / "t.csv")
@@ -619,7 +619,7 @@ def test_user_text_written_to_csv_is_neutralised(tmp_path):
 
 
 def _calibration_world(world) -> Path:
-    from sim.runner import simulate
+    from sim.outputs.runner import simulate
     from sim.scenario.loading import load_scenario
 
     truth = load_scenario(world.scenario(BOMB + "\n[behaviour]\nflee_rate = 0.08\n", name="t.toml"))
@@ -689,7 +689,7 @@ def test_the_real_scenario_refuses_a_quick_update_of_the_shipped_files(capsys):
 
 
 def test_an_edited_replicate_is_detected_and_run_again(world, tmp_path):
-    from sim.ensemble import run_ensemble
+    from sim.analysis.ensemble import run_ensemble
 
     path = world.scenario(BOMB)
     out = tmp_path / "e"
@@ -724,7 +724,7 @@ def test_a_replicate_replaced_by_a_folder_is_refused_and_the_manifest_stays_comp
 
 
 def test_a_resume_through_another_scenario_list_does_not_mix_versions(world, tmp_path):
-    from sim.ensemble import run_ensemble
+    from sim.analysis.ensemble import run_ensemble
 
     a = world.scenario(BOMB, name="a.toml")
     b = world.scenario(BOMB, name="b.toml", base=BASE_SCENARIO.replace('"tiny"', '"other"'))
@@ -742,7 +742,7 @@ def test_a_resume_through_another_scenario_list_does_not_mix_versions(world, tmp
 
 
 def test_replicates_without_a_record_are_not_trusted(world, tmp_path):
-    from sim.ensemble import run_ensemble
+    from sim.analysis.ensemble import run_ensemble
 
     path = world.scenario(BOMB)
     out = tmp_path / "e"
@@ -893,7 +893,7 @@ def test_top_level_api_calls_in_a_script_without_a_guard_say_what_is_wrong(world
 
 
 def test_compare_never_replaces_a_users_figure(world, tmp_path, capsys):
-    from sim.ensemble import run_ensemble
+    from sim.analysis.ensemble import run_ensemble
 
     ens = run_ensemble([world.scenario(BOMB)], replicates=2, out=tmp_path / "e")
     mine = tmp_path / "figure.png"
@@ -950,7 +950,7 @@ def test_an_ensemble_folder_that_is_a_link_a_file_or_locked_is_refused(world, tm
     ids=["no-seeds", "seed-text", "name-traversal", "no-label", "scenarios-not-list"],
 )
 def test_compare_refuses_a_damaged_ensemble_manifest_with_exit_2(world, tmp_path, capsys, change):
-    from sim.ensemble import run_ensemble
+    from sim.analysis.ensemble import run_ensemble
 
     ens = run_ensemble([world.scenario(BOMB)], replicates=1, out=tmp_path / "e")
     _edit_manifest(ens.folder, change)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from sim import geography
 from sim.cli import main
+from sim.model import geography
 from sim.scenario import reading
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from conftest import BASE_SCENARIO, BOMB, captured_and_cut_off
 
-from sim.model import DisplacementModel, population_weight
-from sim.runner import simulate
+from sim.model.model import DisplacementModel, population_weight
+from sim.outputs.runner import simulate
 from sim.scenario.loading import load_scenario
 
 # A household flees with p = 1 - exp(-rate * propensity * fear). With a very large gamma

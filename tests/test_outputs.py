@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from sim.analysis.reproduce import rerun, scenario_toml
 from sim.cli import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_INVARIANT, main
-from sim.model import DisplacementModel, InvariantError
-from sim.movement import Movement
-from sim.reproduce import rerun, scenario_toml
+from sim.model.model import DisplacementModel, InvariantError
+from sim.model.movement import Movement
 from sim.scenario.loading import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,9 +76,9 @@ def test_an_existing_folder_is_not_overwritten_without_force(world, tmp_path, ca
 
 def test_an_interrupted_write_leaves_no_folder(world, tmp_path, monkeypatch, capsys):
     """Ctrl-C while the files are written: neither the folder nor a temporary one remains."""
-    import sim.runner
+    import sim.outputs.runner
 
-    real = sim.runner.write_csv
+    real = sim.outputs.runner.write_csv
     calls = []
 
     def write_then_interrupt(df, path):
@@ -86,7 +86,7 @@ def test_an_interrupted_write_leaves_no_folder(world, tmp_path, monkeypatch, cap
         calls.append(path)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sim.runner, "write_csv", write_then_interrupt)
+    monkeypatch.setattr(sim.outputs.runner, "write_csv", write_then_interrupt)
     out = tmp_path / "run"
     assert _run(world, out, "--no-plots") == EXIT_INTERRUPTED
     assert calls, "the interruption was not reached"
@@ -265,7 +265,7 @@ def test_rerun_of_a_folder_that_is_not_a_run(tmp_path, capsys):
 
 
 def test_scenario_rebuilt_from_a_manifest_resolves_to_the_same_scenario(tmp_path):
-    from sim.results import portable
+    from sim.outputs.results import portable
 
     for name in ("idlib_2019.toml", "whatif_2019_border_open.toml"):
         sc = load_scenario(REPO / "scenarios" / name)

@@ -15,10 +15,10 @@ from conftest import BOMB, SCENARIOS
 
 from sim.cli import main
 from sim.errors import InputError
-from sim.geo import GEO_DIR, load_boundaries, place_pcodes
-from sim.needs import needs_table, standards
-from sim.places import staying_summary, weekly_table
-from sim.report import FIGURES
+from sim.outputs.geo import GEO_DIR, load_boundaries, place_pcodes
+from sim.outputs.needs import needs_table, standards
+from sim.outputs.places import staying_summary, weekly_table
+from sim.outputs.report import FIGURES
 from sim.scenario.loading import load_scenario
 from sim.scenario.schema import NeedsSection
 from sim.scenario.types import extra_of
@@ -232,7 +232,7 @@ def test_boundaries_are_the_projects_own_copy():
 def test_plots_drawn_in_one_process_equal_those_drawn_in_two(run_dir, tmp_path):
     import shutil
 
-    from sim.report import render_plots
+    from sim.outputs.report import render_plots
 
     copy = tmp_path / "serial"
     shutil.copytree(run_dir, copy)
@@ -248,7 +248,7 @@ def test_plots_drawn_in_one_process_equal_those_drawn_in_two(run_dir, tmp_path):
 
 
 def test_flow_map_knows_which_crossings_are_closed_on_the_last_day():
-    from sim.maps import scenario_closures
+    from sim.outputs.maps import scenario_closures
 
     crossings = ["Bab al-Hawa crossing", "Bab al-Salameh crossing"]
     closed = load_scenario(SCENARIOS / "idlib_2019.toml")
@@ -268,7 +268,7 @@ class _ReversedSet(frozenset):
 def test_maps_do_not_depend_on_the_order_a_set_of_pcodes_iterates_in():
     from matplotlib.figure import Figure
 
-    from sim.maps import draw_base
+    from sim.outputs.maps import draw_base
 
     bounds = load_boundaries()
     pcodes = sorted(bounds.sub_districts)[:6]

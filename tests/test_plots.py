@@ -11,8 +11,8 @@ import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from sim import plots
-from sim.folders import RunFolder
+from sim.outputs import plots
+from sim.outputs.folders import RunFolder
 
 N_DAYS = 12
 START = date(2019, 5, 1)

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from sim.cli import EXIT_INPUT, main
 from sim.errors import InputError
-from sim.model import DisplacementModel
+from sim.model.model import DisplacementModel
 from sim.scenario.loading import load_scenario
 from sim.scenario.schema import EVENT_KINDS, SECTIONS, Crossing, EventFields
 from sim.scenario.types import bounds_of, kind_of

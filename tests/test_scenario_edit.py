@@ -1,4 +1,4 @@
-"""The dashboard's scenario levers (sim/scenario_edit.py): levers -> a validated what-if
+"""The dashboard's scenario levers (sim/dashboard/scenario_edit.py): levers -> a validated what-if
 TOML file with ``extends`` that loads to the scenario the dashboard runs. No browser and
 no Solara needed."""
 
@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import dashboard_views as views
-from sim import scenario_edit as edit
-from sim.conflict import compile_timeline
-from sim.geography import load as load_world
+from sim.dashboard import scenario_edit as edit
+from sim.dashboard import views
+from sim.model.conflict import compile_timeline
+from sim.model.geography import load as load_world
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -196,8 +196,8 @@ def test_progress_is_reported_every_day(base):
 
 
 def test_dashboard_without_the_extra_says_how_to_install_it(monkeypatch, capsys):
-    from sim import dashboard_server
     from sim.cli import main
+    from sim.dashboard import server as dashboard_server
 
     monkeypatch.setattr(dashboard_server, "available", lambda: False)
     assert main(["dashboard", "--no-open"]) == 2
@@ -207,7 +207,7 @@ def test_dashboard_without_the_extra_says_how_to_install_it(monkeypatch, capsys)
 
 
 def test_map_camps_and_needs_hold_the_tables_numbers(base):
-    from sim.geo import load_boundaries, place_pcodes
+    from sim.outputs.geo import load_boundaries, place_pcodes
 
     res = sim.simulate(base.truncated(40), seed=1, population_scale=0.01)
     loc = res.locations

@@ -1,6 +1,6 @@
 """The fast paths of issue 16 give what the plain ones give (no timing is asserted here).
 
-* figures drawn by the processes forked before the simulation (sim.figure_workers) are
+* figures drawn by the processes forked before the simulation (sim.outputs.figure_workers) are
   the bytes drawn in one process, and their errors reach the caller;
 * the counter-based uniforms computed in place equal the textbook expression;
 * a run that imports no Matplotlib when it draws nothing.
@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from conftest import BOMB
 
-from sim import figure_workers, rng
 from sim.cli import main
+from sim.model import rng
+from sim.outputs import figure_workers
 from sim.scenario.loading import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ def test_uniforms_equal_the_textbook_expression():
 
 @needs_fork
 def test_figures_of_the_workers_are_those_drawn_in_one_process(world, tmp_path):
-    from sim.report import FIGURES, render_plots
+    from sim.outputs.report import FIGURES, render_plots
 
     path = world.scenario(BOMB)
     out = tmp_path / "run"
@@ -71,12 +72,12 @@ def test_figures_of_the_workers_are_those_drawn_in_one_process(world, tmp_path):
 def test_an_error_while_drawing_reaches_the_caller_and_no_worker_is_left(
     world, tmp_path, monkeypatch
 ):
-    from sim.runner import run
+    from sim.outputs.runner import run
 
     def broken(fig, path):
         raise ValueError(f"cannot draw {Path(path).name}")
 
-    monkeypatch.setattr("sim.plots.save_png", broken)
+    monkeypatch.setattr("sim.outputs.plots.save_png", broken)
     out = tmp_path / "run"
     with pytest.raises(ValueError, match="cannot draw"):
         run(load_scenario(world.scenario(BOMB)), seed=1, out=out)
@@ -121,7 +122,7 @@ def test_local_dask_workers_start_with_the_allocator_settings():
     pytest.importorskip("distributed")
     import os
 
-    from sim.ensemble import dask_client
+    from sim.analysis.ensemble import dask_client
     from sim.memory import MALLOC_ENV
 
     with dask_client(1) as client:
@@ -130,7 +131,7 @@ def test_local_dask_workers_start_with_the_allocator_settings():
 
 
 def test_ranking_for_places_equals_the_lexsort_it_replaces():
-    from sim.behaviour import _rank
+    from sim.model.behaviour import _rank
 
     gen = np.random.default_rng(3)
     for t in range(3000):

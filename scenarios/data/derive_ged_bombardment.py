@@ -4,8 +4,8 @@ Run from the repository root:  python scenarios/data/derive_ged_bombardment.py [
 (default output: ged_bombardment_2019.csv next to this script).
 
 Input: ged_nw_syria_2019_events.csv (UCDP GED Global 20.1 events in north-west Syria, 2019;
-CC BY 4.0, see SOURCES.md) and locations.csv. The rule is sim.conflict.ged_weekly_counts and
-sim.conflict.ged_intensity (constants GED_* there): events of type 1 (state-based) or 3
+CC BY 4.0, see SOURCES.md) and locations.csv. The rule is sim.model.conflict.ged_weekly_counts and
+sim.model.conflict.ged_intensity (constants GED_* there): events of type 1 (state-based) or 3
 (one-sided), located to at least a second-order administrative unit (where_prec <= 3),
 dated by date_start, counted within GED_RADIUS_KM of each place, per Monday-Sunday week.
 Only places where civilians live (sub-districts, towns, camp clusters not held by the
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.conflict import (
+from sim.model.conflict import (
     GED_MAX_WHERE_PREC,
     GED_RADIUS_KM,
     GED_TYPES,

@@ -27,8 +27,9 @@ from typing import Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from sim.model.place_tables import load_bombardment_table, load_camp_table
+
 from ..errors import InputError, Problem, ProblemList, clip, decode_text, did_you_mean, read_bytes
-from ..place_tables import load_bombardment_table, load_camp_table
 from ..safety import sha256_limited
 from .errors import Report
 from .messages import kind_of_value, unusable_path
@@ -58,9 +59,9 @@ class Scenario:
     path: Path
     spec: ScenarioFile
     files: tuple[Path, ...]  # every input file read, for the manifest's hashes
-    #: weeks of event-derived bombardment ([conflict] bombardment_table), sim.place_tables.BombardmentRow
+    #: weeks of event-derived bombardment ([conflict] bombardment_table), sim.model.place_tables.BombardmentRow
     bombardment_table: tuple = ()
-    #: dated camp capacities ([geography] camp_table), sim.place_tables.CampCapacityRow, by date
+    #: dated camp capacities ([geography] camp_table), sim.model.place_tables.CampCapacityRow, by date
     camp_table: tuple = ()
 
     # -- shorthands for the resolved file's values ------------------------------------
@@ -254,7 +255,7 @@ class _Prefixed(Report):
 
 
 def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario:
-    from .. import geography  # late import: NumPy (`idlibsim schema` needs none)
+    from sim.model import geography  # late import: NumPy (`idlibsim schema` needs none)
 
     rep.unknown_keys(merged, TOP_LEVEL_KEYS, "")
     sec: dict[str, Any] = {}

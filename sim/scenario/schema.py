@@ -6,7 +6,7 @@ whether the 2019 calibration fits it (:class:`FitSpec`) and the range the sensit
 varies it over. Everything else is derived from here: the checks and messages of
 :mod:`sim.scenario.loading`, ``docs/scenario-reference.md`` (:mod:`sim.schema_doc`), the
 resolved scenario in each manifest (a model dump), the fitted-parameter list of
-:mod:`sim.calibration` (:func:`fit_parameters`) and the sensitivity ranges
+:mod:`sim.analysis.calibration` (:func:`fit_parameters`) and the sensitivity ranges
 (:func:`sensitivity_ranges`).
 """
 
@@ -47,7 +47,7 @@ FIT_2019 = "scenarios/params/idlib_2019_fit.toml"
 
 @dataclass(frozen=True)
 class FitSpec:
-    """How the 2019 calibration (:mod:`sim.calibration`) treats a behaviour parameter.
+    """How the 2019 calibration (:mod:`sim.analysis.calibration`) treats a behaviour parameter.
 
     ``rank``: position in the default fit (None: fitted only on request); ``space``: the
     search space ("log" or "logit"); ``start``: starting value (None: the default);
@@ -196,7 +196,7 @@ class ConflictSection(Table):
         "(columns place, week_start, week_end, intensity; see docs/model.md). Each row acts as a "
         "`bombardment` event for its week, on top of the scenario's events. Empty means none.",
         source="scenarios/data/ged_bombardment_2019.csv: UCDP GED 20.1 (CC BY 4.0), rule in "
-        "sim/conflict.py, built as scenarios/data/SOURCES.md describes.",
+        "sim/model/conflict.py, built as scenarios/data/SOURCES.md describes.",
     )
 
 

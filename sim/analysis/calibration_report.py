@@ -32,8 +32,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
-from . import plots as P
-from .calibration import (
+from sim.analysis.calibration import (
     FIT_PARAMETERS,
     FIXED_IN_FIT,
     ISMI_MEASURES,
@@ -47,8 +46,8 @@ from .calibration import (
     model_values,
     write_parameters,
 )
-from .ensemble import dask_client
-from .errors import (
+from sim.analysis.ensemble import dask_client
+from sim.errors import (
     InputError,
     OutputError,
     Problem,
@@ -57,13 +56,14 @@ from .errors import (
     not_a_regular_file,
     read_limited,
 )
-from .folders import ResultsFolder
-from .observed import MEASURES, ard
-from .provenance import source_info
-from .results import PROJECT_ROOT, display_path, write_csv, write_json
-from .rng import replicate_seeds
-from .runner import check_population_scale, simulate
-from .safety import (
+from sim.model.rng import replicate_seeds
+from sim.observed import MEASURES, ard
+from sim.outputs import plots as P
+from sim.outputs.folders import ResultsFolder
+from sim.outputs.results import PROJECT_ROOT, display_path, write_csv, write_json
+from sim.outputs.runner import check_population_scale, simulate
+from sim.provenance import source_info
+from sim.safety import (
     FolderWriter,
     folder_files,
     not_our_folder,
@@ -71,8 +71,8 @@ from .safety import (
     read_json,
     staged,
 )
-from .scenario.loading import Scenario, load_parameters, load_scenario
-from .scenario.schema import sensitivity_ranges
+from sim.scenario.loading import Scenario, load_parameters, load_scenario
+from sim.scenario.schema import sensitivity_ranges
 
 #: Fixed (not fitted) parameters varied in the sensitivity analysis: (low, high), declared
 #: with each behaviour field (its ``sensitivity`` range).
@@ -562,8 +562,8 @@ def winter_prediction(result: Fit, seeds: int = WINTER_SEEDS):
 
 
 def _axes_dates(ax) -> None:
-    """The project's date axis (:func:`sim.plots.format_date_axis`) over the plotted days,
-    people on the other axis (:func:`sim.plots.format_people`)."""
+    """The project's date axis (:func:`sim.outputs.plots.format_date_axis`) over the plotted days,
+    people on the other axis (:func:`sim.outputs.plots.format_people`)."""
     lo, hi = ax.dataLim.intervalx
     first, last = (pd.Timestamp(mdates.num2date(x).date()) for x in (lo, hi))
     P.format_date_axis(ax, first, last, label=False)

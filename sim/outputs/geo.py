@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .provenance import PROJECT_ROOT
+from sim.provenance import PROJECT_ROOT
 
 GEO_DIR = PROJECT_ROOT / "scenarios" / "data" / "geo"
 

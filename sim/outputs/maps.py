@@ -35,9 +35,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch
 
-from . import plots as P
-from .geo import Boundaries
-from .places import by_sub_district, daily_series
+from sim.outputs import plots as P
+from sim.outputs.geo import Boundaries
+from sim.outputs.places import by_sub_district, daily_series
 
 #: Map extent (lon_min, lon_max, lat_min, lat_max): the zone, northern Aleppo and Hama.
 EXTENT = (35.92, 37.55, 35.12, 36.78)

@@ -2,7 +2,7 @@
 
 A Solara page (the framework of Mesa's SolaraViz) where a planner picks a scenario or
 what-if from ``scenarios/``, changes its main levers (border crossings, new camp places,
-a ceasefire; the logic is :mod:`sim.scenario_edit`), runs it in the background with a
+a ceasefire; the logic is :mod:`sim.dashboard.scenario_edit`), runs it in the background with a
 progress bar, and sees the curves with the UN/OCHA figures, the map of where the
 displaced are on a chosen day, and camps and informal sites against capacity, compared
 with earlier runs or an ensemble's bands. "Save" writes the edited scenario as a
@@ -28,11 +28,11 @@ from typing import Any
 import solara
 import solara.lab
 
-from . import dashboard_views as views
-from . import scenario_edit as edit
-from .dashboard_server import results_dir, scenarios_dir
-from .errors import InputError
-from .scenario.loading import Scenario, load_scenario
+from sim.dashboard import scenario_edit as edit
+from sim.dashboard import views
+from sim.dashboard.server import results_dir, scenarios_dir
+from sim.errors import InputError
+from sim.scenario.loading import Scenario, load_scenario
 
 SCALES = {"0.01": 0.01, "0.1": 0.1, "1": 1.0}  # population scale: person-rows per person
 DEFAULT_SCALE = "0.1"  # proposed for interactive use
@@ -41,7 +41,7 @@ MAX_RUNS = 6  # runs kept in the page for comparison
 
 def ensembles() -> list[Path]:
     """Ensemble folders directly under the results folder, newest first."""
-    from .folders import EnsembleFolder
+    from sim.outputs.folders import EnsembleFolder
 
     root = results_dir()
     if not root.is_dir():
@@ -508,7 +508,7 @@ def Page():
     shown = [*shown, latest]
     ens_curves = {}
     if ensemble_choice.value and ensemble_choice.value in {p.name for p in ensembles()}:
-        from .compare import load_curves
+        from sim.analysis.compare import load_curves
 
         folder = results_dir() / ensemble_choice.value
         try:
@@ -529,8 +529,8 @@ def Page():
 
 @solara.component
 def Live():
-    """Mesa's SolaraViz stepping the model day by day (sim/dashboard_live.py)."""
-    from .dashboard_live import LivePage
+    """Mesa's SolaraViz stepping the model day by day (sim/dashboard/live.py)."""
+    from sim.dashboard.live import LivePage
 
     LivePage()
 

@@ -76,19 +76,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import geography
-from .ensemble import RunTask
-from .errors import InputError, Problem, read_bytes
-from .folders import RunFolder
-from .history import DAILY_COLUMNS
-from .observed import MEASURES, ard, compare, in_period, load_observed
-from .provenance import source_info
-from .results import PROJECT_ROOT, display_path, versions
-from .rng import replicate_seeds
-from .runner import simulate
-from .scenario.loading import Scenario
-from .scenario.schema import Behaviour, FitSpec, fits
-from .scenario.types import unit_of
+from sim.analysis.ensemble import RunTask
+from sim.errors import InputError, Problem, read_bytes
+from sim.model import geography
+from sim.model.history import DAILY_COLUMNS
+from sim.model.rng import replicate_seeds
+from sim.observed import MEASURES, ard, compare, in_period, load_observed
+from sim.outputs.folders import RunFolder
+from sim.outputs.results import PROJECT_ROOT, display_path, versions
+from sim.outputs.runner import simulate
+from sim.provenance import source_info
+from sim.scenario.loading import Scenario
+from sim.scenario.schema import Behaviour, FitSpec, fits
+from sim.scenario.types import unit_of
 
 COUNT_SIGMA = 0.10  # log-error of a reported count (figures rounded to ~10 %)
 SHARE_SIGMA = 0.03  # absolute error of a reported share of arrivals by area (CCCM tallies)
@@ -338,7 +338,7 @@ def locations_with_governorate(res) -> pd.DataFrame:
 
 
 def target_values(task: Any, targets: Sequence[Target]) -> np.ndarray:
-    """Run one :class:`sim.ensemble.RunTask` and return its value of each target.
+    """Run one :class:`sim.analysis.ensemble.RunTask` and return its value of each target.
 
     This is what a Dask worker computes for one seed of one calibration evaluation.
     """
@@ -356,7 +356,7 @@ def evaluate(
 ) -> np.ndarray:
     """Mean model value of each target over the seeds, for behaviour ``params``.
 
-    With a Dask ``client`` (:func:`sim.ensemble.dask_client`) the seeds run on its
+    With a Dask ``client`` (:func:`sim.analysis.ensemble.dask_client`) the seeds run on its
     workers; the values, gathered in seed order, are identical to a run in this process.
     """
     sc = scenario.with_behaviour(**params)
@@ -407,7 +407,7 @@ def fit(
     ``fixed``: other behaviour values to hold during the fit (e.g. :data:`FIXED_IN_FIT`);
     they are written into the parameter file with the fitted ones.
 
-    ``client``: a Dask client (:func:`sim.ensemble.dask_client`) to run each evaluation's
+    ``client``: a Dask client (:func:`sim.analysis.ensemble.dask_client`) to run each evaluation's
     seeds on its workers; the fit is identical with or without it.
     """
     from scipy.optimize import minimize
@@ -542,7 +542,7 @@ def write_parameters(
 ) -> None:
     """Write the fitted values (and how they were obtained) as a behaviour parameter file."""
     lines = [
-        "# Behaviour parameters fitted by `idlibsim calibrate` (sim/calibration.py) to the 2019",
+        "# Behaviour parameters fitted by `idlibsim calibrate` (sim/analysis/calibration.py) to the 2019",
         "# UN/OCHA/CCCM figures marked use = fit in scenarios/data/observed/. Scenarios use this",
         "# file by default ([behaviour] parameters). Do not edit by hand: rerun the calibration.",
         "",

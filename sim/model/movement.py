@@ -12,7 +12,7 @@
    people in informal sites move into places that free up; crossings admit up to their
    daily capacity.
 
-The formulas are in :mod:`sim.behaviour`; here they are applied to the households. All
+The formulas are in :mod:`sim.model.behaviour`; here they are applied to the households. All
 random draws are one uniform per household per stream per day (common random numbers),
 indexed by household id.
 """
@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import behaviour as rules
-from .conflict import Conditions
-from .geography import DESTINATION_KINDS, World
-from .history import History
-from .population import (
+from sim.model import behaviour as rules
+from sim.model.conflict import Conditions
+from sim.model.geography import DESTINATION_KINDS, World
+from sim.model.history import History
+from sim.model.population import (
     ABROAD,
     IN_CAMP,
     IN_HOST,
@@ -37,8 +37,8 @@ from .population import (
     SETTLED_DISPLACED,
     Population,
 )
-from .rng import uniforms
-from .scenario.schema import Behaviour
+from sim.model.rng import uniforms
+from sim.scenario.schema import Behaviour
 
 _SETTLED = np.zeros(N_STATUS, bool)
 _SETTLED[list(SETTLED_DISPLACED)] = True
@@ -172,7 +172,7 @@ class Movement:
 
         A stationary household (at home, returned, or displaced and settled: secondary
         displacement) flees when its Exponential(1) draw is below ``propensity * hazard``
-        at its place (:func:`sim.behaviour.flight_hazard`: the danger expected there,
+        at its place (:func:`sim.model.behaviour.flight_hazard`: the danger expected there,
         including the approaching front, and sustained bombardment); everyone in a place
         held by the government leaves.
         """
@@ -234,10 +234,10 @@ class Movement:
         """Shelter each place offers newcomers (person-rows, floored), and its free places.
 
         Free places: host and camp places not taken or promised to people on their way
-        there (:func:`sim.behaviour.shelter`), plus the pull of the place's camps, which
-        grows with their places, full or not (:func:`sim.behaviour.camp_pull`). Places
-        abroad offer as much as the largest place at home (the scenario gives them no
-        capacity).
+        there (:func:`sim.model.behaviour.shelter`), plus the pull of the place's camps,
+        which grows with their places, full or not (:func:`sim.model.behaviour.camp_pull`).
+        Places abroad offer as much as the largest place at home (the scenario gives them
+        no capacity).
         """
         hh = self.pop.households
         moving = (hh.status == ON_THE_MOVE) & ~hh.returning
@@ -411,7 +411,7 @@ class Movement:
 
     # 4. returns
     def returns(self, day: int, cond: Conditions) -> None:
-        """Displaced households go home in lulls (:func:`sim.behaviour.return_probability`).
+        """Displaced households go home in lulls (:func:`sim.model.behaviour.return_probability`).
 
         Eligible: settled away from home (host community, camp or informal site), home not
         held by the government, displaced for at least ``return_min_days``; the daily

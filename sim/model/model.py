@@ -9,12 +9,12 @@ import networkx as nx
 import numpy as np
 from mesa.discrete_space import FixedAgent, Network
 
-from . import geography
-from .conflict import Conditions, compile_timeline
-from .geography import POPULATED_KINDS
-from .history import DAILY_COLUMNS, History, dates, locations_table, routes_table
-from .movement import Movement
-from .population import (
+from sim.model import geography
+from sim.model.conflict import Conditions, compile_timeline
+from sim.model.geography import POPULATED_KINDS
+from sim.model.history import DAILY_COLUMNS, History, dates, locations_table, routes_table
+from sim.model.movement import Movement
+from sim.model.population import (
     AT_HOME,
     IN_CAMP,
     IN_HOST,
@@ -25,7 +25,7 @@ from .population import (
     STATUS_NAMES,
     Population,
 )
-from .scenario.loading import Scenario
+from sim.scenario.loading import Scenario
 
 
 class InvariantError(AssertionError):
@@ -57,7 +57,7 @@ def population_weight(scale: float) -> int:
 class Location(FixedAgent):
     """A place on the road network (sub-district, camp cluster, crossing, host area ...).
 
-    The people are not Mesa agents (they are rows of :class:`~sim.population.Population`,
+    The people are not Mesa agents (they are rows of :class:`~sim.model.population.Population`,
     800,000 of them); each location carries what is true of its place today, set by the
     model at the end of every day (:meth:`DisplacementModel.step`), so that the
     DataCollector's reporters, the dashboard and a user's own code read the places as Mesa
@@ -107,7 +107,7 @@ class DisplacementModel(mesa.Model):
     scenario
         A validated scenario (:func:`sim.scenario.loading.load_scenario`).
     seed
-        Seed of every random stream (:mod:`sim.rng`).
+        Seed of every random stream (:mod:`sim.model.rng`).
     population_scale
         Person-rows per person: 1 simulates every civilian; 0.1 one row per 10 people.
     check
@@ -125,7 +125,7 @@ class DisplacementModel(mesa.Model):
     ):
         super().__init__(
             rng=int(seed)
-        )  # Mesa's own generator; the simulation's streams are in sim.rng
+        )  # Mesa's own generator; the simulation's streams are in sim.model.rng
         # Not `self.scenario`: Mesa 3.5 reserves Model.scenario for its own experiment objects.
         self.config = scenario
         self.seed = int(seed)

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .geo import Boundaries
-from .needs import NEED_MEASURES
+from sim.outputs.geo import Boundaries
+from sim.outputs.needs import NEED_MEASURES
 
 SERIES = ("displaced_from", "staying", "on_the_move")
 

@@ -11,18 +11,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import figure_workers
-from .errors import InputError, Problem
-from .folders import RunFolder
-from .geo import place_pcodes
-from .model import DisplacementModel, population_weight
-from .needs import needs_table, peak_needs
-from .observed import compare, in_period, load_observed
-from .places import staying_summary
-from .provenance import source_info
-from .results import default_run_dir, manifest, write_csv, write_json
-from .safety import FolderWriter, output_files, refuse_in_spawned_child
-from .scenario.loading import Scenario
+from sim.errors import InputError, Problem
+from sim.model.model import DisplacementModel, population_weight
+from sim.observed import compare, in_period, load_observed
+from sim.outputs import figure_workers
+from sim.outputs.folders import RunFolder
+from sim.outputs.geo import place_pcodes
+from sim.outputs.needs import needs_table, peak_needs
+from sim.outputs.places import staying_summary
+from sim.outputs.results import default_run_dir, manifest, write_csv, write_json
+from sim.provenance import source_info
+from sim.safety import FolderWriter, output_files, refuse_in_spawned_child
+from sim.scenario.loading import Scenario
 
 #: Fewest person-rows a run may have (below, a "population scale" is a typo, not a model).
 MIN_ROWS = 100
@@ -157,14 +157,17 @@ def write_run_files(
 ) -> None:
     """Write the tables, summary, plots and manifest of a run into ``folder``.
 
-    ``workers``: processes forked for the figures (:mod:`sim.figure_workers`), else the
+    ``workers``: processes forked for the figures (:mod:`sim.outputs.figure_workers`), else the
     figures are drawn here (in two batches, the second in a forked child).
     """
     write_csv(res.daily, folder / "daily.csv")
     write_csv(res.locations, folder / "locations.csv")
     write_csv(res.routes, folder / "routes.csv")
     write_json(res.summary, folder / "summary.json")
-    from .report import report_html, write_planner_outputs  # planner outputs and all plots
+    from sim.outputs.report import (  # planner outputs and all plots
+        report_html,
+        write_planner_outputs,
+    )
 
     write_planner_outputs(folder, res.scenario, res.summary, plots=plots, workers=workers)
     (folder / "report.html").write_text(

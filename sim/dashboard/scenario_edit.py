@@ -34,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import geography
-from .conflict import compile_timeline
-from .errors import InputError
-from .geography import GOVERNMENT
-from .scenario.loading import Scenario, load_scenario
+from sim.errors import InputError
+from sim.model import geography
+from sim.model.conflict import compile_timeline
+from sim.model.geography import GOVERNMENT
+from sim.scenario.loading import Scenario, load_scenario
 
 #: A scenario name: also its file name (``<name>.toml``) and results folder.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,64}")

@@ -40,11 +40,11 @@ from matplotlib.patches import Patch
 from matplotlib.textpath import TextToPath
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from .folders import RunFolder
-from .observed import drawn_at, load_observed
+from sim.observed import drawn_at, load_observed
+from sim.outputs.folders import RunFolder
 
 if TYPE_CHECKING:
-    from .scenario.loading import Scenario
+    from sim.scenario.loading import Scenario
 
 __all__ = [
     "camp_occupancy",

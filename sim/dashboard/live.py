@@ -1,6 +1,6 @@
 """The dashboard's "day by day" page: Mesa's own SolaraViz stepping the model live.
 
-Mesa's SolaraViz drives a :class:`~sim.model.DisplacementModel` one day per step (Step,
+Mesa's SolaraViz drives a :class:`~sim.model.model.DisplacementModel` one day per step (Step,
 Play, Reset in the sidebar), with Mesa's plot component reading the model's
 DataCollector, a map of where the displaced are staying redrawn each step and a table of
 the places read from the model's ``Location`` agents. Only the
@@ -20,11 +20,11 @@ import solara
 from mesa.visualization import SolaraViz, make_plot_component
 from mesa.visualization.utils import update_counter
 
-from . import dashboard_views as views
-from .dashboard_server import scenarios_dir
-from .model import DisplacementModel
-from .scenario.loading import load_scenario
-from .scenario_edit import list_scenarios
+from sim.dashboard import views
+from sim.dashboard.scenario_edit import list_scenarios
+from sim.dashboard.server import scenarios_dir
+from sim.model.model import DisplacementModel
+from sim.scenario.loading import load_scenario
 
 LIVE_SCALES = [0.01, 0.1]  # person-rows per person; stepping redraws every day
 

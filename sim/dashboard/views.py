@@ -2,8 +2,8 @@
 
 Each figure comes with a caption holding its key numbers as text, so a planner (and a
 browser test) can read them without reading the picture. The map is the run's
-sub-district choropleth for one day (``sim/maps.py``); the needs are those of needs.csv
-(``sim/needs.py``) for one day.
+sub-district choropleth for one day (``sim/outputs/maps.py``); the needs are those of needs.csv
+(``sim/outputs/needs.py``) for one day.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import plots as P
-from .runner import RunResult, summarize
-from .scenario.loading import Scenario
+from sim.outputs import plots as P
+from sim.outputs.runner import RunResult, summarize
+from sim.scenario.loading import Scenario
 
 #: Population scale proposed for interactive use: one simulated person per 10 people, a
 #: few seconds a run, the same curves within noise (see the calibration report).
@@ -50,7 +50,7 @@ def simulate_with_progress(
 ) -> RunResult:
     """``sim.simulate`` day by day, calling ``on_day(days_done, n_days)`` as it goes (for a
     progress bar). Same model, same numbers as :func:`sim.simulate`."""
-    from .model import DisplacementModel
+    from sim.model.model import DisplacementModel
 
     t0 = time.perf_counter()
     model = DisplacementModel(scenario, seed=seed, population_scale=population_scale)
@@ -78,7 +78,7 @@ class RunView:
     result: RunResult
     changes: list[str] = field(default_factory=list)  # the levers, in words
     base: Scenario | None = None  # the scenario file the levers were applied to
-    levers: Any = None  # sim.scenario_edit.Levers
+    levers: Any = None  # sim.dashboard.scenario_edit.Levers
 
     @property
     def key(self) -> str:
@@ -98,8 +98,8 @@ class RunView:
 
 
 def run_curves(runs: list[RunView], metric: str) -> pd.DataFrame:
-    """The runs' daily values of ``metric`` in the long form of :func:`sim.compare.load_curves`."""
-    from .compare import CURVE_COLUMNS
+    """The runs' daily values of ``metric`` in the long form of :func:`sim.analysis.compare.load_curves`."""
+    from sim.analysis.compare import CURVE_COLUMNS
 
     parts = []
     for rv in runs:
@@ -132,7 +132,7 @@ def curves_figure(
 ) -> Figure:
     """The project's comparison figure (``idlibsim compare``) for the runs, an ensemble's
     bands if given, and the observed UN/OCHA figures of the period."""
-    from .compare import observed_for, plot_comparison
+    from sim.analysis.compare import observed_for, plot_comparison
 
     curves = run_curves(runs, metric) if runs else None
     if ensemble_curves is not None and len(ensemble_curves):
@@ -190,7 +190,7 @@ def on_day(locations: pd.DataFrame, day: int) -> pd.DataFrame:
 @functools.lru_cache(maxsize=1)
 def boundaries():
     """The OCHA sub-district polygons (``scenarios/data/geo``), read once per process."""
-    from .geo import load_boundaries
+    from sim.outputs.geo import load_boundaries
 
     return load_boundaries()
 
@@ -198,7 +198,7 @@ def boundaries():
 @functools.lru_cache(maxsize=16)
 def pcodes_of(locations_file: Path | str | None) -> dict[str, str]:
     """``{place: sub-district pcode}`` of a scenario's locations file (read once)."""
-    from .geo import place_pcodes
+    from sim.outputs.geo import place_pcodes
 
     return place_pcodes(locations_file)
 
@@ -209,7 +209,7 @@ def staying_by_sub_district(
     """Per sub-district on a day: displaced people staying there (hosted + in camps +
     informal sites, summed over its places), with its name; largest first, empty ones out.
     The numbers the map (:func:`displaced_map`) fills the sub-districts with."""
-    from .places import by_sub_district, daily_series
+    from sim.outputs.places import by_sub_district, daily_series
 
     bounds = boundaries()
     staying = daily_series(on_day(locations, day))["staying"]
@@ -232,8 +232,8 @@ def displaced_map(
     locations: pd.DataFrame, day: int, pcodes: dict[str, str], title: str = ""
 ) -> Figure:
     """Where the displaced are staying on a day: the run's sub-district choropleth
-    (:func:`sim.maps.staying_day_map`), captured areas hatched."""
-    from .maps import staying_day_map
+    (:func:`sim.outputs.maps.staying_day_map`), captured areas hatched."""
+    from sim.outputs.maps import staying_day_map
 
     return staying_day_map(locations, boundaries(), pcodes, int(day), title)
 
@@ -241,7 +241,7 @@ def displaced_map(
 def map_caption(locations: pd.DataFrame, day: int, pcodes: dict[str, str]) -> str:
     """The map's numbers in words: total staying, in how many sub-districts, the largest
     three, and the sub-districts captured by the day."""
-    from .maps import control_pcodes
+    from sim.outputs.maps import control_pcodes
 
     t = staying_by_sub_district(locations, pcodes, day)
     date = on_day(locations, day)["date"].iloc[0]
@@ -335,7 +335,7 @@ def camps_caption(locations: pd.DataFrame, day: int) -> str:
 
 
 def places_now(agents: Iterable[Any]) -> pd.DataFrame:
-    """What the :class:`~sim.model.Location` agents carry now, one row a place, the places
+    """What the :class:`~sim.model.model.Location` agents carry now, one row a place, the places
     with most displaced people staying first (ties by name)."""
     t = pd.DataFrame(
         [
@@ -395,9 +395,9 @@ NEEDS_SHOWN = {
 
 
 def needs_on_day(result: RunResult, day: int) -> pd.DataFrame:
-    """The rows of the run's needs.csv (:func:`sim.needs.needs_table`, the scenario's
+    """The rows of the run's needs.csv (:func:`sim.outputs.needs.needs_table`, the scenario's
     [needs] standards) for one reported day, the places with most displaced people first."""
-    from .needs import needs_table
+    from sim.outputs.needs import needs_table
 
     sc = result.scenario
     today = on_day(result.locations, day)
@@ -435,7 +435,7 @@ def needs_markdown(result: RunResult, day: int, top: int = NEEDS_LISTED) -> str:
 
 def needs_caption(result: RunResult, day: int) -> str:
     """What the needs table counts, with the standards of the scenario's [needs] section."""
-    from .needs import standards
+    from sim.outputs.needs import standards
 
     s = standards(result.scenario.needs)
     date = on_day(result.locations, day)["date"].iloc[0]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, Problem, clip, decode_text, did_you_mean, read_bytes
+from sim.errors import InputError, Problem, clip, decode_text, did_you_mean, read_bytes
 
 KINDS = ("sub_district", "town", "camp_cluster", "crossing", "host_area", "abroad", "government")
 #: Kinds where the model places civilians at the start.
@@ -501,7 +501,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
             row, "hosting_population", line, problems, locations_file, default=-1.0, integer=True
         )
         # optional: straight-line km to the Turkish border (blank: the road km to the
-        # nearest border crossing is used instead, see sim.movement)
+        # nearest border crossing is used instead, see sim.model.movement)
         border = _number(row, "border_km", line, problems, locations_file, default=math.nan)
         if math.isfinite(border) and border > MAX_ROAD_KM:
             problems.append(

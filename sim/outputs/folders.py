@@ -30,9 +30,9 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import InputError, Problem, not_a_regular_file
-from .results import PROJECT_ROOT, write_json
-from .safety import read_json, staged
+from sim.errors import InputError, Problem, not_a_regular_file
+from sim.outputs.results import PROJECT_ROOT, write_json
+from sim.safety import read_json, staged
 
 MANIFEST_NAME = "manifest.json"
 ENSEMBLE_KIND = "ensemble"

@@ -5,7 +5,7 @@ scenario and reduces them to the median and the 25-75 % and 5-95 % bands per sce
 day and metric (after Agents.jl's ``ensemblerun!`` and Starsim's ``MultiSim.reduce``).
 
 Seeds and common random numbers
-    One base seed spawns the replicate seeds (:func:`sim.rng.replicate_seeds`, a
+    One base seed spawns the replicate seeds (:func:`sim.model.rng.replicate_seeds`, a
     ``numpy.random.SeedSequence``). Replicate ``i`` of *every* scenario uses seed ``i``;
     since a household's dice are a function of (seed, stream, day, household id), two
     scenarios run with the same seed face the same dice and their difference is the
@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import (
+from sim.errors import (
     InputError,
     OutputError,
     Problem,
@@ -66,10 +66,10 @@ from .errors import (
     describe_mode,
     not_a_regular_file,
 )
-from .folders import ENSEMBLE_KIND, REPLICATES_DIR, EnsembleFolder
-from .history import DAILY_COLUMNS
-from .provenance import source_info, worker_identity
-from .results import (
+from sim.model.history import DAILY_COLUMNS
+from sim.model.rng import replicate_seeds
+from sim.outputs.folders import ENSEMBLE_KIND, REPLICATES_DIR, EnsembleFolder
+from sim.outputs.results import (
     MANIFEST_VERSION,
     PROJECT_ROOT,
     display_path,
@@ -79,8 +79,8 @@ from .results import (
     versions,
     write_csv,
 )
-from .rng import replicate_seeds
-from .safety import (
+from sim.provenance import source_info, worker_identity
+from sim.safety import (
     STAGED_PREFIX,
     TargetLock,
     normalise_target,
@@ -88,7 +88,7 @@ from .safety import (
     sha256_limited,
     staged,
 )
-from .scenario.loading import Scenario, load_scenario
+from sim.scenario.loading import Scenario, load_scenario
 
 __all__ = [
     "BAND_COLUMNS",
@@ -142,7 +142,7 @@ class RunTask:
     A worker evaluates ``simulate(load_scenario(scenario).with_behaviour(**behaviour)
     [.truncated(days)], seed, population_scale)`` and returns its daily table. When
     ``digest`` is given the worker checks that the scenario it loaded has that
-    :func:`sim.results.scenario_digest` (same inputs as the client), else it refuses.
+    :func:`sim.outputs.results.scenario_digest` (same inputs as the client), else it refuses.
     """
 
     scenario: str
@@ -200,8 +200,8 @@ class RunTask:
 
 def execute(task: RunTask) -> pd.DataFrame:
     """Run one task and return its daily table (this is what Dask workers call)."""
-    from .memory import tune_allocator
-    from .runner import simulate  # lazy: `idlibsim compare` reads ensembles without Mesa
+    from sim.memory import tune_allocator
+    from sim.outputs.runner import simulate  # lazy: `idlibsim compare` reads ensembles without Mesa
 
     tune_allocator()  # whatever MALLOC_* the worker was started with (sim.memory)
 
@@ -269,7 +269,7 @@ def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]
     refuse_in_spawned_child("starting a Dask LocalCluster (workers > 1)")
     import dask
 
-    from .memory import MALLOC_ENV
+    from sim.memory import MALLOC_ENV
 
     # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which makes every array of a
     # replicate a fresh mapping (page faults: a replicate twice as slow as in a plain
@@ -806,8 +806,8 @@ def run_ensemble(
     Dask ``LocalCluster``, ``scheduler`` on an existing Dask cluster, ``client`` on an
     existing Dask client (which is left open).
     """
-    from .model import population_weight  # lazy: compare reads ensembles without Mesa
-    from .runner import check_population_scale
+    from sim.model.model import population_weight  # lazy: compare reads ensembles without Mesa
+    from sim.outputs.runner import check_population_scale
 
     t0 = time.perf_counter()
     if int(replicates) < 1:

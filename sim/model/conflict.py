@@ -26,7 +26,7 @@ model's step only indexes arrays:
 Bombardment can also come from **event data** instead of hand-set tiers: ``[conflict]
 bombardment_table`` names a CSV of weekly intensities per place derived from UCDP GED by
 the rule of :func:`ged_weekly_counts` and :func:`ged_intensity` (read by
-:func:`sim.place_tables.load_bombardment_table`); each row acts as a ``bombardment`` event for its week.
+:func:`sim.model.place_tables.load_bombardment_table`); each row acts as a ``bombardment`` event for its week.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import behaviour as rules
-from .geography import GOVERNMENT, World
-from .scenario.loading import Scenario
+from sim.model import behaviour as rules
+from sim.model.geography import GOVERNMENT, World
+from sim.scenario.loading import Scenario
 
 # --------------------------------------------------------------------------------------
 # Bombardment from UCDP GED events: the rule (pure functions; the table is read by
-# sim.place_tables)
+# sim.model.place_tables)
 # --------------------------------------------------------------------------------------
 
 #: Events closer than this to a place's coordinate count for the place (km).
@@ -233,12 +233,12 @@ class Conditions:
     """Today's conditions at each place, updated once a day (phase 1 of the step).
 
     ``intensity`` (0-1), ``danger`` (0-1, the intensity spread to neighbours by
-    :func:`sim.behaviour.danger`), ``fear`` (danger with memory,
-    :func:`sim.behaviour.update_fear`), ``sustained`` (sustained bombardment,
-    :func:`sim.behaviour.sustained_bombardment`), ``front_km`` (road km to the nearest
+    :func:`sim.model.behaviour.danger`), ``fear`` (danger with memory,
+    :func:`sim.model.behaviour.update_fear`), ``sustained`` (sustained bombardment,
+    :func:`sim.model.behaviour.sustained_bombardment`), ``front_km`` (road km to the nearest
     front place), ``front_speed`` (km/day), ``threat`` (anticipated threat of the front,
-    :func:`sim.behaviour.front_threat`), ``expected`` (expected danger,
-    :func:`sim.behaviour.expected_danger`), ``government`` (bool), ``route_open``,
+    :func:`sim.model.behaviour.front_threat`), ``expected`` (expected danger,
+    :func:`sim.model.behaviour.expected_danger`), ``government`` (bool), ``route_open``,
     ``crossing_open``, ``crossing_capacity`` (people/day) and ``camp_capacity`` (people).
     """
 

@@ -18,7 +18,7 @@ of an ensemble.
 
 Python (notebooks)::
 
-    from sim.compare import load_curves, plot_comparison, observed_for
+    from sim.analysis.compare import load_curves, plot_comparison, observed_for
     curves = load_curves(["results/ensemble_..."], "displacements_cumulative")
     fig = plot_comparison(curves, "displacements_cumulative", observed=observed_for(curves))
     fig.savefig("comparison.png", dpi=150)
@@ -40,15 +40,17 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from . import plots as P
-from .ensemble import (
+from sim.analysis.ensemble import (
     METRICS,
     QUANTILES,
     quantile_bands,
     read_replicate,
 )
-from .errors import InputError, Problem, UsageError, did_you_mean, require_columns
-from .folders import (
+from sim.errors import InputError, Problem, UsageError, did_you_mean, require_columns
+from sim.model.history import DAILY_COLUMNS
+from sim.observed import OBSERVED_START_TOLERANCE_DAYS, drawn_at, load_observed
+from sim.outputs import plots as P
+from sim.outputs.folders import (
     ENSEMBLE_KIND,
     MANIFEST_NAME,
     REPLICATES_DIR,
@@ -56,11 +58,9 @@ from .folders import (
     ResultsFolder,
     validate_ensemble_manifest,
 )
-from .history import DAILY_COLUMNS
-from .observed import OBSERVED_START_TOLERANCE_DAYS, drawn_at, load_observed
-from .plots import INK, MUTED, format_people
-from .results import PROJECT_ROOT, write_csv
-from .safety import check_replaceable_file, staged, starts_with
+from sim.outputs.plots import INK, MUTED, format_people
+from sim.outputs.results import PROJECT_ROOT, write_csv
+from sim.safety import check_replaceable_file, staged, starts_with
 
 __all__ = [
     "CURVE_COLUMNS",

@@ -1,10 +1,10 @@
 """The figures of a run, drawn by processes forked before the simulation starts.
 
 A run is one simulation (one core) followed by about five CPU seconds of figures. Forked
-before the model is built, one process per batch of :data:`sim.report.BATCHES` imports
+before the model is built, one process per batch of :data:`sim.outputs.report.BATCHES` imports
 Matplotlib and loads the map boundaries on the other core while the model runs, then
 waits. Once the run's tables are written, each is sent the summary and draws its batch
-from the folder's CSV files (the same bytes as :func:`sim.report.render_plots`, which
+from the folder's CSV files (the same bytes as :func:`sim.outputs.report.render_plots`, which
 draws them in this process), while this process writes the planner tables.
 
 Errors (and a Ctrl-C raised while drawing) come back through a pipe and are raised in
@@ -35,8 +35,11 @@ def _warm_up() -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from . import maps, plots  # noqa: F401 - imported now, while the model runs
-    from .geo import load_boundaries
+    from sim.outputs import (
+        maps,  # noqa: F401 - imported now, while the model runs
+        plots,
+    )
+    from sim.outputs.geo import load_boundaries
 
     load_boundaries()
     fig = Figure(figsize=(1, 1), dpi=plots.DPI)
@@ -66,7 +69,7 @@ def _worker(conn: Connection, folder: Path, scenario: Any, batch: tuple[str, ...
             return
         if summary is None:
             return
-        from .report import draw_batch
+        from sim.outputs.report import draw_batch
 
         draw_batch(folder, scenario, summary, batch)
         _send(conn, None)
@@ -93,7 +96,7 @@ class FigureWorkers:
     """
 
     def __init__(self, folder: Path, scenario: Any):
-        from .report import BATCHES
+        from sim.outputs.report import BATCHES
 
         ctx = mp.get_context("fork")
         self._workers: list[tuple[Any, Connection]] = []

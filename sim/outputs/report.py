@@ -3,11 +3,11 @@
 :func:`write_planner_outputs` writes into a run folder
 
 ``needs.csv``          per day and place: displaced people by setting and their needs
-                       (:mod:`sim.needs`);
-``weekly.csv``         one row per week (situation-report cadence), :func:`sim.places.weekly_table`;
+                       (:mod:`sim.outputs.needs`);
+``weekly.csv``         one row per week (situation-report cadence), :func:`sim.outputs.places.weekly_table`;
 ``places.geojson``     a polygon per sub-district with a modelled place and a point per camp,
                        with displaced from / staying (end, peak) and needs at peak (QGIS, ArcGIS);
-``plots/``             the maps (:mod:`sim.maps`), ``needs.png`` and ``displaced_by_setting.png``;
+``plots/``             the maps (:mod:`sim.outputs.maps`), ``needs.png`` and ``displaced_by_setting.png``;
 ``report.html``        one self-contained file: every plot embedded (base64 PNG), the tables,
                        the scenario's description and sources, how to read each figure.
 """
@@ -24,28 +24,28 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .geo import load_boundaries, place_pcodes
-from .needs import NEED_MEASURES, daily_totals, needs_table, standards
-from .observed import load_observed
-from .places import place_table, places_geojson, sub_district_table, weekly_table
-from .results import write_csv
-from .scenario.schema import NeedsSection
-from .scenario.types import extra_of, unit_of
+from sim.observed import load_observed
+from sim.outputs.geo import load_boundaries, place_pcodes
+from sim.outputs.needs import NEED_MEASURES, daily_totals, needs_table, standards
+from sim.outputs.places import place_table, places_geojson, sub_district_table, weekly_table
+from sim.outputs.results import write_csv
+from sim.scenario.schema import NeedsSection
+from sim.scenario.types import extra_of, unit_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-# Matplotlib (sim.plots, sim.maps) is imported only by the functions that draw: the tables,
+# Matplotlib (sim.outputs.plots, sim.outputs.maps) is imported only by the functions that draw: the tables,
 # report.html and ``--no-plots`` never need it, and a run draws its figures in processes
-# forked before the simulation that import it while the model runs (sim.figure_workers).
+# forked before the simulation that import it while the model runs (sim.outputs.figure_workers).
 
 
 def _styled(figure_function: Callable[..., Figure]) -> Callable[..., Figure]:
-    """:func:`sim.plots.styled`, importing Matplotlib only when the figure is drawn."""
+    """:func:`sim.outputs.plots.styled`, importing Matplotlib only when the figure is drawn."""
 
     @functools.wraps(figure_function)
     def draw(*args: Any, **kwargs: Any) -> Figure:
-        from .plots import styled
+        from sim.outputs.plots import styled
 
         return styled(figure_function)(*args, **kwargs)
 
@@ -119,7 +119,7 @@ SETTINGS = (
 @_styled
 def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = "") -> Figure:
     """Stacked people by setting per day, and when each camp cluster became full."""
-    from . import plots as P
+    from sim.outputs import plots as P
 
     dates = P._as_dates(daily["date"])
     fig = P._new_figure(9.0, 5.4)
@@ -180,7 +180,7 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
     """Zone totals of each need per day (six small panels, units on each axis)."""
     import matplotlib.dates as mdates
 
-    from . import plots as P
+    from sim.outputs import plots as P
 
     panels = (
         ("covered_space_m2", "Covered living space (m2)", f"{std['covered_space_m2_per_person']:g} m2 x people in informal sites and on the move"),
@@ -228,7 +228,7 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    from . import plots as P
+    from sim.outputs import plots as P
 
     return P.save_png(fig, path)
 
@@ -267,7 +267,7 @@ def write_planner_outputs(
 
     Reads the run's tables from ``folder`` (written before), so a run folder can be
     re-rendered. ``summary`` is the run's summary (camps, for the camp plot). ``workers``
-    (:class:`sim.figure_workers.FigureWorkers`, forked before the run) draw the figures
+    (:class:`sim.outputs.figure_workers.FigureWorkers`, forked before the run) draw the figures
     while this process writes the tables; without them the figures are drawn here.
     """
     daily = pd.read_csv(folder / "daily.csv")
@@ -350,8 +350,8 @@ def draw_batch(
 
     ``tables``: the folder's daily.csv and locations.csv already read (else read here).
     """
-    from . import maps as M
-    from . import plots as P
+    from sim.outputs import maps as M
+    from sim.outputs import plots as P
 
     if tables is None:
         tables = (pd.read_csv(folder / "daily.csv"), pd.read_csv(folder / "locations.csv"))

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaincinv
 
-from . import rng as rngmod
+from sim.model import rng as rngmod
 
 AT_HOME, ON_THE_MOVE, IN_HOST, IN_CAMP, IN_INFORMAL, RETURNED, ABROAD = range(7)
 STATUS_NAMES = (

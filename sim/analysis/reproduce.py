@@ -39,17 +39,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, Problem, not_a_regular_file, read_limited
-from .folders import RunFolder
-from .model import population_weight
-from .results import PROJECT_ROOT, portable, versions, write_csv, write_json
-from .runner import check_population_scale, simulate
-from .safety import (
+from sim.errors import InputError, Problem, not_a_regular_file, read_limited
+from sim.model.model import population_weight
+from sim.outputs.folders import RunFolder
+from sim.outputs.results import PROJECT_ROOT, portable, versions, write_csv, write_json
+from sim.outputs.runner import check_population_scale, simulate
+from sim.safety import (
     FolderWriter,
     sha256_limited,
 )
-from .scenario.loading import Scenario, scenario_from_dict
-from .scenario.schema import PATH_FIELDS
+from sim.scenario.loading import Scenario, scenario_from_dict
+from sim.scenario.schema import PATH_FIELDS
 
 #: Tables compared byte for byte (plots are not: their bytes depend on matplotlib).
 COMPARED = ("daily.csv", "locations.csv", "routes.csv", "summary.json")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .scenario.schema import NeedsSection
+from sim.scenario.schema import NeedsSection
 
 #: Columns of needs.csv: what each holds (units).
 NEEDS_COLUMNS = {

@@ -4,7 +4,7 @@ A run folder ``results/<scenario>/<run-id>/`` holds
 
 ``manifest.json``  scenario (resolved, every default), seed, population scale, versions,
                    input file hashes, command, wall time, and the hash of every output;
-``daily.csv``      one row per day (:data:`sim.history.DAILY_COLUMNS`);
+``daily.csv``      one row per day (:data:`sim.model.history.DAILY_COLUMNS`);
 ``locations.csv``  one row per day and place;
 ``routes.csv``     people on each road per day;
 ``summary.json``   the headline numbers (also printed);
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .provenance import PROJECT_ROOT
-from .scenario.loading import Scenario
+from sim.provenance import PROJECT_ROOT
+from sim.scenario.loading import Scenario
 
 MANIFEST_VERSION = 1
 

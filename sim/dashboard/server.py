@@ -1,4 +1,4 @@
-"""``idlibsim dashboard``: start the Solara server of :mod:`sim.dashboard` on this machine.
+"""``idlibsim dashboard``: start the Solara server of :mod:`sim.dashboard.page` on this machine.
 
 Kept apart from the page so that the base install (without the ``dashboard`` extra) can
 say how to install it instead of failing on an import.
@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import InputError, Problem
+from sim.errors import InputError, Problem
 
 INSTALL_HINT = (
     "the dashboard needs the optional 'dashboard' extra (Solara, Mesa's visualisation): "
@@ -26,14 +26,18 @@ QUIET_ENV = {"SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False", "SOLARA_TELEMETRY_SENT
 
 def scenarios_dir() -> Path:
     """The folder of scenario files the dashboard lists (``$IDLIBSIM_DASHBOARD_SCENARIOS``)."""
-    from .results import PROJECT_ROOT  # lazy: NumPy and pandas, not needed to start the server
+    from sim.outputs.results import (
+        PROJECT_ROOT,  # lazy: NumPy and pandas, not needed to start the server
+    )
 
     return Path(os.environ.get(SCENARIOS_ENV) or PROJECT_ROOT / "scenarios")
 
 
 def results_dir() -> Path:
     """The results root where the dashboard finds ensembles (``$IDLIBSIM_DASHBOARD_RESULTS``)."""
-    from .results import PROJECT_ROOT  # lazy: NumPy and pandas, not needed to start the server
+    from sim.outputs.results import (
+        PROJECT_ROOT,  # lazy: NumPy and pandas, not needed to start the server
+    )
 
     return Path(os.environ.get(RESULTS_ENV) or PROJECT_ROOT / "results")
 
@@ -53,7 +57,7 @@ def server_command(host: str, port: int, open_browser: bool = False) -> list[str
         "-m",
         "solara",
         "run",
-        "sim.dashboard",
+        "sim.dashboard.page",
         "--host",
         host,
         "--port",

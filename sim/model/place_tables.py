@@ -4,7 +4,7 @@
     Columns ``place, date, capacity``: formal camp places (people) from ``date`` on.
 ``[conflict] bombardment_table``
     Columns ``place, week_start, week_end, intensity``: weekly bombardment (0-1) derived
-    from UCDP GED by the rule in :mod:`sim.conflict` (:func:`sim.conflict.ged_intensity`).
+    from UCDP GED by the rule in :mod:`sim.model.conflict` (:func:`sim.model.conflict.ged_intensity`).
 
 Both are read the same way (:func:`_read_rows`): every place must be in the locations
 file, every bad cell is a :class:`~sim.errors.Problem` naming file, column and line, and
@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import (
+from sim.errors import (
     InputError,
     Problem,
     clip,

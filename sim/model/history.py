@@ -11,8 +11,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from .geography import World
-from .population import (
+from sim.model.geography import World
+from sim.model.population import (
     ABROAD,
     AT_HOME,
     IN_CAMP,

@@ -1,0 +1,1 @@
+"""Results folders and what goes in them: tables, plots, maps, reports."""
