@@ -151,6 +151,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler", metavar="ADDRESS", help="existing Dask scheduler, e.g. tcp://host:8786"
     )
     e.add_argument("--out", type=Path, help="ensemble folder (default results/<ensemble-id>)")
+    e.add_argument(
+        "--uncertainty",
+        choices=("seed", "parameters", "all"),
+        default="all",
+        help="what the replicates vary: seed (seed noise only), parameters (also the behaviour "
+        "parameters, drawn from the posterior) or all (also the population total and "
+        "sub-district shares; default)",
+    )
+    e.add_argument(
+        "--posterior",
+        type=Path,
+        metavar="FILE",
+        help="posterior draws to use (default: <parameter file>.posterior.csv beside the "
+        "scenario's parameter file)",
+    )
+    e.add_argument(
+        "--fix",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="hold a behaviour parameter (at VALUE, or the scenario's value) or 'population' "
+        "instead of drawing it; repeatable",
+    )
     e.add_argument("--quiet", action="store_true")
 
     c = sub.add_parser("compare", help="overlay scenarios' curves with bands and their differences")

@@ -875,6 +875,9 @@ class Scenario:
     resolved: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     #: the [needs] standards (NEEDS_FIELDS names -> values); defaults when empty
     needs: dict[str, Any] = field(default_factory=dict)
+    #: multipliers of places' population estimates (place name -> factor), drawn by an
+    #: ensemble with population uncertainty (sim.analysis.uncertainty); empty: as estimated
+    population_factors: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_days(self) -> int:

@@ -22,9 +22,9 @@ UNKNOWN = "unknown"
 
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """SHA-256 of the model's source files (``sim/*.py``, names and contents)."""
+    """SHA-256 of the model's source files (``sim/**/*.py``, names and contents)."""
     h = hashlib.sha256()
-    for p in sorted(SIM_DIR.glob("*.py")):
+    for p in sorted(SIM_DIR.rglob("*.py")):
         h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
 

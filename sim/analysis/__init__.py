@@ -1,0 +1,1 @@
+"""Analyses over many runs: ensembles, calibration, comparison, sensitivity, reproduction."""
