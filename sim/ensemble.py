@@ -1168,6 +1168,13 @@ def _uncertainty_plan(
                     )
                 ]
             )
+    if post is not None and sc.parameters_file and post.meta.get("parameters_sha256"):
+        if post.meta["parameters_sha256"] != file_sha256(Path(sc.parameters_file)):
+            note = (
+                f"the posterior {display_path(post.path)} was fitted beside an earlier version "
+                "of the parameter file: rerun `idlibsim posterior --update-shipped`"
+            )
+            log.warning(note)
     drawn = [n for n in (post.names if post is not None else ()) if n not in fixed]
     if post is not None and not drawn:
         note = "every parameter of the posterior is fixed by the user: none is drawn"
