@@ -92,6 +92,9 @@ def test_a_fit_on_a_tiny_world_is_deterministic_and_resumes_from_its_checkpoints
     assert b.runs_this_call == 0 and any("resumed" in m for m in logs)
     np.testing.assert_array_equal(a.draws, b.draws)
     np.testing.assert_array_equal(a.weights, b.weights)
+    # one more wave resumes the first two and runs only the third
+    c = fit_posterior(sc, tmp_path / "ck", 0.1, 3, 10, 6, log=logs.append, specs=specs)
+    assert c.runs_this_call == 6 and len(c.u) == 22
     # the draws round-trip through the file an ensemble reads
     save_posterior(tmp_path / "p.posterior.csv", ["flee_rate"], a.draws, a.weights, a.meta())
     post = load_posterior(tmp_path / "p.posterior.csv")

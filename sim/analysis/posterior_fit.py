@@ -420,7 +420,6 @@ def fit_posterior(
     targets = load_targets(scenario)
     prior = prior_for(scenario, specs)
     sizes = [first_wave] + [wave_size] * (waves - 1)
-    key = _key(scenario, prior, targets, scale, sizes)
     checkpoints.mkdir(parents=True, exist_ok=True)
     o, s = observed(targets)
     dof = max(1, len(targets) - len(specs))
@@ -433,6 +432,8 @@ def fit_posterior(
     emulator = None
     check: dict[str, float] = {}
     for w, n in enumerate(sizes):
+        # a wave depends on the waves before it only: a fit with more waves resumes a shorter one
+        key = _key(scenario, prior, targets, scale, sizes[: w + 1])
         done = _load_wave(checkpoints, w, key)
         if w == 0:
             u = qmc.LatinHypercube(d=len(specs), seed=POSTERIOR_SEED).random(n)
