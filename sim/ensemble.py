@@ -1381,12 +1381,12 @@ def cli_ensemble(args, argv: list[str]) -> int:
 
 def _parse_fix(items: Sequence[str]) -> tuple[list[str], dict[str, float]]:
     """``--fix NAME`` / ``--fix NAME=VALUE``: names held, and values set (checked)."""
+    from .analysis.fields import behaviour_params
     from .analysis.uncertainty import POPULATION
     from .cli import UsageError
-    from .config import BEHAVIOUR_FIELDS
     from .errors import did_you_mean
 
-    spec = {f.name: f for f in BEHAVIOUR_FIELDS if f.name != "parameters"}
+    spec = behaviour_params()
     names, values = [], {}
     for item in items:
         name, eq, text = str(item).partition("=")
@@ -1406,11 +1406,12 @@ def _parse_fix(items: Sequence[str]) -> tuple[list[str], dict[str, float]]:
             v = float(text)
         except ValueError:
             raise UsageError(f"--fix {item}: '{text}' is not a number") from None
-        lo = f.lo if f.lo is not None else (0.0 if f.type == "prob" else -float("inf"))
-        hi = f.hi if f.hi is not None else (1.0 if f.type == "prob" else float("inf"))
+        lo, hi = f.bounds()
         if not lo <= v <= hi or v != v:
             raise UsageError(f"--fix {item}: {name} must be between {lo:g} and {hi:g}")
-        values[name] = int(v) if f.type == "int" and v == int(v) else v
+        if f.kind == "int" and v != int(v):
+            raise UsageError(f"--fix {item}: {name} must be a whole number")
+        values[name] = int(v) if f.kind == "int" else v
     return names, values
 
 

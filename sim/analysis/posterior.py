@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import BEHAVIOUR_FIELDS
 from ..errors import InputError, Problem, read_bytes
 
 __all__ = ["Posterior", "posterior_path", "load_posterior", "save_posterior"]
@@ -104,7 +103,9 @@ def load_posterior(path: Path | str) -> Posterior:
         df = pd.read_csv(io.BytesIO(data), comment="#")
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise _problem(path, f"cannot be read as a CSV table ({str(exc)[:100]})") from None
-    spec = {f.name: f for f in BEHAVIOUR_FIELDS if f.name != "parameters"}
+    from .fields import behaviour_params
+
+    spec = behaviour_params()
     cols = [str(c) for c in df.columns]
     if not cols or cols[0] != "weight":
         raise _problem(path, "the first column must be 'weight'")
@@ -131,9 +132,7 @@ def load_posterior(path: Path | str) -> Posterior:
     if (w < 0).any() or w.sum() <= 0:
         raise _problem(path, "weights must be >= 0 with a positive sum")
     for j, n in enumerate(names):
-        f = spec[n]
-        lo = f.lo if f.lo is not None else (0.0 if f.type == "prob" else -np.inf)
-        hi = f.hi if f.hi is not None else (1.0 if f.type == "prob" else np.inf)
+        lo, hi = spec[n].bounds()
         bad = (vals[:, j] < lo) | (vals[:, j] > hi)
         if bad.any():
             raise _problem(

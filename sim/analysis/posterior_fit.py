@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from ..calibration import FIT_PARAMETERS, FitParameter, Target, load_targets, target_values
-from ..config import BEHAVIOUR_FIELDS, Scenario, load_scenario
+from ..config import Scenario, load_scenario
 from ..observed import MEASURES
 from ..results import PROJECT_ROOT, display_path, scenario_digest, versions
 from .emulator import Emulator
@@ -122,7 +122,9 @@ class Prior:
 
 def prior_for(scenario: Scenario, specs: Sequence[FitParameter] = FIT_PARAMETERS) -> Prior:
     """The box around the scenario's values (its parameter file), within valid ranges."""
-    field = {f.name: f for f in BEHAVIOUR_FIELDS}
+    from .fields import behaviour_params
+
+    field = behaviour_params()
     beh = scenario.behaviour.as_dict()
     lo, hi = [], []
     w = math.log(BOX_FACTOR)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import BEHAVIOUR_FIELDS, Scenario, load_scenario
+from ..config import Scenario, load_scenario
 from ..results import PROJECT_ROOT, display_path, versions
 
 __all__ = ["OUTPUTS", "ranges", "parameter_class", "run_sensitivity", "cli_sensitivity"]
@@ -77,27 +77,25 @@ def parameter_class(name: str, source: str) -> str:
 
 def ranges(scenario: Scenario) -> pd.DataFrame:
     """Each varied parameter: low, high, whether log-uniform, its class and unit."""
+    from .fields import behaviour_params
+
     beh = scenario.behaviour.as_dict()
     rows = []
-    for f in BEHAVIOUR_FIELDS:
-        if f.name == "parameters" or f.type not in ("float", "prob", "int"):
-            continue
+    for f in behaviour_params().values():
         cls = parameter_class(f.name, f.source)
-        if cls == "choice":
-            continue
         v = float(beh[f.name])
-        if f.name in KNOWN_RANGES:
+        if cls == "choice" or v == 0:
+            continue
+        if f.sensitivity is not None:
+            lo, hi = f.sensitivity
+        elif f.name in KNOWN_RANGES:
             lo, hi = KNOWN_RANGES[f.name]
-        elif f.type == "prob":
+        elif f.kind == "prob":
             lo, hi = v / 2, min(2 * v, (1 + v) / 2)
         else:
             lo, hi = v / 2, v * 2
-        if v == 0:
-            continue
-        if f.lo is not None:
-            lo = max(lo, f.lo)
-        if f.hi is not None:
-            hi = min(hi, f.hi)
+        vlo, vhi = f.bounds()
+        lo, hi = max(lo, vlo), min(hi, vhi)
         rows.append(
             {
                 "parameter": f.name,
@@ -105,7 +103,7 @@ def ranges(scenario: Scenario) -> pd.DataFrame:
                 "low": lo,
                 "high": hi,
                 "log": lo > 0,
-                "integer": f.type == "int",
+                "integer": f.kind == "int",
                 "class": cls,
                 "unit": f.unit,
                 "source": f.source,

@@ -106,11 +106,9 @@ def user_fixed(
     """Behaviour parameters the user fixed: in the scenario's ``[behaviour]`` table (the
     file or a file it extends; values from its parameter file are not fixed), changed in
     code (``overrides``, e.g. a task's behaviour overrides) or named in ``fix``."""
-    from ..config import _load_chain  # the same reading of the extends chain as the loader
+    from .fields import set_in_scenario_file
 
-    merged = _load_chain(Path(scenario.path))[0]
-    table = merged.get("behaviour", {})
-    names = {k for k in table if k != "parameters"} if isinstance(table, dict) else set()
+    names = set_in_scenario_file(scenario.path)
     return names | set(dict(overrides)) | {f for f in fix if f != POPULATION}
 
 
