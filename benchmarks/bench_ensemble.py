@@ -33,10 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     sys.path.insert(0, str(REPO))
-    from sim.config import load_scenario
     from sim.ensemble import dask_client, run_ensemble
     from sim.rng import replicate_seeds
     from sim.runner import simulate
+    from sim.scenario.loading import load_scenario
 
     scenario = load_scenario(args.scenario)
     seed = replicate_seeds(args.seed, 1)[0]

@@ -24,9 +24,9 @@ _LAZY = {
     "DisplacementModel": ("model", "DisplacementModel"),
     "InputError": ("errors", "InputError"),
     "RunResult": ("runner", "RunResult"),
-    "Scenario": ("config", "Scenario"),
+    "Scenario": ("scenario.loading", "Scenario"),
     "load_results": ("results", "read_run"),
-    "load_scenario": ("config", "load_scenario"),
+    "load_scenario": ("scenario.loading", "load_scenario"),
     "run": ("runner", "run"),
     "simulate": ("runner", "simulate"),
 }

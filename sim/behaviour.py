@@ -2,7 +2,7 @@
 
 Each function states its formula and units. Random decisions take uniforms, not
 generators, so every rule is deterministic given its inputs and easy to test.
-Parameter meanings, defaults and sources: :data:`sim.config.BEHAVIOUR_FIELDS` and
+Parameter meanings, defaults and sources: :class:`sim.scenario.schema.Behaviour` and
 ``docs/model.md``.
 """
 

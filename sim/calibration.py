@@ -37,13 +37,13 @@ from ``front_distance_km``), ``safety_weight`` (8, an estimate: front-line place
 avoided; the ISMI shares alone cannot separate it from ``border_pull_km``) (both written
 into the parameter file, :data:`FIXED_IN_FIT`), ``fear_tolerance`` (0.05), ``destination_distance_spread`` (1), ``onward_rate`` (0.03 a
 day) and the return rules: the 2019 figures at hand (five sub-district shares a month at
-most) cannot separate more parameters. ``host_preference`` (0.65) is set from OCHA's
+most) cannot separate more parameters. ``host_preference`` (its default) is set from OCHA's
 statement that roughly two-thirds of the displaced stayed outside camps, and the share of
 the first wave in camps and sites (54 %) and the ISMI/OCHA returns are kept as unfitted
 checks. All can be fitted on request (``fit(names=...)``) and the most influential are in
 the sensitivity analysis.
 
-Everything else keeps its documented default (``sim/config.py``): the data say little
+Everything else keeps its documented default (``sim/scenario/schema.py``): the data say little
 about it (travel speed, memory) or it is a planning quantity (capacities).
 
 Method: the objective is a sum of squared standardised errors, ``((log m - log o) /
@@ -73,12 +73,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import BEHAVIOUR_FIELDS, Scenario, load_scenario
 from .errors import InputError, Problem
 from .observed import MEASURES, ard, compare, in_period, load_observed
 from .results import PROJECT_ROOT, display_path, versions
 from .rng import replicate_seeds
 from .runner import simulate
+from .scenario.loading import Scenario, load_scenario
+from .scenario.schema import Behaviour, FitSpec, fits
+from .scenario.types import unit_of
 
 COUNT_SIGMA = 0.10  # log-error of a reported count (figures rounded to ~10 %)
 SHARE_SIGMA = 0.03  # absolute error of a reported share of arrivals by area (CCCM tallies)
@@ -105,76 +107,27 @@ class FitParameter:
         return math.exp(x) if self.space == "log" else 1 / (1 + math.exp(-x))
 
 
-FIT_PARAMETERS = (
-    FitParameter(
-        "flee_rate",
-        "log",
-        0.85,
-        "response to expected danger (ground assault, the front at the door): the first wave",
-    ),
-    FitParameter(
-        "propensity_shape",
-        "log",
-        0.35,
-        "how much households differ in readiness to flee: a fast first wave, then a summer "
-        "that slows as the readiest have gone",
-    ),
-    FitParameter(
-        "bombardment_rate",
-        "log",
-        0.00183,
-        "steady flight under sustained air strikes: the growth of the summer without advances",
-    ),
-    FitParameter(
-        "front_distance_km",
-        "log",
-        2.56,
-        "how far ahead of the front people leave, and avoid going: the August advance",
-    ),
-    FitParameter(
-        "destination_distance_km",
-        "log",
-        23.9,
-        "how far households flee: short hops vs the northern border areas (ISMI shares)",
-    ),
-    FitParameter(
-        "border_pull_km",
-        "log",
-        63.3,
-        "pull of the border areas (aid hubs, kin): northern Aleppo's and western Aleppo's shares",
-    ),
-    FitParameter(
-        "camp_weight",
-        "log",
-        11.9,
-        "pull of camps (aid, registration, services; Flee's camp weight): Dana's share (ISMI)",
-    ),
+def _fit_parameter(name: str, fit: FitSpec) -> FitParameter:
+    start = fit.start if fit.start is not None else Behaviour.model_fields[name].default
+    return FitParameter(name, fit.space, start, fit.why)
+
+
+#: The parameters the 2019 calibration fits, in the order of its search vector (declared
+#: with each behaviour field: :class:`sim.scenario.schema.FitSpec`).
+FIT_PARAMETERS = tuple(
+    _fit_parameter(name, fit)
+    for name, fit in sorted(
+        ((n, f) for n, f in fits().items() if f.rank is not None), key=lambda nf: nf[1].rank
+    )
 )
 #: Values the fit holds fixed and writes into the parameter file with the fitted ones (so
 #: every scenario run on the 2019 parameters uses them), with why.
 FIXED_IN_FIT = {
-    "safety_weight": (
-        8.0,
-        "ESTIMATE: a place under heavy bombardment (expected danger 0.5) is 0.5^8 = 1/256 as "
-        "attractive as a quiet one; ISMI never lists front-line sub-districts among the main "
-        "destinations (Flee's fixed conflict weight, 0.32, is far milder)",
-    ),
-    "fear_exponent": (
-        6.963,
-        "convexity of the response to expected danger, from the earlier totals-only 2019 fit "
-        "(report of 2026-11-25); not separable from front_distance_km with the front in E",
-    ),
+    name: (fit.held, fit.held_why) for name, fit in fits().items() if fit.held is not None
 }
-
 #: Parameters that can be fitted on request (``fit(names=...)``) but are fixed by default.
-OPTIONAL_FIT_PARAMETERS = (
-    FitParameter("fear_exponent", "log", 6.9, "convexity of the response to expected danger"),
-    FitParameter("destination_distance_spread", "log", 1.0, "spread of households' reach"),
-    FitParameter("safety_weight", "log", 8.0, "avoiding places under fire or in the path"),
-    FitParameter("onward_rate", "logit", 0.03, "moving on from informal sites"),
-    FitParameter("fear_tolerance", "logit", 0.05, "background fear people live with"),
-    FitParameter("host_capacity_share", "log", 0.15, "room in host communities"),
-    FitParameter("host_preference", "logit", 0.65, "share of households seeking host places"),
+OPTIONAL_FIT_PARAMETERS = tuple(
+    _fit_parameter(name, fit) for name, fit in fits().items() if fit.rank is None
 )
 FIT_BY_NAME = {p.name: p for p in FIT_PARAMETERS + OPTIONAL_FIT_PARAMETERS}
 
@@ -592,7 +545,7 @@ def write_parameters(
     ]
     for name in result.names:
         lo, hi = result.ci95[name]
-        unit = next(f.unit for f in BEHAVIOUR_FIELDS if f.name == name)
+        unit = unit_of(Behaviour.model_fields[name])
         interval = (
             f"95% interval {_fmt(lo)} to {_fmt(hi)}"
             if math.isfinite(lo) and math.isfinite(hi)

@@ -44,22 +44,17 @@ from .calibration import (
     model_values,
     write_parameters,
 )
-from .config import Scenario, load_scenario
 from .errors import InputError, Problem
 from .observed import MEASURES, ard
 from .results import PROJECT_ROOT, display_path, write_csv, write_json
 from .rng import replicate_seeds
 from .runner import simulate
+from .scenario.loading import Scenario, load_scenario
+from .scenario.schema import sensitivity_ranges
 
-#: Fixed (not fitted) parameters varied in the sensitivity analysis: (low, high).
-SENSITIVITY_RANGES = {
-    "fear_distance_km": (5.0, 20.0),
-    "fear_exponent": (3.5, 10.0),
-    "safety_weight": (4.0, 16.0),
-    "front_lookahead_days": (3.0, 14.0),
-    "onward_rate": (0.01, 0.1),
-    "host_capacity_share": (0.075, 0.30),
-}
+#: Fixed (not fitted) parameters varied in the sensitivity analysis: (low, high), declared
+#: with each behaviour field (its ``sensitivity`` range).
+SENSITIVITY_RANGES = sensitivity_ranges()
 #: Seeds of the report's runs (the report runs in one process after the fit; kept small so a
 #: whole calibration stays within about 20 minutes on a shared 2-core machine).
 BAND_SEEDS, SCALE_SEEDS, FULL_SEEDS, SENSITIVITY_SEEDS, WINTER_SEEDS = 6, 6, 2, 1, 4
@@ -215,7 +210,7 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
             )
         params = tmp / PARAMETERS_NAME
         write_parameters(result, params, writer.target, quick=quick)
-        from .config import load_parameters
+        from .scenario.loading import load_parameters
 
         fitted = scenario.with_behaviour(**load_parameters(params))  # the values as written
         write_json(fit_summary(result), tmp / "fit.json")

@@ -348,12 +348,20 @@ def _version() -> str:
     return __version__
 
 
+#: Commands that run the model (the allocator is tuned for them, :mod:`sim.memory`).
+MODEL_COMMANDS = ("run", "ensemble", "calibrate", "rerun", "dashboard")
+
+
 def main(argv: list[str] | None = None) -> int:
     install_signal_handlers()
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         parser = build_parser()
         args = parser.parse_args(argv)
+        if args.command in MODEL_COMMANDS:
+            from .memory import tune_allocator
+
+            tune_allocator()  # fewer page faults while the model runs (sim.memory)
         return COMMANDS[args.command](args, argv)
     except InputError as exc:
         print(f"idlibsim: error: {exc}", file=sys.stderr)
@@ -403,8 +411,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from .config import load_scenario
     from .runner import format_summary, run
+    from .scenario.loading import load_scenario
 
     scenario = load_scenario(args.scenario)
     if args.days is not None:
@@ -430,8 +438,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
-    from .config import load_scenario
     from .results import portable
+    from .scenario.loading import load_scenario
 
     problems: list[InputError] = []
     for path in args.scenario:

@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Scenario
 from .errors import InputError, Problem, clip, decode_text, did_you_mean, read_bytes
 from .geography import GOVERNMENT, World
+from .scenario.loading import Scenario
 
 # --------------------------------------------------------------------------------------
 # Bombardment from UCDP GED events: the rule (pure functions) and the table loader
@@ -346,7 +346,7 @@ def compile_timeline(scenario: Scenario, world: World) -> Timeline:
             survive_bomb[a:b, idx[row.place]] *= 1.0 - row.intensity
 
     for ev in scenario.events:  # sorted by start date, then id
-        cols = [idx[p] for p in ev.locations]
+        cols = [idx[p] for p in getattr(ev, "locations", ())]
         if ev.kind in ("bombardment", "ground_assault"):
             survive[span(ev), cols] *= 1.0 - ev.intensity
             if ev.kind == "bombardment":

@@ -29,10 +29,10 @@ import solara.lab
 
 from . import dashboard_views as views
 from . import scenario_edit as edit
-from .config import Scenario, load_scenario
 from .dashboard_server import RESULTS_ENV, SCENARIOS_ENV
 from .errors import InputError
 from .results import PROJECT_ROOT
+from .scenario.loading import Scenario, load_scenario
 
 SCALES = {"0.01": 0.01, "0.1": 0.1, "1": 1.0}  # population scale: person-rows per person
 DEFAULT_SCALE = "0.1"  # proposed for interactive use

@@ -20,9 +20,9 @@ from mesa.visualization import SolaraViz, make_plot_component
 from mesa.visualization.utils import update_counter
 
 from . import dashboard_views as views
-from .config import load_scenario
 from .dashboard_server import SCENARIOS_ENV  # noqa: F401 - documents where the files come from
 from .model import DisplacementModel
+from .scenario.loading import load_scenario
 from .scenario_edit import list_scenarios
 
 LIVE_SCALES = [0.01, 0.1]  # person-rows per person; stepping redraws every day

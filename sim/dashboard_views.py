@@ -22,8 +22,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .config import Scenario
 from .runner import RunResult, summarize
+from .scenario.loading import Scenario
 
 #: Population scale proposed for interactive use: one simulated person per 10 people, a
 #: few seconds a run, the same curves within noise (see the calibration report).

@@ -10,7 +10,6 @@ import numpy as np
 from mesa.discrete_space import FixedAgent, Network
 
 from . import geography
-from .config import Scenario
 from .conflict import Conditions, compile_timeline
 from .geography import POPULATED_KINDS
 from .history import DAILY_COLUMNS, History, daily_row, dates, locations_table, routes_table
@@ -24,6 +23,7 @@ from .population import (
     STATUS_NAMES,
     Population,
 )
+from .scenario.loading import Scenario
 
 
 class InvariantError(AssertionError):
@@ -108,7 +108,7 @@ class DisplacementModel(mesa.Model):
     Parameters
     ----------
     scenario
-        A validated scenario (:func:`sim.config.load_scenario`).
+        A validated scenario (:func:`sim.scenario.loading.load_scenario`).
     seed
         Seed of every random stream (:mod:`sim.rng`).
     population_scale

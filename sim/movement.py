@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import behaviour as rules
-from .config import Behaviour
 from .conflict import Conditions
 from .geography import DESTINATION_KINDS, World
 from .history import History
@@ -39,6 +38,7 @@ from .population import (
     Population,
 )
 from .rng import uniforms
+from .scenario.schema import Behaviour
 
 _SETTLED = np.zeros(N_STATUS, bool)
 _SETTLED[list(SETTLED_DISPLACED)] = True
@@ -187,8 +187,11 @@ class Movement:
             b.bombardment_rate,
         )
         threat = (hazard > 0) | cond.government
-        rows = np.flatnonzero(threat[hh.location])
-        rows = rows[_STATIONARY[hh.status[rows]]]
+        # one pass over the households with cheap comparisons (not a gather by status)
+        mask = threat[hh.location]
+        mask &= hh.status != ON_THE_MOVE
+        mask &= hh.status != ABROAD
+        rows = np.flatnonzero(mask)
         if len(rows) == 0:
             return rows
         loc = hh.location[rows]
@@ -197,9 +200,13 @@ class Movement:
         # E = -log(1 - u) < x h is the rule; since 1 - exp(-y) <= y it can only hold where
         # u < x h, so the logarithm is taken for those rows only (same result, less work).
         maybe = np.flatnonzero(u < xh)
-        flee = cond.government[loc].copy()
-        flee[maybe] |= -np.log1p(-u[maybe]) < xh[maybe]
-        return rows[flee]
+        maybe = maybe[-np.log1p(-u[maybe]) < xh[maybe]]
+        # everyone still in a government-held place leaves (the live tallies say if anyone is)
+        if self.counts[cond.government][:, _STATIONARY].any():
+            flee = cond.government[loc]
+            flee[maybe] = True
+            return rows[flee]
+        return rows[maybe]
 
     def onward(self, day: int, cond: Conditions, fleeing: np.ndarray) -> np.ndarray:
         """Rows of households in informal sites that move on today (not already fleeing).
@@ -412,7 +419,8 @@ class Movement:
         b = self.beh
         p_home = rules.return_probability(cond.expected, b.return_fear_threshold, b.return_rate)
         p_home[cond.government] = 0.0
-        rows = np.flatnonzero(_SETTLED[hh.status])
+        st = hh.status  # settled displaced: IN_HOST, IN_CAMP or IN_INFORMAL (consecutive codes)
+        rows = np.flatnonzero((st >= IN_HOST) & (st <= IN_INFORMAL))
         home = hh.home[rows]
         ok = (
             (hh.location[rows] != home)
@@ -508,8 +516,8 @@ class Movement:
 
         over = counts[:, IN_CAMP] > camp_cap + 1e-9
         if over.any():
-            rows = np.flatnonzero(over[hh.location])
-            rows = rows[hh.status[rows] == IN_CAMP]
+            rows = np.flatnonzero(hh.status == IN_CAMP)
+            rows = rows[over[hh.location[rows]]]
             key = hh.displaced_on[rows] + self._uniforms("settle", day, rows)
             keep = rules.fill_in_order(
                 hh.location[rows], hh.size[rows], key, hh.id[rows], [camp_cap]
@@ -533,8 +541,8 @@ class Movement:
         host_free = self.host_capacity - counts[:, IN_HOST]
         camp_free = camp_cap - counts[:, IN_CAMP]
         room = (host_free >= self.min_room) | (camp_free >= self.min_room)
-        waiting = np.flatnonzero(room[hh.location])
-        waiting = waiting[hh.status[waiting] == IN_INFORMAL]
+        waiting = np.flatnonzero(hh.status == IN_INFORMAL)
+        waiting = waiting[room[hh.location[waiting]]]
         rows = np.r_[waiting, arrivals].astype(np.intp)
         if len(rows):
             key = hh.displaced_on[rows] + self._uniforms("settle", day, rows)
@@ -552,6 +560,10 @@ class Movement:
                 loc[host], size[host], key[host], ids[host], [host_free, camp_free - taken]
             )
             status[host] = _TIER_STATUS[tier]
+            # only households whose status changes: those who stay in their informal site
+            # are already in order (arrived earlier), so their people need no update
+            changes = status != hh.status[rows]
+            rows, status = rows[changes], status[changes]
             self._change(rows, status=status)
             self._arrive(rows)
 

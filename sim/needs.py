@@ -1,6 +1,6 @@
 """What the displaced need, by place and day: people times the Sphere minimum standards.
 
-The standards are the scenario's ``[needs]`` table (:data:`sim.config.NEEDS_FIELDS`, each
+The standards are the scenario's ``[needs]`` table (:class:`sim.scenario.schema.NeedsSection`, each
 figure with its source; defaults from the Sphere Handbook 2018). For each day and place:
 
 =========================  ==============================================================
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import NEEDS_FIELDS
+from .scenario.schema import NeedsSection
 
 #: Columns of needs.csv: what each holds (units).
 NEEDS_COLUMNS = {
@@ -53,7 +53,7 @@ PEOPLE_COLUMNS = ("in_camp", "in_informal_site", "in_host_community", "on_the_mo
 def standards(values: dict[str, Any] | None) -> dict[str, Any]:
     """The [needs] table with every default filled in."""
     values = values or {}
-    return {f.name: values.get(f.name, f.default) for f in NEEDS_FIELDS}
+    return {k: values.get(k, f.default) for k, f in NeedsSection.model_fields.items()}
 
 
 def in_winter(months: np.ndarray, start: int, end: int) -> np.ndarray:

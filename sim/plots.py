@@ -42,7 +42,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from .observed import load_observed
 
 if TYPE_CHECKING:
-    from .config import Scenario
+    from .scenario.loading import Scenario
 
 __all__ = [
     "camp_occupancy",
@@ -1284,7 +1284,7 @@ def save_run_plots(
 ) -> list[Path]:
     """Draw the four standard figures of a run folder into ``folder/plots`` (150 dpi PNG).
 
-    ``scenario`` (a :class:`sim.config.Scenario`) gives the title and the observed file;
+    ``scenario`` (a :class:`sim.scenario.loading.Scenario`) gives the title and the observed file;
     without it they are taken from ``folder/manifest.json`` when present. The PNGs carry no
     timestamp, so identical tables give identical bytes. ``names``: which of
     :data:`PLOT_FILES` to draw (all by default). Returns the paths written.

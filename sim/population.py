@@ -2,7 +2,7 @@
 
 Two frames (struct of arrays, after LASER's ``LaserFrame``):
 
-``people`` (one row per person)
+``people`` (one row per person, :class:`People`)
     ``household`` (row of the household), ``home``, ``location``, ``status``,
     ``times_displaced``, ``first_displaced_on`` and ``displaced_on`` (day index, -1 =
     never).
@@ -11,14 +11,17 @@ Two frames (struct of arrays, after LASER's ``LaserFrame``):
     results do not depend on row order), ``size`` (people), ``home``, ``location``,
     ``status``, ``destination``, ``next_node``, ``km_left`` (km to ``next_node``),
     ``propensity`` (to flee, mean 1), ``times_displaced``, ``displaced_on``,
-    ``fled_in_report`` (fled at least once since the first reported day),
+    ``first_displaced_on``, ``fled_in_report`` (fled at least once since the first
+    reported day),
     ``returning``, ``pre_displaced`` (already in a camp when the scenario starts),
     ``queued_on`` (day it reached a border crossing, -1), ``reach_class`` (how far it
     tends to flee, :data:`REACH_QUANTILES`).
 
-The households drive the rules; after each day the people of every household that
-changed are updated to match (:meth:`Population.sync_people`), so person-level
-questions (how many times was each person displaced?) have person-level answers.
+The households drive the rules. People never change household and a household moves,
+flees and returns as one, so every person-level column is its household's value: the
+people frame stores none of them (a column is read through ``household`` when asked for),
+which keeps the state at about 13 bytes per person instead of 41. Person-level questions
+(how many times was each person displaced?) still have person-level answers.
 
 At ``scale < 1`` each person-row stands for ``1/scale`` people (a whole number), and
 households keep their realistic size.
@@ -84,12 +87,56 @@ class Frame:
         return out
 
 
+class People:
+    """The person rows: each person's household, and its columns read through it.
+
+    ``household`` (int32, the household row of each person row) is stored only when the
+    person rows are not in household order (a permuted population, for tests); otherwise
+    it is made when asked for. Every other column (``home``, ``location``, ``status``,
+    ``times_displaced``, ``displaced_on``, ``first_displaced_on``) is the household's,
+    looked up on each access: a copy, never a view to write into.
+    """
+
+    COLUMNS = (
+        "home",
+        "location",
+        "status",
+        "times_displaced",
+        "displaced_on",
+        "first_displaced_on",
+    )
+
+    def __init__(self, households: Frame, household: np.ndarray | None = None):
+        self._households = households
+        self._household = household
+        self.n = int(households.size.sum()) if household is None else len(household)
+
+    @property
+    def household(self) -> np.ndarray:
+        if self._household is not None:
+            return self._household
+        hh = self._households
+        return np.repeat(np.arange(hh.n, dtype=np.int32), hh.size)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name in People.COLUMNS:
+            return self._households.columns[name][self.household]
+        raise AttributeError(name)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes stored for the person rows (0 when they are in household order)."""
+        return 0 if self._household is None else self._household.nbytes
+
+
 @dataclass
 class Population:
     households: Frame
-    people: Frame
+    people: People
     weight: int  # people represented by one person-row (1/scale)
-    member_index: np.ndarray  # person rows sorted by household row
+    #: person rows sorted by household row; None when the person rows are in household
+    #: order (the usual case: the identity, not stored)
+    member_index: np.ndarray | None
     member_start: np.ndarray  # first entry in member_index of each household row
 
     # ----------------------------------------------------------------------------------
@@ -148,30 +195,14 @@ class Population:
         )
         hh.add("times_displaced", np.int16, 0)
         hh.add("displaced_on", np.int32, -1)
+        hh.add("first_displaced_on", np.int32, -1)
         hh.add("fled_in_report", bool, False)
         hh.add("returning", bool, False)
         hh.set("pre_displaced", camp.copy())
         hh.add("queued_on", np.int32, -1)
         hh.set("reach_class", reach_classes(seed, nh))
 
-        npeople = int(size.sum())
-        pp = Frame(npeople)
-        hrow = np.repeat(np.arange(nh, dtype=np.int32), size)
-        pp.set("household", hrow)
-        pp.set("home", home[hrow].astype(np.int16))
-        pp.set("location", home[hrow].astype(np.int16))
-        pp.set("status", status[hrow])
-        pp.add("times_displaced", np.int16, 0)
-        pp.add("first_displaced_on", np.int32, -1)
-        pp.add("displaced_on", np.int32, -1)
-        pop = cls(
-            hh,
-            pp,
-            1,
-            np.arange(npeople, dtype=np.int64),
-            np.r_[0, np.cumsum(size)[:-1]].astype(np.int64),
-        )
-        return pop
+        return cls(hh, People(hh), 1, None, np.r_[0, np.cumsum(size)[:-1]].astype(np.int64))
 
     # ----------------------------------------------------------------------------------
     @property
@@ -201,27 +232,20 @@ class Population:
         starts = self.member_start[rows]
         offsets = np.cumsum(sizes) - sizes
         pos = np.repeat(starts - offsets, sizes) + np.arange(total)
-        return self.member_index[pos], np.repeat(rows, sizes)
+        prow = pos if self.member_index is None else self.member_index[pos]
+        return prow, np.repeat(rows, sizes)
 
     def sync_people(self, rows: np.ndarray, day: int) -> None:
-        """Copy the state of the given household rows to their people.
+        """Bring the record of the given (changed) household rows up to date after ``day``.
 
-        Place and status for all of them; the displacement record only for households
-        that fled on ``day``.
+        The people read their household's columns, so only the household's own record
+        needs it: the day it first fled, for households that fled on ``day``.
         """
         if len(rows) == 0:
             return
-        hh, pp = self.households, self.people
-        prow, hrow = self.members(rows)
-        pp.location[prow] = hh.location[hrow]
-        pp.status[prow] = hh.status[hrow]
+        hh = self.households
         fled = rows[hh.displaced_on[rows] == day]
-        if len(fled):
-            prow, hrow = self.members(fled)
-            first = prow[pp.first_displaced_on[prow] < 0]
-            pp.first_displaced_on[first] = day
-            pp.times_displaced[prow] = hh.times_displaced[hrow]
-            pp.displaced_on[prow] = day
+        hh.first_displaced_on[fled[hh.first_displaced_on[fled] < 0]] = day
 
     def counts(self, n_places: int) -> np.ndarray:
         """Person-rows by place and status, ``(n_places, N_STATUS)``, from the households."""
@@ -234,7 +258,7 @@ class Population:
         )
 
     def people_counts(self, n_places: int) -> np.ndarray:
-        """The same from the person rows (an independent check of :meth:`counts`)."""
+        """The same from the person rows (a check of :meth:`counts` and of the membership)."""
         pp = self.people
         key = pp.location.astype(np.int64) * N_STATUS + pp.status
         return np.bincount(key, minlength=n_places * N_STATUS).reshape(n_places, N_STATUS)
@@ -246,11 +270,10 @@ class Population:
         new_row = np.empty_like(horder)
         new_row[horder] = np.arange(len(horder))
         porder = gen.permutation(self.people.n)
-        pp = self.people.take(porder)
-        pp.set("household", new_row[pp.household].astype(np.int32))
-        member_index = np.argsort(pp.household, kind="stable").astype(np.int64)
+        household = new_row[self.people.household[porder]].astype(np.int32)
+        member_index = np.argsort(household, kind="stable").astype(np.int64)
         member_start = np.r_[0, np.cumsum(hh.size)[:-1]].astype(np.int64)
-        return Population(hh, pp, self.weight, member_index, member_start)
+        return Population(hh, People(hh, household), self.weight, member_index, member_start)
 
 
 #: Quantiles (class midpoints) at which household reach is represented.

@@ -18,18 +18,22 @@ import base64
 import html
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from . import plots as P
 from .geo import load_boundaries, place_pcodes
 from .needs import NEED_MEASURES, daily_totals, needs_table, standards
 from .observed import load_observed
 from .places import place_table, places_geojson, sub_district_table, weekly_table
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# Matplotlib (sim.plots, sim.maps) is imported only by the functions that draw: the tables,
+# report.html and ``--no-plots`` never need it, and a run draws its figures in processes
+# forked before the simulation that import it while the model runs (sim.figure_workers).
 
 #: Figures of a run, in report order, with how to read each (shown under it in report.html).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -97,6 +101,8 @@ SETTINGS = (
 
 def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = "") -> Figure:
     """Stacked people by setting per day, and when each camp cluster became full."""
+    from . import plots as P
+
     dates = P._as_dates(daily["date"])
     fig = P._new_figure(9.0, 5.4)
     ax = fig.add_subplot()
@@ -153,6 +159,10 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
 
 def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") -> Figure:
     """Zone totals of each need per day (six small panels, units on each axis)."""
+    import matplotlib.dates as mdates
+
+    from . import plots as P
+
     panels = (
         ("covered_space_m2", "Covered living space (m2)", f"{std['covered_space_m2_per_person']:g} m2 x people in informal sites and on the move"),
         ("water_litres_per_day", "Water (litres per day)", f"{std['water_litres_per_person_day']:g} l x displaced people"),
@@ -199,6 +209,8 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
 
 
 def _save(fig: Figure, path: Path) -> Path:
+    from . import plots as P
+
     return P.save_png(fig, path)
 
 
@@ -226,12 +238,18 @@ BATCHES: tuple[tuple[str, ...], tuple[str, ...]] = (
 
 
 def write_planner_outputs(
-    folder: Path, scenario: Any, summary: dict[str, Any], plots: bool = True
+    folder: Path,
+    scenario: Any,
+    summary: dict[str, Any],
+    plots: bool = True,
+    workers: Any = None,
 ) -> None:
     """Write needs.csv, weekly.csv, places.geojson and every plot into ``folder``.
 
     Reads the run's tables from ``folder`` (written before), so a run folder can be
-    re-rendered. ``summary`` is the run's summary (camps, for the camp plot).
+    re-rendered. ``summary`` is the run's summary (camps, for the camp plot). ``workers``
+    (:class:`sim.figure_workers.FigureWorkers`, forked before the run) draw the figures
+    while this process writes the tables; without them the figures are drawn here.
     """
     from .results import write_csv
 
@@ -251,7 +269,12 @@ def write_planner_outputs(
         subs = sub_district_table(locations, pcodes, bounds, needs)
         places_geojson(subs, places, bounds, folder / "places.geojson")
 
-    if plots:
+    if plots and workers is not None:
+        (folder / "plots").mkdir(exist_ok=True)
+        workers.draw(summary)
+        tables()
+        workers.wait()
+    elif plots:
         (folder / "plots").mkdir(exist_ok=True)
         # the tables are written here while the forked child draws its batch of figures
         render_plots(
@@ -311,6 +334,7 @@ def draw_batch(
     ``tables``: the folder's daily.csv and locations.csv already read (else read here).
     """
     from . import maps as M
+    from . import plots as P
 
     if tables is None:
         tables = (pd.read_csv(folder / "daily.csv"), pd.read_csv(folder / "locations.csv"))
@@ -385,8 +409,9 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
 
 def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
     """The run as one self-contained HTML page (plots embedded as base64 PNG)."""
-    from .config import NEEDS_FIELDS
     from .runner import format_summary
+    from .scenario.schema import NeedsSection
+    from .scenario.types import extra_of, unit_of
 
     esc = html.escape
     title = summary.get("title", "")
@@ -500,7 +525,9 @@ def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
             )
         )
     std = standards(getattr(scenario, "needs", None))
-    rows = [[f.name, std[f.name], f.unit, f.source] for f in NEEDS_FIELDS]
+    rows = [
+        [k, std[k], unit_of(f), extra_of(f)["source"]] for k, f in NeedsSection.model_fields.items()
+    ]
     parts.append(
         "<h2>Standards used</h2><p>The scenario's <code>[needs]</code> table; household size "
         f"{getattr(scenario, 'household_size', 5.0):g} people.</p>"
@@ -545,7 +572,12 @@ def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
     events = getattr(scenario, "events", ()) or ()
     if events:
         rows = [
-            [str(e.start or ""), e.kind, ", ".join(e.locations) or (e.crossing or ""), e.source]
+            [
+                str(e.start or ""),
+                e.kind,
+                ", ".join(getattr(e, "locations", ())) or getattr(e, "crossing", ""),
+                e.source,
+            ]
             for e in events
         ]
         parts.append(

@@ -39,7 +39,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .config import Scenario, load_scenario
 from .errors import InputError, Problem
 from .results import PROJECT_ROOT, versions, write_csv, write_json
 from .safety import (
@@ -49,18 +48,13 @@ from .safety import (
     read_limited,
     sha256_limited,
 )
+from .scenario.loading import Scenario, scenario_from_dict
+from .scenario.schema import PATH_FIELDS
 
 #: Tables compared byte for byte (plots are not: their bytes depend on matplotlib).
 COMPARED = ("daily.csv", "locations.csv", "routes.csv", "summary.json")
 #: Keys of the resolved scenario that are file paths (stored relative to the project).
-PATH_KEYS = (
-    ("scenario", "observed"),
-    ("geography", "locations"),
-    ("geography", "routes"),
-    ("geography", "camp_table"),
-    ("conflict", "bombardment_table"),
-    ("behaviour", "parameters"),
-)
+PATH_KEYS = PATH_FIELDS
 
 
 @dataclass
@@ -269,70 +263,56 @@ def _is_parameter_file(man: dict[str, Any], name: str) -> bool:
     return isinstance(beh, dict) and beh.get("parameters") == name
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise ValueError(f"non-finite number {v} in a manifest")
-        return repr(v)
-    if isinstance(v, str):
-        try:
-            return date.fromisoformat(v).isoformat() if len(v) == 10 else json.dumps(v)
-        except ValueError:
-            return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+def _rebuildable(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A manifest's resolved scenario with absolute paths and an end that covers its events.
 
-
-def _toml_table(name: str, table: dict[str, Any], lines: list[str]) -> None:
-    if not isinstance(table, dict):
-        raise TypeError(f"[{name}] is not a table")
-    lines.append(f"[{name}]")
-    subtables = []
-    for k, v in table.items():
-        if v is None:
-            continue  # None means "the default", which is what an absent key gives
-        if isinstance(v, dict):
-            subtables.append((k, v))
-        else:
-            lines.append(f"{json.dumps(k, ensure_ascii=False)} = {_toml_value(v)}")
-    lines.append("")
-    for k, v in subtables:
-        _toml_table(f"{name}.{json.dumps(k, ensure_ascii=False)}", v, lines)
-
-
-def scenario_toml(resolved: dict[str, Any]) -> str:
-    """A self-contained scenario TOML equivalent to a manifest's resolved scenario."""
+    A run shortened with --days records the shortened end; events may reach beyond it.
+    Load with an end that covers every event, then shorten again (see rerun())."""
     data = json.loads(json.dumps(resolved))  # deep copy
     for section, key in PATH_KEYS:
         if section in data and data[section].get(key):
             data[section][key] = _abs(data[section][key])
-    # A run shortened with --days records the shortened end; events may reach beyond it.
-    # Load with an end that covers every event, then shorten again (see rerun()).
     end = data["scenario"]["end"]
     for ev in data.get("events", {}).values():
         for k in ("date", "start", "end"):
             if isinstance(ev.get(k), str) and ev[k] > end:
                 end = ev[k]
     data["scenario"]["end"] = end
-    lines = ["# Rebuilt by `idlibsim rerun` from a run manifest.", ""]
-    for section, table in data.items():
-        _toml_table(json.dumps(section, ensure_ascii=False), table, lines)
-    return "\n".join(lines) + "\n"
+    return data
+
+
+def scenario_toml(resolved: dict[str, Any]) -> str:
+    """A self-contained scenario TOML equivalent to a manifest's resolved scenario."""
+    import tomli_w
+
+    data = _rebuildable(resolved)
+    for ev in data.get("events", {}).values():
+        for k in ("date", "start", "end"):
+            if isinstance(ev.get(k), str):
+                ev[k] = date.fromisoformat(ev[k])
+    head = data["scenario"]
+    for k in ("start", "end", "report_from"):
+        if isinstance(head.get(k), str):
+            head[k] = date.fromisoformat(head[k])
+    body = tomli_w.dumps(_without_none(data))
+    return "# Rebuilt by `idlibsim rerun` from a run manifest.\n\n" + body
+
+
+def _without_none(v: Any) -> Any:
+    """None means "the default", which is what an absent key gives (TOML has no null)."""
+    if isinstance(v, dict):
+        return {k: _without_none(x) for k, x in v.items() if x is not None}
+    return v
 
 
 def scenario_from_manifest(
-    man: dict[str, Any], workdir: Path, manifest_path: Path = Path("manifest.json")
+    man: dict[str, Any], manifest_path: Path = Path("manifest.json")
 ) -> Scenario:
-    """Rebuild the run's scenario from its manifest (written to ``workdir`` and loaded)."""
+    """Rebuild the run's scenario from its manifest, validated like a scenario file."""
     from .results import portable
 
     try:
-        text = scenario_toml(man["scenario"])
+        data = _rebuildable(man["scenario"])
     except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
         raise InputError(
             [
@@ -344,24 +324,7 @@ def scenario_from_manifest(
                 )
             ]
         ) from None
-    path = workdir / "scenario.toml"  # a fixed name: never a path taken from the manifest
-    path.write_text(text, encoding="utf-8")
-    try:
-        sc = load_scenario(path)
-    except InputError as exc:  # name the manifest, not the private temporary file
-        raise InputError(
-            [
-                Problem(
-                    manifest_path,
-                    f"scenario.{p.field}" if p.field else "scenario",
-                    p.message,
-                    p.fix,
-                )
-                if Path(p.file) == path
-                else p
-                for p in exc.problems
-            ]
-        ) from None
+    sc = scenario_from_dict(data, manifest_path)
     recorded_end = date.fromisoformat(man["scenario"]["scenario"]["end"])
     if sc.end != recorded_end:
         try:
@@ -443,7 +406,7 @@ def rerun(run_dir: Path | str, out: Path | str | None = None, check: bool = Fals
     try:
         if writer is not None:
             writer.open()  # refuses an existing --out before the run
-        sc = scenario_from_manifest(man, tmp, man_path)
+        sc = scenario_from_manifest(man, man_path)
         check_population_scale(sc, float(man["population_scale"]))
         res = simulate(sc, int(man["seed"]), float(man["population_scale"]), check=check)
         target = tmp / "run"

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Scenario
+from .scenario.loading import Scenario
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_VERSION = 1

@@ -54,6 +54,7 @@ def generator(seed: int, stream: str, *keys: int) -> np.random.Generator:
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = (np.uint64(k) for k in (30, 27, 31, 11))
 
 
 def _day_key(seed: int, stream: str, day: int) -> np.uint64:
@@ -69,13 +70,22 @@ def uniforms(seed: int, stream: str, day: int, ids: np.ndarray) -> np.ndarray:
     """
     if stream not in STREAMS:
         raise ValueError(f"unknown random stream {stream!r}; known: {STREAMS}")
-    z = np.asarray(ids, dtype=np.uint64) * _GAMMA + _day_key(seed, stream, day)
-    z ^= z >> np.uint64(30)
-    z *= _M1
-    z ^= z >> np.uint64(27)
-    z *= _M2
-    z ^= z >> np.uint64(31)
-    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+    # In place, with one scratch array: the same numbers as the textbook expression
+    # ``z ^= z >> 30`` ... with a third fewer passes over memory and no temporaries.
+    z = np.array(ids, dtype=np.uint64)  # a copy, modified in place below
+    z *= _GAMMA
+    z += _day_key(seed, stream, day)
+    t = np.empty_like(z)
+    for shift, mult in ((_S30, _M1), (_S27, _M2)):
+        np.right_shift(z, shift, out=t)
+        z ^= t
+        z *= mult
+    np.right_shift(z, _S31, out=t)
+    z ^= t
+    z >>= _S11
+    out = z.astype(np.float64)
+    out *= 1.0 / 9007199254740992.0
+    return out
 
 
 def exponentials(seed: int, stream: str, day: int, ids: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Scenario
+from . import figure_workers
 from .errors import InputError, Problem
 from .geo import place_pcodes
 from .model import DisplacementModel, population_weight
@@ -21,6 +21,7 @@ from .places import staying_summary
 from .provenance import source_info
 from .results import default_run_dir, manifest, write_csv, write_json
 from .safety import FolderWriter, output_files, refuse_in_spawned_child
+from .scenario.loading import Scenario
 
 #: Fewest person-rows a run may have (below, a "population scale" is a typo, not a model).
 MIN_ROWS = 100
@@ -88,13 +89,21 @@ def run(
     check_population_scale(scenario, population_scale)
     target = Path(out) if out else default_run_dir(scenario, seed, population_scale, results_root)
     writer = FolderWriter(target, force=force, protected=tuple(Path(p) for p in scenario.files))
+    workers = None
     try:
         tmp = writer.open()  # refuses a bad target, locks it, proves it is writable
+        if plots and figure_workers.available():
+            # forked now, small: they import Matplotlib on the other core while the model runs
+            workers = figure_workers.FigureWorkers(tmp, scenario)
         res = simulate(scenario, seed, population_scale, check=check, progress=progress)
-        write_run_files(res, tmp, plots=plots, command=command)
+        write_run_files(res, tmp, plots=plots, command=command, workers=workers)
     except BaseException:
+        if workers is not None:
+            workers.close()
         writer.abort()
         raise
+    if workers is not None:
+        workers.close()
     writer.commit()
     res.run_dir = writer.target
     return res
@@ -139,16 +148,24 @@ def check_population_scale(scenario: Scenario, population_scale: float) -> int:
 
 
 def write_run_files(
-    res: RunResult, folder: Path, plots: bool = True, command: list[str] | None = None
+    res: RunResult,
+    folder: Path,
+    plots: bool = True,
+    command: list[str] | None = None,
+    workers: figure_workers.FigureWorkers | None = None,
 ) -> None:
-    """Write the tables, summary, plots and manifest of a run into ``folder``."""
+    """Write the tables, summary, plots and manifest of a run into ``folder``.
+
+    ``workers``: processes forked for the figures (:mod:`sim.figure_workers`), else the
+    figures are drawn here (in two batches, the second in a forked child).
+    """
     write_csv(res.daily, folder / "daily.csv")
     write_csv(res.locations, folder / "locations.csv")
     write_csv(res.routes, folder / "routes.csv")
     write_json(res.summary, folder / "summary.json")
     from .report import report_html, write_planner_outputs  # planner outputs and all plots
 
-    write_planner_outputs(folder, res.scenario, res.summary, plots=plots)
+    write_planner_outputs(folder, res.scenario, res.summary, plots=plots, workers=workers)
     (folder / "report.html").write_text(
         report_html(folder, res.scenario, res.summary), encoding="utf-8"
     )

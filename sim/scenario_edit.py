@@ -3,7 +3,7 @@
 The dashboard (``idlibsim dashboard``) lets a planner change a scenario's main levers
 without writing TOML; this module holds that logic, with no user-interface code, so it
 is tested on its own. Everything the dashboard runs is a scenario *file* loaded by
-:func:`sim.config.load_scenario`: the same validation, the same numbers as
+:func:`sim.scenario.loading.load_scenario`: the same validation, the same numbers as
 ``idlibsim run FILE`` on the file it saves.
 
 The levers (:class:`Levers`):
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Scenario, load_scenario
 from .errors import InputError
+from .scenario.loading import Scenario, load_scenario
 
 #: A scenario name: also its file name (``<name>.toml``) and results folder.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,64}")
@@ -417,12 +417,19 @@ def save_what_if(scenario: Scenario, levers: Levers, name: str, folder: Path | s
 def same_scenario(a: Scenario, b: Scenario) -> list[str]:
     """The fields in which two scenarios differ, ignoring where their files are and their
     name, title, label and description (empty: they simulate the same thing)."""
-    skip = {"path", "files", "resolved", "name", "title", "label", "description"}
-    from dataclasses import fields
-
-    return [
-        f.name for f in fields(a) if f.name not in skip and getattr(a, f.name) != getattr(b, f.name)
-    ]
+    skip = {"name", "title", "label", "description"}
+    out = []
+    for section in type(a.spec).model_fields:
+        x, y = getattr(a.spec, section), getattr(b.spec, section)
+        if section == "scenario":
+            out += [
+                f"scenario.{k}"
+                for k in type(x).model_fields
+                if k not in skip and getattr(x, k) != getattr(y, k)
+            ]
+        elif x != y:
+            out.append(section)
+    return out + [k for k in ("bombardment_table", "camp_table") if getattr(a, k) != getattr(b, k)]
 
 
 def list_scenarios(folder: Path | str) -> list[Path]:

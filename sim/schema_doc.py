@@ -2,62 +2,103 @@
 
 from __future__ import annotations
 
-from .config import (
-    _COMMON_EVENT_FIELDS,
-    BEHAVIOUR_FIELDS,
-    CROSSING_FIELDS,
-    EVENT_KINDS,
-    SECTIONS,
-    Field,
-)
+from typing import Any
+
+from pydantic.fields import FieldInfo
+
+from .scenario.messages import num
+from .scenario.schema import EVENT_TYPES, SECTIONS, Behaviour, Crossing, EventFields, FitSpec
+from .scenario.types import bounds_of, extra_of, kind_of, unit_of
 
 
-def _default(f: Field) -> str:
-    if f.required:
+def _default(f: FieldInfo) -> str:
+    if f.is_required():
         return "**required**"
-    if f.default is None:
+    d = f.default
+    if d is None:
         return "(see description)"
-    if isinstance(f.default, bool):
-        return "true" if f.default else "false"
-    if isinstance(f.default, str):
-        return f'"{f.default}"'
-    if isinstance(f.default, list):
+    if isinstance(d, bool):
+        return "true" if d else "false"
+    if isinstance(d, str):
+        return f'"{d}"'
+    if isinstance(d, (list, tuple)):
         return "[]"
-    if isinstance(f.default, int):
-        return f"{f.default:_}"
-    return f"{f.default:g}"
+    if isinstance(d, int):
+        return f"{d:_}"
+    return f"{d:g}"
 
 
-def _range(f: Field) -> str:
-    if f.type == "prob":
+def _range(f: FieldInfo) -> str:
+    k = kind_of(f)
+    if k.name == "prob":
         return "0 to 1"
-    if f.choices:
-        return " / ".join(f.choices)
-    if f.lo is not None and f.hi is not None:
-        return f"{f.lo:g} to {f.hi:g}"
+    if k.options:
+        return " / ".join(k.options)
+    lo, hi = bounds_of(f)
+    if lo is not None and hi is not None:
+        return f"{lo:g} to {hi:g}"
     return ""
 
 
-def _table(fields: tuple[Field, ...]) -> list[str]:
-    out = [
-        "| field | type | default | unit | valid | meaning | source |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for f in fields:
-        doc = f.doc.replace("|", "\\|")
-        src = f.source.replace("|", "\\|")
-        out.append(
-            f"| `{f.name}` | {f.type} | {_default(f)} | {f.unit} | {_range(f)} | {doc} | {src} |"
+def _fitted(f: FieldInfo) -> str:
+    """Whether the 2019 calibration fits the parameter (column of the behaviour table)."""
+    if "fit" not in extra_of(f):
+        return "no"
+    fit = FitSpec(**extra_of(f)["fit"])
+    if fit.rank is not None:
+        return "**fitted** (2019 fit)"
+    if fit.held is not None:
+        return f"no: held at {num(fit.held)} in the 2019 fit"
+    return "no (fittable on request)"
+
+
+def _sensitivity(f: FieldInfo) -> str:
+    rng = extra_of(f).get("sensitivity")
+    return f"{num(rng[0])} to {num(rng[1])}" if rng else ""
+
+
+def _table(model: type[Any], behaviour: bool = False) -> list[str]:
+    head = "| field | type | default | unit | valid | meaning | source |"
+    rule = "|---|---|---|---|---|---|---|"
+    if behaviour:
+        head += " fitted | sensitivity range |"
+        rule += "---|---|"
+    out = [head, rule]
+    for name, f in model.model_fields.items():
+        if name == "kind" and model is not EventFields:
+            continue  # the kind is the table's heading
+        doc = (f.description or "").replace("|", "\\|")
+        src = extra_of(f).get("source", "").replace("|", "\\|")
+        row = (
+            f"| `{name}` | {kind_of(f).name} | {_default(f)} | {unit_of(f)} | {_range(f)} "
+            f"| {doc} | {src} |"
         )
+        if behaviour:
+            fitted = _fitted(f) if name in Behaviour.model_fields else ""
+            row += f" {fitted} | {_sensitivity(f)} |"
+        out.append(row)
     return out
+
+
+def _own(model: type[Any]) -> type[Any]:
+    """An event kind's own fields (without the common ones) as a table to print."""
+
+    class Own:
+        model_fields = {
+            k: f
+            for k, f in model.model_fields.items()
+            if k not in EventFields.model_fields or k == "kind"
+        }
+
+    return Own
 
 
 def scenario_reference() -> str:
     lines = [
         "# Scenario file reference",
         "",
-        "Generated from `sim/config.py` by `idlibsim schema`; do not edit by hand (a test checks",
-        "that this file matches the code).",
+        "Generated from `sim/scenario/schema.py` by `idlibsim schema`; do not edit by hand (a",
+        "test checks that this file matches the code).",
         "",
         'A scenario is a TOML file. `extends = "other.toml"` (a top-level key, written before',
         "any table) starts from another scenario: tables merge key by key, lists replace. Paths",
@@ -68,25 +109,36 @@ def scenario_reference() -> str:
         "locations file; `prob` a number from 0 to 1.",
         "",
     ]
-    for name, (doc, fields) in SECTIONS.items():
-        lines += [f"## `[{name}]`", "", doc, "", *_table(fields), ""]
+    for name, model in SECTIONS.items():
+        doc = " ".join((model.__doc__ or "").split())
+        lines += [f"## `[{name}]`", "", doc, ""]
+        if name == "behaviour":
+            lines += [
+                "The *fitted* column says which parameters the 2019 calibration fits (values in",
+                "`scenarios/params/idlib_2019_fit.toml`, which the shipped scenarios use); the",
+                "calibration report varies the others over their *sensitivity range*.",
+                "",
+            ]
+        lines += [*_table(model, behaviour=name == "behaviour"), ""]
     lines += [
         '## `[crossings."NAME"]`',
         "",
-        "Border policy at the start for a place of kind `crossing`; crossings not listed are closed.",
+        " ".join((Crossing.__doc__ or "").split()),
         "",
-        *_table(CROSSING_FIELDS),
+        *_table(Crossing),
         "",
         "## `[events.ID]`",
         "",
         "Named events (a scenario that extends another can change or drop one by its ID).",
         "Fields common to all kinds:",
         "",
-        *_table(_COMMON_EVENT_FIELDS),
+        *_table(EventFields),
         "",
     ]
-    for kind, (doc, fields) in EVENT_KINDS.items():
-        lines += [f'### kind = "{kind}"', "", doc, "", *_table(fields), ""]
+    for model in EVENT_TYPES:
+        kind = model.model_fields["kind"].annotation.__args__[0]
+        doc = " ".join((model.__doc__ or "").split())
+        lines += [f'### kind = "{kind}"', "", doc, "", *_table(_own(model)), ""]
     lines += [
         "## Behaviour parameter files",
         "",
@@ -95,5 +147,4 @@ def scenario_reference() -> str:
         "how the values were obtained. `idlibsim calibrate` writes such files.",
         "",
     ]
-    assert BEHAVIOUR_FIELDS
     return "\n".join(lines)

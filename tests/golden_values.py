@@ -65,9 +65,9 @@ def uniform_values() -> dict[str, Any]:
 
 def tiny_run_values() -> dict[str, Any]:
     """SHA-256 of the tables of the committed tiny run, and a few headline numbers."""
-    from sim.config import load_scenario
     from sim.results import write_csv
     from sim.runner import simulate
+    from sim.scenario.loading import load_scenario
 
     res = simulate(load_scenario(TINY), seed=TINY_SEED, population_scale=1.0, check=True)
     import tempfile
@@ -105,7 +105,7 @@ def tiny_run_values() -> dict[str, Any]:
 def calibration_values() -> dict[str, Any]:
     """What the calibration fits to and how much each target weighs in its objective."""
     from sim import calibration as cal
-    from sim.config import load_scenario
+    from sim.scenario.loading import load_scenario
 
     sc = load_scenario(HERE.parent / "scenarios" / "idlib_2019.toml")
     targets = cal.load_targets(sc)

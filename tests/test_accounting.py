@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.config import load_scenario
 from sim.model import DisplacementModel
 from sim.movement import Movement
 from sim.population import (
@@ -32,6 +31,7 @@ from sim.population import (
     SETTLED_DISPLACED,
 )
 from sim.runner import simulate
+from sim.scenario.loading import load_scenario
 
 TINY = Path(__file__).resolve().parent / "scenarios" / "tiny" / "tiny.toml"
 COLUMNS = (

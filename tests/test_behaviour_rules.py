@@ -13,11 +13,11 @@ import pytest
 from sim import behaviour as rules
 from sim import geography
 from sim.calibration import Target, model_values, place_regions, residuals
-from sim.config import load_scenario
 from sim.conflict import compile_timeline
 from sim.model import DisplacementModel
 from sim.population import IN_HOST, IN_INFORMAL
 from sim.runner import simulate
+from sim.scenario.loading import load_scenario
 
 # --------------------------------------------------------------------------------------
 # Pure functions, entry by entry

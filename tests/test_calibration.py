@@ -19,9 +19,9 @@ from sim.calibration import (
     write_parameters,
 )
 from sim.cli import main
-from sim.config import load_parameters, load_scenario
 from sim.observed import ard, compare, load_observed
 from sim.runner import run, simulate
+from sim.scenario.loading import load_parameters, load_scenario
 
 BOMB = """
 [events.bomb]

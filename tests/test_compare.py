@@ -19,11 +19,11 @@ from sim.compare import (
     plot_comparison,
     save_comparison,
 )
-from sim.config import load_scenario
 from sim.ensemble import run_ensemble
 from sim.errors import InputError
 from sim.rng import replicate_seeds
 from sim.runner import run
+from sim.scenario.loading import load_scenario
 
 OBSERVED = """\
 as_of,period_start,value,measure,use,source

@@ -17,7 +17,6 @@ import pytest
 from conftest import BOMB
 
 from sim import behaviour as rules
-from sim.config import load_scenario
 from sim.model import DisplacementModel, InvariantError
 from sim.population import (
     AT_HOME,
@@ -26,6 +25,7 @@ from sim.population import (
     Population,
     propensity_from_uniforms,
 )
+from sim.scenario.loading import load_scenario
 
 #: The largest double below 1: the largest uniform `sim.rng.uniforms` can return.
 U_MAX = 1.0 - 2.0**-53

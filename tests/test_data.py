@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim import config, geography
+from sim import geography
 from sim.conflict import (
     BombardmentRow,
     compile_timeline,
@@ -17,6 +17,7 @@ from sim.conflict import (
     ged_weekly_counts,
     haversine_km,
 )
+from sim.scenario.loading import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "scenarios" / "data"
@@ -69,7 +70,7 @@ def test_the_bombardment_table_acts_for_its_week_only(tmp_path):
     )
     p = tmp_path / "s.toml"
     p.write_text(BASE_SCENARIO + '\n[conflict]\nbombardment_table = "data/b.csv"\n')
-    sc = config.load_scenario(p)
+    sc = load_scenario(p)
     assert sc.bombardment_table == (
         BombardmentRow("Bombed Town", date(2019, 5, 6), date(2019, 5, 12), 0.4),
     )
@@ -108,7 +109,7 @@ def test_the_copied_polygons_cover_every_pcode():
 
 
 def test_north_west_syria_sums_to_the_default_total_without_scaling(world):
-    sc = config.load_scenario(REPO / "scenarios" / "idlib_2019.toml")
+    sc = load_scenario(REPO / "scenarios" / "idlib_2019.toml")
     populated = world.is_kind(*geography.POPULATED_KINDS)
     assert world.population[populated].sum() == sc.population_total == 4_000_000
     zone = populated & (world.control == geography.OPPOSITION)
@@ -190,7 +191,7 @@ def test_the_camp_table_sets_capacity_from_its_date_on(tmp_path):
             'routes = "data/routes.csv"\ncamp_table = "data/c.csv"\n',
         )
     )
-    sc = config.load_scenario(p)
+    sc = load_scenario(p)
     w = geography.load(sc.locations_file, sc.routes_file)
     t = compile_timeline(sc, w)
     camp = t.camp_capacity[:, w.index["Border Camp"]]

@@ -17,7 +17,6 @@ from conftest import BASE_SCENARIO, BOMB, BOMB_AGAIN, SCENARIOS
 
 import sim.ensemble as ens
 from sim.cli import main
-from sim.config import load_scenario
 from sim.ensemble import (
     BAND_COLUMNS,
     METRICS,
@@ -34,6 +33,7 @@ from sim.history import DAILY_COLUMNS
 from sim.results import ResultsExistError, write_csv
 from sim.rng import replicate_seeds
 from sim.runner import simulate
+from sim.scenario.loading import load_scenario
 
 HAS_DISTRIBUTED = importlib.util.find_spec("distributed") is not None
 needs_dask = pytest.mark.skipif(

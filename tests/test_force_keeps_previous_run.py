@@ -17,8 +17,8 @@ import pytest
 from conftest import BOMB
 
 from sim.cli import EXIT_INTERRUPTED, main
-from sim.config import load_scenario
 from sim.runner import run
+from sim.scenario.loading import load_scenario
 
 
 def _snapshot(folder: Path) -> dict[str, str]:

@@ -569,8 +569,8 @@ def test_a_scale_that_would_change_the_total_is_refused(
 
 
 def test_an_honoured_total_is_exact(world):
-    from sim.config import load_scenario
     from sim.runner import simulate
+    from sim.scenario.loading import load_scenario
 
     path = world.scenario(BOMB)
     path.write_text(path.read_text().replace("total = 102000", "total = 102003"))
@@ -619,8 +619,8 @@ def test_user_text_written_to_csv_is_neutralised(tmp_path):
 
 
 def _calibration_world(world) -> Path:
-    from sim.config import load_scenario
     from sim.runner import simulate
+    from sim.scenario.loading import load_scenario
 
     truth = load_scenario(world.scenario(BOMB + "\n[behaviour]\nflee_rate = 0.08\n", name="t.toml"))
     d = simulate(truth, seed=5).daily.set_index("date")

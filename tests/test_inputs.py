@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from sim import config, geography
+from sim import geography
 from sim.cli import main
+from sim.scenario import reading
 
 REPO = Path(__file__).resolve().parent.parent
 IDLIB_2019 = REPO / "scenarios" / "idlib_2019.toml"
@@ -186,7 +187,7 @@ def bad_parent(folder: Path) -> Built:
     return child, parent, line_of(parent, "flee_rate")
 
 
-HUGE = b"# padding\n" * (config.MAX_FILE_BYTES // 10 + 1) + SCENARIO.encode()
+HUGE = b"# padding\n" * (reading.MAX_FILE_BYTES // 10 + 1) + SCENARIO.encode()
 
 SCENARIO_CASES = [
     # -- file-level problems ------------------------------------------------------------

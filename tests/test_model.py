@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from conftest import BASE_SCENARIO, BOMB
 
-from sim.config import load_scenario
 from sim.model import DisplacementModel, population_weight
 from sim.runner import simulate
+from sim.scenario.loading import load_scenario
 
 # A household flees with p = 1 - exp(-rate * propensity * fear). With a very large gamma
 # shape every propensity is ~1; with no memory and a tiny fear distance, fear at the

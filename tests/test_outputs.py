@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from sim.cli import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_INVARIANT, main
-from sim.config import load_scenario
 from sim.model import DisplacementModel, InvariantError
 from sim.movement import Movement
 from sim.reproduce import rerun, scenario_toml
+from sim.scenario.loading import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 

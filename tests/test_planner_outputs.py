@@ -14,12 +14,14 @@ import pytest
 from conftest import BOMB, SCENARIOS
 
 from sim.cli import main
-from sim.config import NEEDS_FIELDS, load_scenario
 from sim.errors import InputError
 from sim.geo import GEO_DIR, load_boundaries, place_pcodes
 from sim.needs import needs_table, standards
 from sim.places import staying_summary, weekly_table
 from sim.report import FIGURES
+from sim.scenario.loading import load_scenario
+from sim.scenario.schema import NeedsSection
+from sim.scenario.types import extra_of
 
 #: The tiny world with pcodes: two towns in real Idleb sub-districts, the camp in Dana
 #: (shared with a second place), a crossing with no pcode, a pcode with no polygon.
@@ -107,8 +109,8 @@ def test_needs_standards_are_a_validated_scenario_section(world):
     sc = load_scenario(world.scenario())
     assert sc.needs == standards({})
     assert sc.resolved["needs"]["covered_space_m2_per_person"] == 3.5
-    for f in NEEDS_FIELDS:
-        assert f.source, f"{f.name} has no source"
+    for name, f in NeedsSection.model_fields.items():
+        assert extra_of(f)["source"], f"{name} has no source"
     with pytest.raises(InputError) as err:
         load_scenario(world.scenario("[needs]\npeople_per_latrine = 0\n"))
     assert "needs.people_per_latrine" in str(err.value)

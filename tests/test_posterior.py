@@ -16,7 +16,7 @@ from sim.analysis.posterior_fit import (
     transform,
 )
 from sim.calibration import FIT_BY_NAME, Target, load_targets
-from sim.config import load_scenario
+from sim.scenario.loading import load_scenario
 
 OBSERVED = """\
 as_of,period_start,value,measure,report_date,use,why,quote,source

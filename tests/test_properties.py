@@ -2,7 +2,7 @@
 population; random invalid ones are refused cleanly, with an InputError naming the file.
 
 The generator of valid scenarios is built from the schema the checker uses
-(:mod:`sim.config`: every field of every table and event kind, with its declared type,
+(:mod:`sim.scenario.schema`: every field of every table and event kind, with its declared type,
 range and choices) plus the checker's rules that join fields (an event ends after it
 starts and within the period; an open crossing lets at least one person a day through;
 the population exceeds the camp residents). ``test_the_generator_writes_only_valid_scenarios``
@@ -16,6 +16,7 @@ becomes an explicit ``@example`` below or a plain test (``tests/test_model.py``)
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
@@ -25,16 +26,45 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sim.cli import EXIT_INPUT, main
-from sim.config import (
-    _COMMON_EVENT_FIELDS,
-    CROSSING_FIELDS,
-    EVENT_KINDS,
-    SECTIONS,
-    Field,
-    load_scenario,
-)
 from sim.errors import InputError
 from sim.model import DisplacementModel
+from sim.scenario.loading import load_scenario
+from sim.scenario.schema import EVENT_KINDS, SECTIONS, Crossing, EventFields
+from sim.scenario.types import bounds_of, kind_of
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field of the schema as the generators read it: name, kind, range, options."""
+
+    name: str
+    type: str
+    required: bool = True
+    choices: tuple[str, ...] = ()
+    lo: float | None = None
+    hi: float | None = None
+
+
+def spec(model, skip=()) -> tuple[Field, ...]:
+    """The declared fields of a schema model (pydantic), in order."""
+    out = []
+    for name, f in model.model_fields.items():
+        if name in skip:
+            continue
+        k = kind_of(f)
+        lo, hi = bounds_of(f)
+        out.append(Field(name, k.name, f.is_required(), k.options, lo, hi))
+    return tuple(out)
+
+
+COMMON_EVENT_FIELDS = spec(EventFields)
+CROSSING_FIELDS = spec(Crossing)
+
+
+def own_fields(kind: str) -> tuple[Field, ...]:
+    """The fields of an event kind besides the common ones."""
+    return spec(EVENT_KINDS[kind], skip=tuple(EventFields.model_fields))
+
 
 START, N_DAYS = date(2019, 5, 1), 30
 PLACES = ["Bombed Town", "Safe Town", "Border Camp"]
@@ -128,9 +158,9 @@ def _write(header: str, t: dict[str, str]) -> str:
 @st.composite
 def event(draw, i: int) -> str:
     kind = draw(st.sampled_from(sorted(EVENT_KINDS)))
-    common = draw(table(_COMMON_EVENT_FIELDS, "events.e.", skip=("kind", "source")))
+    common = draw(table(COMMON_EVENT_FIELDS, "events.e.", skip=("kind", "source")))
     t = {"kind": f'"{kind}"', "source": '"generated"', **common}
-    t.update(draw(table(EVENT_KINDS[kind][1], f"events.{kind}.")))
+    t.update(draw(table(own_fields(kind), f"events.{kind}.")))
     if kind == "border":
         t = _crossing_rule(t)
     return _write(f"[events.e{i}]", t)
@@ -144,10 +174,10 @@ def valid_scenario(draw) -> str:
     if draw(st.booleans()):
         scenario["report_from"] = draw(value(Field("report_from", "date"), "scenario.report_from"))
     parts = [_write("[scenario]", scenario)]
-    for name, (_, spec) in SECTIONS.items():
+    for name, model in SECTIONS.items():
         if name == "scenario":
             continue
-        parts.append(_write(f"[{name}]", draw(table(spec, f"{name}."))))
+        parts.append(_write(f"[{name}]", draw(table(spec(model), f"{name}."))))
     if draw(st.booleans()):
         crossing = _crossing_rule(draw(table(CROSSING_FIELDS, "crossings.x.")))
         parts.append(_write(f'[crossings."{CROSSING}"]', crossing))

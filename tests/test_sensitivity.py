@@ -16,7 +16,7 @@ from sim.analysis.sensitivity import (
     write_outputs,
 )
 from sim.cli import main
-from sim.config import load_scenario
+from sim.scenario.loading import load_scenario
 
 
 def test_a_parameter_without_effect_has_indices_near_zero(world, tmp_path):

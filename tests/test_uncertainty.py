@@ -27,6 +27,7 @@ from sim.cli import main
 from sim.compare import comparison_table, load_curves
 from sim.ensemble import load_ensemble, run_ensemble
 from sim.errors import InputError
+from sim.scenario.loading import load_scenario
 
 #: Two towns whose rows state ranges the way scenarios/data/locations.csv does.
 LOCATIONS = """\
@@ -246,3 +247,10 @@ def test_a_bad_posterior_file_is_refused_clearly(tmp_path, text, why):
     p.write_text(text)
     with pytest.raises(InputError, match=why):
         load_posterior(p)
+
+
+def test_the_shipped_scenarios_have_a_posterior_beside_their_parameters():
+    sc = load_scenario(SCENARIOS / "idlib_2019.toml")
+    post = load_posterior(posterior_path(sc.parameters_file))
+    assert len(post) >= 100 and post.effective_size() >= 50
+    assert set(post.names) <= set(sc.behaviour.as_dict())

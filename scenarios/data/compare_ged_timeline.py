@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from pathlib import Path
 
-from sim.config import load_scenario
+from sim.scenario.loading import load_scenario
 
 HERE = Path(__file__).resolve().parent
 GED_END = date(2019, 12, 31)

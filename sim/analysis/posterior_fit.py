@@ -61,9 +61,9 @@ import numpy as np
 import pandas as pd
 
 from ..calibration import FIT_PARAMETERS, FitParameter, Target, load_targets, target_values
-from ..config import Scenario, load_scenario
 from ..observed import MEASURES
 from ..results import PROJECT_ROOT, display_path, scenario_digest, versions
+from ..scenario.loading import Scenario, load_scenario
 from .emulator import Emulator
 from .posterior import posterior_path, save_posterior
 
@@ -724,7 +724,11 @@ def write_report(
             as_of=obs["as_of"].astype(str), period_start=obs["period_start"].astype(str)
         )
         first = str(frames[0]["date"].iloc[0])
-        obs = obs[obs["period_start"] <= str(pd.Timestamp(first).date() + pd.Timedelta(days=7))]
+        last = str(frames[0]["date"].iloc[-1])
+        obs = obs[
+            (obs["period_start"] <= str(pd.Timestamp(first).date() + pd.Timedelta(days=7)))
+            & (obs["as_of"] <= last)
+        ]
         fig = _series_figure(
             frames,
             obs,

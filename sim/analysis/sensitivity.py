@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import Scenario, load_scenario
 from ..results import PROJECT_ROOT, display_path, versions
+from ..scenario.loading import Scenario, load_scenario
 
 __all__ = ["OUTPUTS", "ranges", "parameter_class", "run_sensitivity", "cli_sensitivity"]
 

@@ -247,9 +247,8 @@ def apply(scenario: Any, values: Mapping[str, Any]) -> Any:
         factors = {
             str(k): float(v) for k, v in dict(values.get("population_factors") or {}).items()
         }
-        resolved = {
-            **sc.resolved,
-            "population": {**sc.resolved.get("population", {}), "total": total},
-        }
-        sc = replace(sc, population_total=total, population_factors=factors, resolved=resolved)
+        pop = sc.spec.population.model_copy(update={"total": total})
+        sc = replace(
+            sc, spec=sc.spec.model_copy(update={"population": pop}), population_factors=factors
+        )
     return sc

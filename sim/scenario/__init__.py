@@ -1,0 +1,1 @@
+"""Scenario files: the schema, loading and validation, error messages."""
