@@ -272,7 +272,7 @@ def _figure(res: SensitivityResult, title: str):
         ["estimate, no source (data to look for)", "fitted to 2019", "set from a public source"],
         loc="outside lower center", ncols=3, fontsize=8, frameon=False,
     )  # fmt: skip
-    fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+    fig.suptitle("\n".join(__import__("textwrap").wrap(title, 150)), fontsize=10, x=0.01, ha="left")
     return fig
 
 
