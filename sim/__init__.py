@@ -25,7 +25,7 @@ _LAZY = {
     "InputError": ("errors", "InputError"),
     "RunResult": ("runner", "RunResult"),
     "Scenario": ("scenario.loading", "Scenario"),
-    "load_results": ("results", "read_run"),
+    "load_results": ("folders", "read_run"),
     "load_scenario": ("scenario.loading", "load_scenario"),
     "run": ("runner", "run"),
     "simulate": ("runner", "simulate"),

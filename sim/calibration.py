@@ -61,6 +61,7 @@ optimum, by finite differences).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -73,12 +74,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, Problem
+from . import geography
+from .ensemble import RunTask
+from .errors import InputError, Problem, read_bytes
+from .folders import RunFolder
+from .history import DAILY_COLUMNS
 from .observed import MEASURES, ard, compare, in_period, load_observed
+from .provenance import source_info
 from .results import PROJECT_ROOT, display_path, versions
 from .rng import replicate_seeds
 from .runner import simulate
-from .scenario.loading import Scenario, load_scenario
+from .scenario.loading import Scenario
 from .scenario.schema import Behaviour, FitSpec, fits
 from .scenario.types import unit_of
 
@@ -315,9 +321,8 @@ def place_regions(locations_file: Path) -> pd.DataFrame:
     return pd.DataFrame({"location": df["name"], "pcode": pcode, "region": region})
 
 
-def _locations_with_governorate(res) -> pd.DataFrame:
-    from . import geography
-
+def locations_with_governorate(res) -> pd.DataFrame:
+    """A run's locations table with each place's governorate (for the ISMI targets)."""
     w = geography.load(res.scenario.locations_file, res.scenario.routes_file)
     gov = dict(zip(w.names, w.governorate, strict=True))
     keep = ["date", "location", "arrivals", "departures"]
@@ -336,7 +341,7 @@ def target_values(task: Any, targets: Sequence[Target]) -> np.ndarray:
     This is what a Dask worker computes for one seed of one calibration evaluation.
     """
     res = simulate(task.load(), seed=task.seed, population_scale=task.population_scale)
-    return model_values(res.daily, _locations_with_governorate(res), targets)
+    return model_values(res.daily, locations_with_governorate(res), targets)
 
 
 def evaluate(
@@ -357,10 +362,8 @@ def evaluate(
         vals = []
         for seed in seeds:
             res = simulate(sc, seed=seed, population_scale=scale)
-            vals.append(model_values(res.daily, _locations_with_governorate(res), targets))
+            vals.append(model_values(res.daily, locations_with_governorate(res), targets))
     else:
-        from .ensemble import RunTask
-
         tasks = [RunTask.from_scenario(sc, seed, scale) for seed in seeds]
         futures = client.map(target_values, tasks, targets=list(targets), pure=False)
         vals = client.gather(futures)
@@ -582,7 +585,8 @@ def write_parameters(
 def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
     """Compare a run folder's daily series with the observed figures of its period."""
     run_dir = Path(run_dir)
-    man_path = run_dir / "manifest.json"
+    folder = RunFolder(run_dir)
+    man_path = folder.manifest_path
     if not man_path.exists() or not (run_dir / "daily.csv").exists():
         raise InputError(
             [
@@ -594,12 +598,8 @@ def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame
                 )
             ]
         )
-    from .safety import read_json
-
-    man = read_json(man_path)  # a regular file, size-limited, finite numbers only
-    scenario = man.get("scenario") if isinstance(man, dict) else None
-    head = scenario.get("scenario") if isinstance(scenario, dict) else None
-    if not isinstance(head, dict):
+    head = folder.scenario_head(folder.read_manifest())
+    if head is None:
         raise InputError(
             [
                 Problem(
@@ -653,11 +653,6 @@ def score_run(run_dir: Path, observed: Path | None = None) -> tuple[pd.DataFrame
 
 def _read_daily(path: Path) -> pd.DataFrame:
     """A run's daily.csv, checked: the columns scoring needs, dates, finite counts."""
-    import io
-
-    from .errors import read_bytes
-    from .history import DAILY_COLUMNS
-
     data = read_bytes(path, "daily table", limit=200_000_000)
     problem = None
     try:
@@ -705,16 +700,7 @@ def cli_score(args: Any, argv: list[str]) -> int:
     return 0
 
 
-def cli_calibrate(args: Any, argv: list[str]) -> int:
-    from .calibration_report import calibrate_and_report
-
-    scenario = load_scenario(args.scenario)
-    return calibrate_and_report(scenario, args)
-
-
 def fit_summary(result: Fit) -> dict[str, Any]:
-    from .provenance import source_info
-
     rows = []
     for t, m in zip(result.targets, result.model, strict=True):
         rows.append(

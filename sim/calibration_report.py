@@ -27,9 +27,12 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
+from . import plots as P
 from .calibration import (
     FIT_PARAMETERS,
     FIXED_IN_FIT,
@@ -37,19 +40,38 @@ from .calibration import (
     STAYING,
     Fit,
     Target,
-    _locations_with_governorate,
     fit,
     fit_summary,
     load_targets,
+    locations_with_governorate,
     model_values,
     write_parameters,
 )
-from .errors import InputError, Problem
+from .ensemble import dask_client
+from .errors import (
+    InputError,
+    OutputError,
+    Problem,
+    UsageError,
+    describe_mode,
+    not_a_regular_file,
+    read_limited,
+)
+from .folders import ResultsFolder
 from .observed import MEASURES, ard
+from .provenance import source_info
 from .results import PROJECT_ROOT, display_path, write_csv, write_json
 from .rng import replicate_seeds
-from .runner import simulate
-from .scenario.loading import Scenario, load_scenario
+from .runner import check_population_scale, simulate
+from .safety import (
+    FolderWriter,
+    folder_files,
+    not_our_folder,
+    output_files,
+    read_json,
+    staged,
+)
+from .scenario.loading import Scenario, load_parameters, load_scenario
 from .scenario.schema import sensitivity_ranges
 
 #: Fixed (not fitted) parameters varied in the sensitivity analysis: (low, high), declared
@@ -86,15 +108,13 @@ def not_a_report_folder(folder: Path) -> str | None:
     folder does); a report written before such manifests (the committed one) is
     recognised by its ``fit.json`` and by holding only report files, no sub-folders.
     """
-    from .safety import describe_mode, folder_files, not_our_folder, read_json
-
     try:
         st = os.lstat(folder)
     except FileNotFoundError:
         return "does not exist"
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         return f"is {describe_mode(st.st_mode)}, not a calibration report folder"
-    if os.path.lexists(folder / "manifest.json"):
+    if os.path.lexists(ResultsFolder(folder).manifest_path):
         return not_our_folder(folder, "calibration")
     files, other = folder_files(folder)
     if other:
@@ -113,9 +133,6 @@ def not_a_report_folder(folder: Path) -> str | None:
 
 def _check_parameter_file(path: Path) -> None:
     """The shipped parameter file may be replaced only if it is one calibrate wrote."""
-    from .errors import OutputError
-    from .safety import not_a_regular_file, read_limited
-
     if not os.path.lexists(path):
         return
     why = "is a symbolic link" if os.path.islink(path) else not_a_regular_file(path)
@@ -134,8 +151,6 @@ def output_plan(scenario: Scenario, args: Any) -> tuple[Path, Path | None, bool]
     ``results/calibration_trials/<scenario>[-quick]``). Only ``--update-shipped`` (never
     with ``--quick``) replaces the scenario's parameter file and the committed report.
     """
-    from .cli import UsageError
-
     quick = bool(getattr(args, "quick", False))
     shipped = bool(getattr(args, "update_shipped", False))
     out = getattr(args, "out", None)
@@ -171,9 +186,6 @@ def output_plan(scenario: Scenario, args: Any) -> tuple[Path, Path | None, bool]
 
 
 def calibrate_and_report(scenario: Scenario, args: Any) -> int:
-    from .runner import check_population_scale
-    from .safety import FolderWriter
-
     t0 = time.perf_counter()
     report, shipped_params, replace = output_plan(scenario, args)
     quick = bool(args.quick)
@@ -192,8 +204,6 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
         workers = int(getattr(args, "workers", 1) or 1)
         scheduler = getattr(args, "scheduler", None)
         if workers > 1 or scheduler:
-            from .ensemble import dask_client
-
             ctx = dask_client(workers, scheduler)
             _log(f"  on Dask: {scheduler or f'a local cluster of {workers} workers'}")
         else:
@@ -210,15 +220,10 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
             )
         params = tmp / PARAMETERS_NAME
         write_parameters(result, params, writer.target, quick=quick)
-        from .scenario.loading import load_parameters
-
         fitted = scenario.with_behaviour(**load_parameters(params))  # the values as written
         write_json(fit_summary(result), tmp / "fit.json")
         write_report(fitted, result, tmp, quick=quick)
-        from .provenance import source_info
-        from .safety import output_files
-
-        write_json(
+        ResultsFolder(tmp).write_manifest(
             {
                 "tool": "idlibsim",
                 "kind": "calibration",
@@ -226,8 +231,7 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
                 "quick": quick,
                 "source": source_info(),
                 "outputs_sha256": output_files(tmp),
-            },
-            tmp / "manifest.json",
+            }
         )
     except BaseException:
         writer.abort()
@@ -236,9 +240,8 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
     _log(f"report and fitted parameters: {writer.target}")
     if shipped_params is not None:
         _check_parameter_file(shipped_params)
-        staged = shipped_params.parent / f".{shipped_params.name}.{os.getpid()}.tmp"
-        shutil.copyfile(writer.target / PARAMETERS_NAME, staged)
-        os.replace(staged, shipped_params)
+        with staged(shipped_params) as tmp:
+            shutil.copyfile(writer.target / PARAMETERS_NAME, tmp)
         _log(f"replaced the shipped parameters {display_path(shipped_params)}")
     else:
         _log(
@@ -259,7 +262,7 @@ def _runs(
     out = []
     for s in seeds:
         res = simulate(sc, seed=s, population_scale=scale)
-        out.append((res.daily, _locations_with_governorate(res)))
+        out.append((res.daily, locations_with_governorate(res)))
     return out
 
 
@@ -559,20 +562,16 @@ def winter_prediction(result: Fit, seeds: int = WINTER_SEEDS):
 
 
 def _axes_dates(ax) -> None:
-    import matplotlib.dates as mdates
-
-    ax.xaxis.set_major_locator(mdates.MonthLocator())
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y"))
-    ax.yaxis.set_major_formatter(_people_formatter())
+    """The project's date axis (:func:`sim.plots.format_date_axis`) over the plotted days,
+    people on the other axis (:func:`sim.plots.format_people`)."""
+    lo, hi = ax.dataLim.intervalx
+    first, last = (pd.Timestamp(mdates.num2date(x).date()) for x in (lo, hi))
+    P.format_date_axis(ax, first, last, label=False)
+    ax.yaxis.set_major_formatter(FuncFormatter(P.format_people))
     ax.grid(True, alpha=0.3)
 
 
-def _people_formatter():
-    from matplotlib.ticker import FuncFormatter
-
-    return FuncFormatter(lambda v, _: f"{v / 1000:,.0f}k" if abs(v) >= 1000 else f"{v:,.0f}")
-
-
+@P.styled
 def _band_figure(df: pd.DataFrame, series, title: str):
     from matplotlib.figure import Figure
 
@@ -596,6 +595,7 @@ def _band_figure(df: pd.DataFrame, series, title: str):
     return fig
 
 
+@P.styled
 def plot_fit(runs, targets: list[Target], scenario: Scenario):
     """Model curves (median, 5-95 % band over seeds) and observed figures, one panel per measure."""
     from matplotlib.figure import Figure
@@ -657,6 +657,7 @@ def plot_fit(runs, targets: list[Target], scenario: Scenario):
     return fig
 
 
+@P.styled
 def plot_sensitivity(sens: pd.DataFrame):
     """Tornado chart: change of each headline output at the low and high value of each parameter."""
     from matplotlib.figure import Figure
@@ -835,3 +836,8 @@ def report_text(
         ]
     L.append("")
     return "\n".join(L)
+
+
+def cli_calibrate(args: Any, argv: list[str]) -> int:
+    """``idlibsim calibrate SCENARIO.toml [--quick] [--update-shipped] ...``."""
+    return calibrate_and_report(load_scenario(args.scenario), args)

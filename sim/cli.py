@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, UsageError
 
 EXIT_NOT_REPRODUCED = 1  # `rerun`: the numbers differ
 EXIT_INPUT = 2  # bad scenario, data file or option: nothing was written
@@ -21,10 +21,6 @@ EXIT_INVARIANT = 3  # the model broke one of its invariants (a bug: please repor
 EXIT_INTERNAL = 70  # any other unexpected error (a bug)
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "IDLIBSIM_DEBUG"  # set to 1 to see the Python traceback of an unexpected error
-
-
-class UsageError(Exception):
-    """A bad command-line option (printed, exit 2)."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -411,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from .runner import format_summary, run
+    from .report import format_summary
+    from .runner import run
     from .scenario.loading import load_scenario
 
     scenario = load_scenario(args.scenario)
@@ -499,7 +496,7 @@ def cmd_sensitivity(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace, argv: list[str]) -> int:
-    from .calibration import cli_calibrate
+    from .calibration_report import cli_calibrate
 
     return cli_calibrate(args, argv)
 

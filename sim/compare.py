@@ -26,15 +26,12 @@ Python (notebooks)::
 
 from __future__ import annotations
 
-import os
 import sys
 import textwrap
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -43,21 +40,28 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from . import plots as P
 from .ensemble import (
-    ENSEMBLE_KIND,
-    MANIFEST_NAME,
     METRICS,
     QUANTILES,
-    REPLICATES_DIR,
     band_covers,
     quantile_bands,
     read_replicate,
-    replicate_path,
 )
-from .errors import InputError, Problem, did_you_mean
+from .errors import InputError, Problem, UsageError, did_you_mean, require_columns
+from .folders import (
+    ENSEMBLE_KIND,
+    MANIFEST_NAME,
+    REPLICATES_DIR,
+    EnsembleFolder,
+    ResultsFolder,
+    validate_ensemble_manifest,
+)
 from .history import DAILY_COLUMNS
-from .plots import format_people
-from .results import PROJECT_ROOT, neutralise_formulas
+from .observed import OBSERVED_START_TOLERANCE_DAYS, drawn_at, load_observed
+from .plots import INK, MUTED, format_people
+from .results import PROJECT_ROOT, write_csv
+from .safety import check_replaceable_file, staged, starts_with
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -111,7 +115,6 @@ TABLE_COLUMNS = (
 MEASURE_OF = {"displacements_cumulative": "movements", "displaced_people_cumulative": "people"}
 #: An observed figure counted from more than this many days after the first plotted day is
 #: drawn on top of the reference scenario's median on the day before its period starts.
-OBSERVED_START_TOLERANCE_DAYS = 7
 
 #: What each metric is, for titles and axis labels (the unit is always people).
 HUMAN = {
@@ -145,7 +148,6 @@ LINESTYLES = ("-", "--", "-.", ":", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 1)), (0, (8
 MARKERS = ("o", "s", "^", "v", "P", "X", "h")
 HATCHES = (None, "////", "\\\\\\\\", "....", "xx", "++", "--")
 OBSERVED_MARKER = "D"
-INK, MUTED, GRID = "#222222", "#555555", "#E5E5E5"
 
 
 def _style(k: int) -> dict[str, Any]:
@@ -181,15 +183,11 @@ def _not_results(folder: Path, why: str) -> InputError:
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
     try:
-        from .safety import read_json
-
-        man = read_json(folder / MANIFEST_NAME)
+        man = ResultsFolder(folder).read_manifest()
         if not isinstance(man, dict):
             raise ValueError("not a JSON object")
         if man.get("kind") == ENSEMBLE_KIND:  # untrusted: names become paths
-            from .ensemble import validate_manifest
-
-            validate_manifest(man, folder / MANIFEST_NAME)
+            validate_ensemble_manifest(man, folder / MANIFEST_NAME)
         return man
     except (OSError, ValueError) as exc:
         raise InputError(
@@ -267,7 +265,8 @@ def _ensemble_source(folder: Path, man: dict, s: dict) -> dict[str, Any]:
         "kind": "ensemble",
         "population_scale": float(man.get("population_scale", float("nan"))),
         "runs": [
-            (i, int(seed), replicate_path(folder, s["name"], i)) for i, seed in enumerate(seeds)
+            (i, int(seed), EnsembleFolder(folder).replicate_path(s["name"], i))
+            for i, seed in enumerate(seeds)
         ],
         "n_days": s.get("reported_days"),
         "observed_file": _project_path(s.get("observed")),
@@ -354,11 +353,7 @@ def _read_daily(path: Path) -> pd.DataFrame | None:
         raise InputError(
             [Problem(path, "", f"cannot be read as CSV: {exc}", "rerun the run that made it")]
         ) from None
-    missing = [c for c in ("date", "day") if c not in df.columns]
-    if missing:
-        raise InputError(
-            [Problem(path, "header", f"missing column(s) {', '.join(missing)}", "not a daily.csv")]
-        )
+    require_columns(path, df.columns, ("date", "day"), "not a daily.csv")
     return df
 
 
@@ -371,8 +366,6 @@ def _check_metric(metric: str) -> None:
 
 def observed_for(curves: pd.DataFrame) -> pd.DataFrame | None:
     """The observed figures of the first scenario that names an observed file (or None)."""
-    from .observed import load_observed
-
     for path in curves.drop_duplicates("scenario")["observed_file"]:
         if isinstance(path, str) and path and Path(path).exists():
             return load_observed(path)
@@ -537,14 +530,7 @@ def observed_points(
     c = curves[curves["scenario"] == ref]
     med = c.groupby("date")["value"].median()
     med.index = pd.to_datetime(med.index)
-    ys = []
-    for r in obs.itertuples():
-        base = 0.0
-        if (r.period_start - first).days > OBSERVED_START_TOLERANCE_DAYS:
-            before = med[med.index < r.period_start]
-            base = float(before.iloc[-1]) if len(before) else 0.0
-        ys.append(float(r.value) + base)
-    obs["y"] = ys
+    obs["y"] = [drawn_at(r.value, r.period_start, first, med)[0] for r in obs.itertuples()]
     obs = obs.sort_values(["use", "as_of"], kind="stable")
     return obs[cols].reset_index(drop=True)
 
@@ -552,41 +538,6 @@ def observed_points(
 # --------------------------------------------------------------------------------------
 # Figure
 # --------------------------------------------------------------------------------------
-
-
-def _date_axis(ax, first: pd.Timestamp, last: pd.Timestamp, label: bool = True) -> None:
-    span = max(1, (last - first).days)
-    if span <= 10:
-        loc = mdates.DayLocator()
-    elif span <= 70:
-        loc = mdates.DayLocator(bymonthday=(1, 8, 15, 22))
-    elif span <= 150:
-        loc = mdates.DayLocator(bymonthday=(1, 15))
-    elif span <= 300:
-        loc = mdates.MonthLocator()
-    else:
-        loc = mdates.MonthLocator(bymonth=(1, 4, 7, 10))
-
-    def fmt(x: float, _pos: Any = None) -> str:
-        d = mdates.num2date(x).date()
-        year = f" {d.year}" if first.year != last.year and d.month == 1 and d.day <= 15 else ""
-        return f"{d.day} {d:%b}{year}"
-
-    ax.xaxis.set_major_locator(loc)
-    ax.xaxis.set_major_formatter(FuncFormatter(fmt))
-    lo, hi = mdates.date2num(first), mdates.date2num(last)
-    pad = max(0.5, (hi - lo) * 0.01)
-    ax.set_xlim(lo - pad, hi + pad)
-    if label:
-        years = f"{first.year}" if first.year == last.year else f"{first.year}-{last.year}"
-        ax.set_xlabel(f"Date ({years})", fontsize=9, color=INK)
-
-
-def _style_axes(ax) -> None:
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.tick_params(labelsize=8.5, color=MUTED, labelcolor=INK)
-    ax.grid(axis="y", color=GRID, linewidth=0.8)
-    ax.set_axisbelow(True)
 
 
 def _draw_band(ax, x, b: pd.DataFrame, st: dict, label: str, zorder: float) -> None:
@@ -645,6 +596,7 @@ def _runs_text(n: int, seed: Any) -> str:
     return f"1 run, seed {seed}" if n == 1 else f"median of {n} runs"
 
 
+@P.styled
 def plot_comparison(
     curves: pd.DataFrame,
     metric: str | None = None,
@@ -744,7 +696,7 @@ def plot_comparison(
         )
         texts.append(text)
 
-    _style_axes(ax)
+    ax.grid(axis="y")
     ax.yaxis.set_major_formatter(FuncFormatter(format_people))
     ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
     if float(np.nanmin(lev["p05"].astype(float))) >= 0:
@@ -758,7 +710,7 @@ def plot_comparison(
         color=INK,
     )
     ax.legend(handles, texts, fontsize=8, frameon=False, loc="best")
-    _date_axis(ax, first, last, label=not two)
+    P.format_date_axis(ax, first, last, label=not two)
     if two:
         ax.tick_params(labelbottom=False)
 
@@ -786,7 +738,7 @@ def plot_comparison(
                 unpaired.append(labels[key])
             _draw_band(ax=axd, x=x, b=b, st=st, label=lab, zorder=2 + k)
         axd.axhline(0, color=INK, lw=0.9, zorder=1.5)
-        _style_axes(axd)
+        axd.grid(axis="y")
         axd.yaxis.set_major_formatter(FuncFormatter(lambda v, p: format_people(v, p, signed=True)))
         axd.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
         axd.set_ylabel(f"Difference: {unit[0].lower() + unit[1:]}", fontsize=9, color=INK)
@@ -800,7 +752,7 @@ def plot_comparison(
             f"Difference from '{labels[ref]}', {how}", loc="left", fontsize=9.5, color=INK
         )
         axd.legend(fontsize=8, frameon=False, loc="best")
-        _date_axis(axd, first, last)
+        P.format_date_axis(axd, first, last)
         notes.append(
             "Differences are taken between runs with the same seed (common random numbers: "
             "both runs face the same random draws, and the same draws of parameters and "
@@ -846,8 +798,6 @@ def plot_comparison(
 def _check_outputs(output: Path) -> None:
     """An existing PNG/CSV pair is replaced only if it is a comparison idlibsim wrote
     (recognised by the CSV's header); anything else (a user's figure) is refused."""
-    from .safety import check_replaceable_file, starts_with
-
     csv_path = output.with_suffix(".csv")
     header = (",".join(TABLE_COLUMNS) + "\n").encode()
 
@@ -887,27 +837,17 @@ def save_comparison(
     fig = plot_comparison(curves, metric, obs, title=title, table=table)
     output.parent.mkdir(parents=True, exist_ok=True)
     csv_path = output.with_suffix(".csv")
-    stamp = f"{os.getpid()}.{time.time_ns()}"
-    tmp_png = output.parent / f".tmp-{output.name}.{stamp}"
-    tmp_csv = output.parent / f".tmp-{csv_path.name}.{stamp}"
     try:
-        fig.savefig(tmp_png, dpi=DPI, format="png", metadata={"Software": None})
-        neutralise_formulas(table).to_csv(
-            tmp_csv, index=False, lineterminator="\n", encoding="utf-8"
-        )
-        os.replace(tmp_png, output)
-        os.replace(tmp_csv, csv_path)
+        with staged(csv_path) as tmp_csv, staged(output) as tmp_png:
+            fig.savefig(tmp_png, dpi=DPI, format="png", metadata={"Software": None})
+            write_csv(table, tmp_csv)
     finally:
-        tmp_png.unlink(missing_ok=True)
-        tmp_csv.unlink(missing_ok=True)
         fig.clear()
     return output, csv_path, table
 
 
 def cli_compare(args, argv: list[str]) -> int:
     """``idlibsim compare RUN_OR_ENSEMBLE_DIR ... [--metric NAME] [--observed] -o FILE.png``."""
-    from .cli import UsageError
-
     try:
         _check_metric(args.metric)
     except ValueError as exc:

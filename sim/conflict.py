@@ -26,26 +26,22 @@ model's step only indexes arrays:
 Bombardment can also come from **event data** instead of hand-set tiers: ``[conflict]
 bombardment_table`` names a CSV of weekly intensities per place derived from UCDP GED by
 the rule of :func:`ged_weekly_counts` and :func:`ged_intensity` (read by
-:func:`load_bombardment_table`); each row acts as a ``bombardment`` event for its week.
+:func:`sim.place_tables.load_bombardment_table`); each row acts as a ``bombardment`` event for its week.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, Problem, clip, decode_text, did_you_mean, read_bytes
+from . import behaviour as rules
 from .geography import GOVERNMENT, World
 from .scenario.loading import Scenario
 
 # --------------------------------------------------------------------------------------
-# Bombardment from UCDP GED events: the rule (pure functions) and the table loader
+# Bombardment from UCDP GED events: the rule (pure functions; the table is read by
+# sim.place_tables)
 # --------------------------------------------------------------------------------------
 
 #: Events closer than this to a place's coordinate count for the place (km).
@@ -61,8 +57,6 @@ GED_TYPES = (1, 3)
 #: Highest GED ``where_prec`` kept (1 exact place, 2 within 25 km, 3 second-order
 #: administrative unit); 4 and above locate the event only to a governorate or country.
 GED_MAX_WHERE_PREC = 3
-BOMBARDMENT_TABLE_COLUMNS = ("place", "week_start", "week_end", "intensity")
-CAMP_TABLE_COLUMNS = ("place", "date", "capacity")
 
 
 def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
@@ -124,161 +118,6 @@ def ged_intensity(
         deaths_per_event
     )
     return 1.0 - np.power(0.5, score / float(half_score))
-
-
-@dataclass(frozen=True)
-class BombardmentRow:
-    """One week of event-derived bombardment at one place (dates inclusive)."""
-
-    place: str
-    start: date
-    end: date
-    intensity: float
-
-
-@dataclass(frozen=True)
-class CampCapacityRow:
-    """Formal camp and site places (people) at a place from ``date`` on."""
-
-    place: str
-    date: date
-    capacity: int
-
-
-def _read_table(path: Path, columns: tuple[str, ...], what: str) -> csv.DictReader:
-    text = decode_text(path, read_bytes(path, what), f"the {what}")
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise InputError(
-            [
-                Problem(
-                    path,
-                    "header",
-                    f"missing column(s) {', '.join(missing)}",
-                    f"the {what} needs the columns " + ", ".join(columns),
-                    1,
-                )
-            ]
-        )
-    return reader
-
-
-def load_camp_table(path: Path, names: list[str]) -> tuple[CampCapacityRow, ...]:
-    """Read and check a table of dated camp capacities (columns ``place, date, capacity``;
-    extra columns are documentation), sorted by date. Places must be in ``names``."""
-    path = Path(path)
-    reader = _read_table(path, CAMP_TABLE_COLUMNS, "camp table")
-    problems: list[Problem] = []
-    rows: list[CampCapacityRow] = []
-    known = set(names)
-    for row in reader:
-        line = reader.line_num
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
-        place = row.get("place", "")
-        if place not in known:
-            problems.append(
-                Problem(
-                    path,
-                    "place",
-                    f"unknown place '{clip(place)}' (not in the locations file)",
-                    did_you_mean(place, names),
-                    line,
-                )
-            )
-            continue
-        try:
-            d = date.fromisoformat(row["date"])
-        except ValueError:
-            problems.append(
-                Problem(
-                    path, f"date (place '{clip(place)}')", "is not a date", "write YYYY-MM-DD", line
-                )
-            )
-            continue
-        try:
-            cap = float(row["capacity"])
-        except ValueError:
-            cap = math.nan
-        if not (0 <= cap <= 10_000_000) or not cap.is_integer():
-            problems.append(
-                Problem(
-                    path,
-                    f"capacity (place '{clip(place)}')",
-                    f"'{clip(row['capacity'])}' is not a whole number of people from 0 to 10,000,000",
-                    "give the camp places in people, e.g. 12000",
-                    line,
-                )
-            )
-            continue
-        rows.append(CampCapacityRow(place, d, int(cap)))
-    if problems:
-        raise InputError(problems)
-    return tuple(sorted(rows, key=lambda r: r.date))
-
-
-def load_bombardment_table(path: Path, names: list[str]) -> tuple[BombardmentRow, ...]:
-    """Read and check a bombardment table (columns ``place, week_start, week_end,
-    intensity``; extra columns are documentation). Places must be in ``names``."""
-    path = Path(path)
-    reader = _read_table(path, BOMBARDMENT_TABLE_COLUMNS, "bombardment table")
-    problems: list[Problem] = []
-    rows: list[BombardmentRow] = []
-    known = set(names)
-    for row in reader:
-        line = reader.line_num
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
-        place = row.get("place", "")
-        if place not in known:
-            problems.append(
-                Problem(
-                    path,
-                    "place",
-                    f"unknown place '{clip(place)}' (not in the locations file)",
-                    did_you_mean(place, names),
-                    line,
-                )
-            )
-            continue
-        try:
-            a = date.fromisoformat(row["week_start"])
-            b = date.fromisoformat(row["week_end"])
-        except ValueError:
-            problems.append(
-                Problem(
-                    path,
-                    f"week_start/week_end (place '{clip(place)}')",
-                    "is not a date",
-                    "write dates as YYYY-MM-DD",
-                    line,
-                )
-            )
-            continue
-        if b < a:
-            problems.append(
-                Problem(path, "week_end", f"{b} is before week_start {a}", "swap them", line)
-            )
-            continue
-        try:
-            x = float(row["intensity"])
-        except ValueError:
-            x = math.nan
-        if not (0.0 <= x <= 1.0):
-            problems.append(
-                Problem(
-                    path,
-                    f"intensity (place '{clip(place)}')",
-                    f"'{clip(row['intensity'])}' is not a number from 0 to 1",
-                    "give an intensity between 0 and 1",
-                    line,
-                )
-            )
-            continue
-        rows.append(BombardmentRow(place, a, b, x))
-    if problems:
-        raise InputError(problems)
-    return tuple(rows)
 
 
 @dataclass
@@ -411,11 +250,9 @@ class Conditions:
         fear_memory_days: float,
         behaviour=None,
     ):
-        from .behaviour import fear_kernel
-
         self.timeline = timeline
         self.road_km = road_km
-        self.kernel = fear_kernel(road_km, fear_distance_km)
+        self.kernel = rules.fear_kernel(road_km, fear_distance_km)
         self.memory_days = fear_memory_days
         b = behaviour
         self.front_distance_km = 0.0 if b is None else b.front_distance_km
@@ -433,25 +270,15 @@ class Conditions:
         self._front_km_by_day: list[np.ndarray] = []
 
     def update(self, day: int) -> None:
-        from .behaviour import (
-            danger,
-            expected_danger,
-            front_distance,
-            front_speed,
-            front_threat,
-            sustained_bombardment,
-            update_fear,
-        )
-
         t = self.timeline
         self.day = day
         self.intensity = t.intensity[day]
-        self.danger = danger(self.intensity, self.kernel)
-        self.fear = update_fear(self.fear, self.danger, self.memory_days)
-        self.sustained = sustained_bombardment(
+        self.danger = rules.danger(self.intensity, self.kernel)
+        self.fear = rules.update_fear(self.fear, self.danger, self.memory_days)
+        self.sustained = rules.sustained_bombardment(
             self.sustained, t.bombardment[day], self.bombardment_memory_days
         )
-        self.front_km = front_distance(self.road_km, t.front[day])
+        self.front_km = rules.front_distance(self.road_km, t.front[day])
         lag = max(int(round(self.lookahead_days)), 1)
         self._front_km_by_day.append(self.front_km)
         if len(self._front_km_by_day) > lag + 1:
@@ -459,14 +286,14 @@ class Conditions:
         before = self._front_km_by_day[0]
         days = len(self._front_km_by_day) - 1
         self.front_speed = (
-            front_speed(self.front_km, before, days, self.max_speed)
+            rules.front_speed(self.front_km, before, days, self.max_speed)
             if days > 0
             else np.zeros_like(self.front_km)
         )
-        self.threat = front_threat(
+        self.threat = rules.front_threat(
             self.front_km, self.front_speed, self.lookahead_days, self.front_distance_km
         )
-        self.expected = expected_danger(self.fear, self.threat)
+        self.expected = rules.expected_danger(self.fear, self.threat)
         self.government = t.government[day]
         self.route_open = t.route_open[day]
         self.crossing_open = t.crossing_open[day]

@@ -20,18 +20,18 @@ of scenario files; edited scenarios are saved there), ``IDLIBSIM_DASHBOARD_RESUL
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import solara
 import solara.lab
 
 from . import dashboard_views as views
 from . import scenario_edit as edit
-from .dashboard_server import RESULTS_ENV, SCENARIOS_ENV
+from .dashboard_server import results_dir, scenarios_dir
 from .errors import InputError
-from .results import PROJECT_ROOT
 from .scenario.loading import Scenario, load_scenario
 
 SCALES = {"0.01": 0.01, "0.1": 0.1, "1": 1.0}  # population scale: person-rows per person
@@ -39,22 +39,14 @@ DEFAULT_SCALE = "0.1"  # proposed for interactive use
 MAX_RUNS = 6  # runs kept in the page for comparison
 
 
-def scenarios_dir() -> Path:
-    return Path(os.environ.get(SCENARIOS_ENV) or PROJECT_ROOT / "scenarios")
-
-
-def results_dir() -> Path:
-    return Path(os.environ.get(RESULTS_ENV) or PROJECT_ROOT / "results")
-
-
 def ensembles() -> list[Path]:
     """Ensemble folders directly under the results folder, newest first."""
-    from .ensemble import is_ensemble
+    from .folders import EnsembleFolder
 
     root = results_dir()
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and is_ensemble(p)]
+    found = [p for p in root.iterdir() if p.is_dir() and EnsembleFolder(p).is_ensemble()]
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
@@ -283,19 +275,23 @@ def CrossingLevers(base: Scenario | None = None):
         with solara.Row(style={"align-items": "center", "flex-wrap": "wrap"}):
             solara.Checkbox(label=name, value=st["open"], on_value=lambda v, u=update: u("open", v))
             if st["open"]:
-                solara.InputText(
-                    "from (YYYY-MM-DD)",
-                    value=st["from"],
-                    on_value=lambda v, u=update: u("from", v),
-                    error=parse_date(st["from"]) is None,
-                    style={"max-width": "140px"},
-                )
-                solara.InputInt(
-                    "people a day",
-                    value=st["capacity"],
-                    on_value=lambda v, u=update: u("capacity", v),
-                    style={"max-width": "120px"},
-                )
+                _from_date_and_number(st, update, "capacity", "people a day", "120px")
+
+
+def _from_date_and_number(
+    row: dict[str, Any], update: Callable[[str, Any], None], key: str, label: str, width: str
+) -> None:
+    """The two inputs of a dated lever: its start date ``row["from"]`` and ``row[key]``."""
+    solara.InputText(
+        "from (YYYY-MM-DD)",
+        value=row["from"],
+        on_value=lambda v: update("from", v),
+        error=parse_date(row["from"]) is None,
+        style={"max-width": "140px"},
+    )
+    solara.InputInt(
+        label, value=row[key], on_value=lambda v: update(key, v), style={"max-width": width}
+    )
 
 
 @solara.component
@@ -320,19 +316,7 @@ def CampLevers(base):
                 on_value=lambda v, u=update: u("location", v),
                 style={"max-width": "170px"},
             )
-            solara.InputText(
-                "from (YYYY-MM-DD)",
-                value=c["from"],
-                on_value=lambda v, u=update: u("from", v),
-                error=parse_date(c["from"]) is None,
-                style={"max-width": "140px"},
-            )
-            solara.InputInt(
-                "places",
-                value=c["places"],
-                on_value=lambda v, u=update: u("places", v),
-                style={"max-width": "110px"},
-            )
+            _from_date_and_number(c, update, "places", "places", "110px")
             solara.Button(icon_name="mdi-delete", on_click=remove, text=True)
 
     def add():

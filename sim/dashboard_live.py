@@ -2,7 +2,8 @@
 
 Mesa's SolaraViz drives a :class:`~sim.model.DisplacementModel` one day per step (Step,
 Play, Reset in the sidebar), with Mesa's plot component reading the model's
-DataCollector and a map of where the displaced are staying redrawn each step. Only the
+DataCollector, a map of where the displaced are staying redrawn each step and a table of
+the places read from the model's ``Location`` agents. Only the
 SolaraViz API that Mesa 3.3 and 3.5 share is used: ``SolaraViz(model, components=...,
 model_params=..., name=...)``, ``make_plot_component(measure, page=...)`` and
 ``mesa.visualization.utils.update_counter``.
@@ -20,7 +21,7 @@ from mesa.visualization import SolaraViz, make_plot_component
 from mesa.visualization.utils import update_counter
 
 from . import dashboard_views as views
-from .dashboard_server import SCENARIOS_ENV  # noqa: F401 - documents where the files come from
+from .dashboard_server import scenarios_dir
 from .model import DisplacementModel
 from .scenario.loading import load_scenario
 from .scenario_edit import list_scenarios
@@ -34,8 +35,6 @@ class LiveModel(DisplacementModel):
     def __init__(
         self, scenario_file: str = "idlib_2019.toml", seed: int = 1, population_scale: float = 0.01
     ):
-        from .dashboard import scenarios_dir
-
         files = {p.name for p in list_scenarios(scenarios_dir())}
         if scenario_file not in files:  # only the listed files: never a typed path
             raise ValueError(f"unknown scenario file {scenario_file!r}")
@@ -65,9 +64,14 @@ def LiveMap(model: LiveModel):
 
 
 @solara.component
-def LivePage():
-    from .dashboard import scenarios_dir
+def LivePlaces(model: LiveModel):
+    """The places with most displaced people now, read from the model's Location agents."""
+    update_counter.get()
+    solara.Markdown(views.places_markdown(model.places))
 
+
+@solara.component
+def LivePage():
     files = [p.name for p in list_scenarios(scenarios_dir())]
     first = "idlib_2019.toml" if "idlib_2019.toml" in files else files[0]
     model = solara.use_memo(lambda: LiveModel(first, 1, LIVE_SCALES[0]), dependencies=[])
@@ -82,6 +86,7 @@ def LivePage():
                 page=0,
             ),
             (LiveMap, 0),
+            (LivePlaces, 0),
         ],
         model_params={
             "scenario_file": {

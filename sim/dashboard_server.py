@@ -24,6 +24,20 @@ RESULTS_ENV = "IDLIBSIM_DASHBOARD_RESULTS"  # results root (saved runs; ensemble
 QUIET_ENV = {"SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False", "SOLARA_TELEMETRY_SENTRY_ENABLE": "False"}
 
 
+def scenarios_dir() -> Path:
+    """The folder of scenario files the dashboard lists (``$IDLIBSIM_DASHBOARD_SCENARIOS``)."""
+    from .results import PROJECT_ROOT  # lazy: NumPy and pandas, not needed to start the server
+
+    return Path(os.environ.get(SCENARIOS_ENV) or PROJECT_ROOT / "scenarios")
+
+
+def results_dir() -> Path:
+    """The results root where the dashboard finds ensembles (``$IDLIBSIM_DASHBOARD_RESULTS``)."""
+    from .results import PROJECT_ROOT  # lazy: NumPy and pandas, not needed to start the server
+
+    return Path(os.environ.get(RESULTS_ENV) or PROJECT_ROOT / "results")
+
+
 class DashboardUnavailableError(ImportError):
     """The ``dashboard`` extra is not installed."""
 

@@ -12,7 +12,7 @@ import calendar
 import functools
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from . import plots as P
 from .runner import RunResult, summarize
 from .scenario.loading import Scenario
 
@@ -280,6 +281,7 @@ def camps_table(locations: pd.DataFrame, day: int) -> pd.DataFrame:
     return out.sort_values("pct_of_capacity", ascending=False).reset_index(drop=True)
 
 
+@P.styled
 def camps_figure(locations: pd.DataFrame, day: int) -> Figure:
     """People in camps and informal sites against the camp places, per camp place, on a day."""
     t = camps_table(locations, day).iloc[::-1]
@@ -326,6 +328,55 @@ def camps_caption(locations: pd.DataFrame, day: int) -> str:
             f"{r.place} {r.pct_of_capacity:.0f}%" for r in over.itertuples()
         )
     return text
+
+
+# --------------------------------------------------------------------------------------
+# The places now, from the model's Location agents (the live page)
+# --------------------------------------------------------------------------------------
+
+
+def places_now(agents: Iterable[Any]) -> pd.DataFrame:
+    """What the :class:`~sim.model.Location` agents carry now, one row a place, the places
+    with most displaced people staying first (ties by name)."""
+    t = pd.DataFrame(
+        [
+            {
+                "place": a.name,
+                "displaced_staying": a.displaced_staying,
+                "in_camp": a.in_camp,
+                "in_informal_site": a.in_informal_site,
+                "camp_capacity": a.camp_capacity,
+                "threat": a.threat,
+                "government_held": a.government_held,
+            }
+            for a in agents
+        ]
+    )
+    return t.sort_values(["displaced_staying", "place"], ascending=[False, True]).reset_index(
+        drop=True
+    )
+
+
+def places_markdown(agents: Iterable[Any], top: int = 8) -> str:
+    """The ``top`` places by displaced people staying there now (Markdown): people staying,
+    camps against their places, the danger expected there (0-1), held by the government."""
+    t = places_now(agents)
+    t = t[t["displaced_staying"] > 0].head(top)
+    if t.empty:
+        return "Nobody is displaced yet."
+    rows = [
+        "| place | displaced staying | in camps / camp places | informal sites | danger | "
+        "government-held |",
+        "|:--|--:|--:|--:|--:|:--|",
+    ]
+    for r in t.itertuples():
+        camps = f"{people(r.in_camp)} / {people(r.camp_capacity)}" if r.camp_capacity else "-"
+        held = "yes" if r.government_held else ""
+        rows.append(
+            f"| {r.place} | {people(r.displaced_staying)} | {camps} | "
+            f"{people(r.in_informal_site)} | {r.threat:.2f} | {held} |"
+        )
+    return "\n".join(rows)
 
 
 # --------------------------------------------------------------------------------------

@@ -57,30 +57,36 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, OutputError, Problem
+from .errors import (
+    InputError,
+    OutputError,
+    Problem,
+    ResultsExistError,
+    UsageError,
+    describe_mode,
+    not_a_regular_file,
+)
+from .folders import ENSEMBLE_KIND, REPLICATES_DIR, EnsembleFolder
 from .history import DAILY_COLUMNS
 from .provenance import source_info, worker_identity
 from .results import (
     MANIFEST_VERSION,
     PROJECT_ROOT,
-    ResultsExistError,
     display_path,
-    file_sha256,
     portable,
     scale_label,
     scenario_digest,
     versions,
     write_csv,
-    write_json,
 )
 from .rng import replicate_seeds
 from .safety import (
+    STAGED_PREFIX,
     TargetLock,
-    describe_mode,
     normalise_target,
-    not_a_regular_file,
-    read_json,
+    refuse_in_spawned_child,
     sha256_limited,
+    staged,
 )
 from .scenario.loading import Scenario, load_scenario
 
@@ -104,10 +110,6 @@ METRICS = tuple(c for c in DAILY_COLUMNS if c not in ("date", "day"))
 #: Band columns and their quantiles (numpy's default, linear interpolation).
 QUANTILES = {"median": 0.5, "p05": 0.05, "p25": 0.25, "p75": 0.75, "p95": 0.95}
 BAND_COLUMNS = ("scenario", "label", "date", "day", "metric", *QUANTILES, "n", "uncertainty")
-ENSEMBLE_KIND = "ensemble"
-MANIFEST_NAME = "manifest.json"
-REPLICATES_DIR = "replicates"
-TMP_PREFIX = ".tmp-"
 #: Memory limit per LocalCluster worker (capped by an equal share of the machine's memory).
 #: A full-population (scale 1) 2019 replicate peaks at about 0.35 GB; see docs/ensembles.md.
 LOCAL_WORKER_MEMORY = 2 * 1024**3
@@ -206,7 +208,7 @@ class RunTask:
 def execute(task: RunTask) -> pd.DataFrame:
     """Run one task and return its daily table (this is what Dask workers call)."""
     from .memory import tune_allocator
-    from .runner import simulate
+    from .runner import simulate  # lazy: `idlibsim compare` reads ensembles without Mesa
 
     tune_allocator()  # whatever MALLOC_* the worker was started with (sim.memory)
 
@@ -271,8 +273,6 @@ def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]
         finally:
             client.close()
         return
-    from .safety import refuse_in_spawned_child
-
     refuse_in_spawned_child("starting a Dask LocalCluster (workers > 1)")
     import dask
 
@@ -580,32 +580,11 @@ def ensemble_id(
     return f"ensemble_{joined}_{h}"
 
 
-def replicate_path(folder: Path, scenario: str, i: int) -> Path:
-    return Path(folder) / scenario / REPLICATES_DIR / f"rep-{i:04d}.csv"
-
-
 def write_atomic_csv(df: pd.DataFrame, path: Path) -> None:
     """Write a CSV under a temporary name in the same folder, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TMP_PREFIX}{path.name}.{os.getpid()}.{time.time_ns()}"
-    try:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with staged(path) as tmp:
         write_csv(df, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_atomic_json(obj: Any, path: Path) -> None:
-    path = Path(path)
-    tmp = path.parent / f"{TMP_PREFIX}{path.name}.{os.getpid()}.{time.time_ns()}"
-    try:
-        write_json(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_replicate(path: Path, n_days: int | None = None) -> pd.DataFrame | None:
@@ -628,7 +607,7 @@ def read_replicate(path: Path, n_days: int | None = None) -> pd.DataFrame | None
 def _clean_temporaries(folder: Path) -> int:
     n = 0
     if folder.is_dir():
-        for p in folder.glob(f"{TMP_PREFIX}*"):
+        for p in folder.glob(f"{STAGED_PREFIX}*"):
             p.unlink(missing_ok=True)
             n += 1
     return n
@@ -693,7 +672,7 @@ def _check_compatible(
             f"{folder} is {describe_mode(st.st_mode)}, not an ensemble folder; idlibsim will not "
             "write there: choose another --out"
         )
-    path = folder / MANIFEST_NAME
+    path = EnsembleFolder(folder).manifest_path
     if not os.path.lexists(path):
         if st is not None and any(p for p in folder.iterdir() if not p.name.startswith(".")):
             raise ResultsExistError(
@@ -701,7 +680,7 @@ def _check_compatible(
             )
         return None
     try:
-        old = read_json(path)
+        old = EnsembleFolder(folder).read_manifest()
     except InputError:
         raise ResultsExistError(
             f"{path} cannot be read as a manifest of idlibsim; remove the folder or choose "
@@ -886,14 +865,13 @@ def run_ensemble(
     the user fixed (the scenario's ``[behaviour]`` table, ``with_behaviour``, ``fix``) are
     not drawn.
     """
-    from .model import population_weight
+    from .model import population_weight  # lazy: compare reads ensembles without Mesa
+    from .runner import check_population_scale
 
     t0 = time.perf_counter()
     if int(replicates) < 1:
         raise ValueError("replicates must be at least 1")
     population_weight(population_scale)  # ValueError for scales that are not 1/k
-    from .runner import check_population_scale
-
     if int(workers) < 1:
         raise ValueError("workers must be at least 1")
     scs = _resolve(scenarios)
@@ -949,7 +927,7 @@ def run_ensemble(
             n_days = _reported_days(sc)
             done[sc.name] = 0
             for i, seed in enumerate(seeds):
-                p = replicate_path(folder, sc.name, i)
+                p = EnsembleFolder(folder).replicate_path(sc.name, i)
                 rel = p.relative_to(folder).as_posix()
                 if os.path.lexists(p) and (os.path.islink(p) or not os.path.isfile(p)):
                     # never remove what idlibsim did not write (a folder, a link, a device)
@@ -1025,7 +1003,7 @@ def _carry_out(plan: _Plan, client: Any, progress: bool) -> EnsembleResult:
     folder.mkdir(parents=True, exist_ok=True)
     _clean_temporaries(folder)
     if plan.todo:
-        write_atomic_json(plan.manifest("running"), folder / MANIFEST_NAME)
+        EnsembleFolder(folder).write_manifest(plan.manifest("running"))
     digests = {e["name"]: e["digest"] for e in plan.entries}
 
     ran = 0
@@ -1035,14 +1013,14 @@ def _carry_out(plan: _Plan, client: Any, progress: bool) -> EnsembleResult:
         def save(k: int, daily: pd.DataFrame) -> None:
             nonlocal ran
             scen, i, _ = plan.todo[k]
-            path = replicate_path(folder, scen, i)
+            path = EnsembleFolder(folder).replicate_path(scen, i)
             write_atomic_csv(daily, path)
             plan.records[path.relative_to(folder).as_posix()] = {
-                "sha256": file_sha256(path),
+                "sha256": sha256_limited(path),
                 "scenario_digest": digests[scen],
                 "seed": int(plan.seeds[i]),
             }
-            write_atomic_json(plan.manifest("running"), folder / MANIFEST_NAME)
+            EnsembleFolder(folder).write_manifest(plan.manifest("running"))
             plan.done[scen] += 1
             ran += 1
             bar.update(1)
@@ -1059,13 +1037,13 @@ def _carry_out(plan: _Plan, client: Any, progress: bool) -> EnsembleResult:
     for sc in plan.scenarios:
         frames = []
         for i in range(len(plan.seeds)):
-            path = replicate_path(folder, sc.name, i)
+            path = EnsembleFolder(folder).replicate_path(sc.name, i)
             df = read_replicate(path, _reported_days(sc))
             if df is None:  # pragma: no cover - would be a bug: every replicate was written
                 raise RuntimeError(f"replicate {i} of {sc.name} is missing from {folder}")
             frames.append(df)
             rel = path.relative_to(folder).as_posix()
-            outputs[rel] = file_sha256(path)
+            outputs[rel] = sha256_limited(path)
             if plan.records.get(rel, {}).get("sha256") != outputs[rel]:
                 raise OutputError(f"{path} changed while the ensemble ran; run the command again")
         tables[sc.name] = _stack(frames, plan.seeds)
@@ -1081,13 +1059,13 @@ def _carry_out(plan: _Plan, client: Any, progress: bool) -> EnsembleResult:
         if plan.uncertainty != "seed":
             dpath = folder / sc.name / "draws.csv"
             write_atomic_csv(_draws_table(sc, plan.draws[sc.name], plan.seeds), dpath)
-            outputs[dpath.relative_to(folder).as_posix()] = file_sha256(dpath)
+            outputs[dpath.relative_to(folder).as_posix()] = sha256_limited(dpath)
     all_bands = pd.concat(band_tables, ignore_index=True)
     write_atomic_csv(all_bands, folder / "bands.csv")
-    outputs = {"bands.csv": file_sha256(folder / "bands.csv"), **outputs}
+    outputs = {"bands.csv": sha256_limited(folder / "bands.csv"), **outputs}
     wall = time.perf_counter() - plan.t0
     man = plan.manifest("complete", wall, outputs)
-    write_atomic_json(man, folder / MANIFEST_NAME)
+    EnsembleFolder(folder).write_manifest(man)
     return EnsembleResult(folder, man, tables, all_bands, ran, plan.skipped, wall, plan.notes)
 
 
@@ -1181,7 +1159,7 @@ def _uncertainty_plan(
                 ]
             )
     if post is not None and sc.parameters_file and post.meta.get("parameters_sha256"):
-        if post.meta["parameters_sha256"] != file_sha256(Path(sc.parameters_file)):
+        if post.meta["parameters_sha256"] != sha256_limited(Path(sc.parameters_file)):
             note = (
                 f"the posterior {display_path(post.path)} was fitted beside an earlier version "
                 "of the parameter file: rerun `idlibsim posterior --update-shipped`"
@@ -1228,57 +1206,6 @@ def _stack(frames: list[pd.DataFrame], seeds: Sequence[int]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def is_ensemble(folder: Path | str) -> bool:
-    """Whether ``folder`` holds an ensemble manifest."""
-    path = Path(folder) / MANIFEST_NAME
-    if not path.is_file():
-        return False
-    try:
-        man = read_json(path)
-    except InputError:
-        return False
-    return isinstance(man, dict) and man.get("kind") == ENSEMBLE_KIND
-
-
-def validate_manifest(man: Any, path: Path) -> None:
-    """Check the fields of an ensemble manifest that are read (untrusted input).
-
-    Scenario names become paths (``<name>/replicates/``), so they must be plain names;
-    seeds and day counts must be whole numbers; labels text.
-    """
-    import re
-
-    bad: list[str] = []
-    seeds = man.get("replicate_seeds") if isinstance(man, dict) else None
-    if not isinstance(seeds, list) or not seeds or len(seeds) > 100_000:
-        bad.append("replicate_seeds must be a non-empty list of seeds")
-    elif not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds):
-        bad.append("replicate_seeds must be whole numbers >= 0")
-    scs = man.get("scenarios") if isinstance(man, dict) else None
-    if not isinstance(scs, list) or not scs:
-        bad.append("scenarios must be a non-empty list")
-    else:
-        for k, sc in enumerate(scs):
-            if not isinstance(sc, dict):
-                bad.append(f"scenarios[{k}] must be a table")
-                continue
-            name = sc.get("name")
-            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", name):
-                bad.append(f"scenarios[{k}].name {str(name)[:40]!r} is not a scenario name")
-            if not isinstance(sc.get("label"), str):
-                bad.append(f"scenarios[{k}].label must be text")
-            nd = sc.get("reported_days")
-            if nd is not None and (not isinstance(nd, int) or isinstance(nd, bool) or nd < 1):
-                bad.append(f"scenarios[{k}].reported_days must be a whole number of days")
-    if bad:
-        raise InputError(
-            [
-                Problem(path, "", b, "give a folder written by `idlibsim ensemble`, unedited")
-                for b in bad
-            ]
-        )
-
-
 def band_covers(entry: Any) -> str:
     """What a manifest's scenario entry says its band covers (older ensembles: seed noise)."""
     u = entry.get("uncertainty") if isinstance(entry, dict) else None
@@ -1293,7 +1220,8 @@ def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> Ensemble
     recomputed from the replicates present when bands.csv is missing or out of date.
     """
     folder = Path(folder)
-    if not is_ensemble(folder):
+    ens = EnsembleFolder(folder)
+    if not ens.is_ensemble():
         raise InputError(
             [
                 Problem(
@@ -1304,8 +1232,7 @@ def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> Ensemble
                 )
             ]
         )
-    man = read_json(folder / MANIFEST_NAME)
-    validate_manifest(man, folder / MANIFEST_NAME)
+    man = ens.manifest()
     seeds = man["replicate_seeds"]
     tables: dict[str, pd.DataFrame] = {}
     band_tables = []
@@ -1313,7 +1240,9 @@ def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> Ensemble
     for s in man["scenarios"]:
         frames, present = [], []
         for i in range(len(seeds)):
-            df = read_replicate(replicate_path(folder, s["name"], i), s.get("reported_days"))
+            df = read_replicate(
+                EnsembleFolder(folder).replicate_path(s["name"], i), s.get("reported_days")
+            )
             if df is not None:
                 frames.append(df)
                 present.append(i)
@@ -1362,8 +1291,6 @@ def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> Ensemble
 
 def cli_ensemble(args, argv: list[str]) -> int:
     """``idlibsim ensemble SCENARIO.toml ... --replicates N [--workers K] [--scheduler A]``."""
-    from .cli import UsageError
-
     scenarios = [load_scenario(p) for p in args.scenario]
     quiet = bool(getattr(args, "quiet", False))
     fix, values = _parse_fix(getattr(args, "fix", None) or [])

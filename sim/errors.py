@@ -8,7 +8,9 @@ to fix it. The command line prints these without a traceback and exits with stat
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +57,14 @@ class OutputError(Exception):
     """An output path that must not be written or replaced (printed, exit status 2)."""
 
 
+class ResultsExistError(FileExistsError):
+    """The results folder exists and ``force`` was not given."""
+
+
+class UsageError(Exception):
+    """A bad command-line option (printed, exit 2)."""
+
+
 class ProblemList:
     """Collects problems so that a user sees all of them at once, not one per run."""
 
@@ -76,6 +86,103 @@ class ProblemList:
         return bool(self.items)
 
 
+# --------------------------------------------------------------------------------------
+# What kind of file is this?
+# --------------------------------------------------------------------------------------
+
+
+def describe_mode(mode: int) -> str:
+    """'a folder', 'a named pipe (FIFO)', ... for an ``st_mode``."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def not_a_regular_file(path: Path | str) -> str | None:
+    """Why ``path`` is not a readable regular file (following links), or None."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "does not exist" if not os.path.islink(path) else "is a broken symbolic link"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    what = describe_mode(st.st_mode)
+    via = " (through a symbolic link)" if os.path.islink(path) else ""
+    return f"is {what}{via}, not a regular file"
+
+
+def read_limited(path: Path | str, limit: int, what: str) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, or a clear :class:`InputError`.
+
+    The file type is checked before opening (opening a FIFO for reading blocks until a
+    writer appears; a device may never end) and again on the open descriptor.
+    """
+    path = Path(path)
+
+    def refuse(why: str, fix: str = "") -> InputError:
+        return InputError([Problem(path, "", why, fix or f"give the path of the {what} file")])
+
+    why = not_a_regular_file(path)
+    if why:
+        return_fix = "check the path" if "exist" in why else f"give the path of a {what} file"
+        raise refuse(f"{what} file {why}", return_fix)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise refuse(
+            f"cannot read the {what} file: {exc.strerror or exc}",
+            "check that the file exists and that you may read it",
+        ) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise refuse(f"{what} file is {describe_mode(st.st_mode)}, not a regular file")
+        if st.st_size > limit:
+            raise refuse(
+                f"{what} file is {st.st_size:,} bytes (limit {limit:,})",
+                "check that this is the right file",
+            )
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise refuse(f"{what} file is larger than {limit:,} bytes", "check the file")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise refuse(f"cannot read the {what} file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def require_columns(
+    path: Path | str, header: Iterable[str], required: Iterable[str], fix: str
+) -> None:
+    """Raise an :class:`InputError` naming the ``required`` columns missing from a table
+    file's ``header`` (its line 1), with ``fix`` saying what the file needs."""
+    have = set(header)
+    missing = [c for c in required if c not in have]
+    if missing:
+        raise InputError(
+            [Problem(path, "header", f"missing column(s) {', '.join(missing)}", fix, 1)]
+        )
+
+
 #: Largest input file read at all (each reader has its own, smaller, limit too).
 MAX_INPUT_BYTES = 50_000_000
 
@@ -84,10 +191,8 @@ def read_bytes(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
     """The bytes of an input file; an unreadable file is a problem, not a traceback.
 
     Only a regular file is read (a named pipe would block, a device never end), and at
-    most ``limit`` bytes (see :func:`sim.safety.read_limited`).
+    most ``limit`` bytes (see :func:`read_limited`).
     """
-    from .safety import read_limited
-
     return read_limited(Path(path), limit, what)
 
 

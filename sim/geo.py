@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-GEO_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "data" / "geo"
+from .provenance import PROJECT_ROOT
+
+GEO_DIR = PROJECT_ROOT / "scenarios" / "data" / "geo"
 
 
 @dataclass(frozen=True)

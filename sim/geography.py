@@ -418,21 +418,9 @@ def load(locations_file: Path, routes_file: Path) -> World:
     rows, lines = _read_csv(locations_file, LOCATION_COLUMNS, "locations")
     names: list[str] = []
     seen: dict[str, int] = {}
+    # every column of the file but the name, then the optional ones
     cols: dict[str, list] = {
-        c: []
-        for c in (
-            "kind",
-            "control",
-            "lat",
-            "lon",
-            "population",
-            "camp_population",
-            "camp_capacity",
-            "hosting_population",
-            "district",
-            "governorate",
-            "pcode",
-        )
+        c: [] for c in (*LOCATION_COLUMNS[1:], "district", "governorate", "pcode")
     }
     for row, line in zip(rows, lines, strict=True):
         name = row["name"]

@@ -108,36 +108,6 @@ def dates(start: date, n: int) -> list[str]:
     return [(start + timedelta(days=k)).isoformat() for k in range(n)]
 
 
-def daily_row(
-    h: History, d: int, offset: int, weight: int, camp_places: np.ndarray
-) -> dict[str, int]:
-    """The daily.csv values of day ``d`` (people), cumulative counts since day ``offset``."""
-    st = h.status[d] * weight
-    tot = st.sum(axis=0)
-    since = slice(offset, d + 1)
-    row = {
-        "population": tot.sum(),
-        "at_home": tot[AT_HOME],
-        "on_the_move": tot[ON_THE_MOVE],
-        "in_host_community": tot[IN_HOST],
-        "in_camps": tot[IN_CAMP],
-        "in_informal_sites": tot[IN_INFORMAL],
-        "displaced_now": tot[ON_THE_MOVE] + tot[IN_HOST] + tot[IN_CAMP] + tot[IN_INFORMAL],
-        "returned": tot[RETURNED],
-        "abroad": tot[ABROAD],
-        "new_displacements": h.new_displacements[d] * weight,
-        "displacements_cumulative": h.new_displacements[since].sum() * weight,
-        "new_people_displaced": h.new_people_displaced[d] * weight,
-        "displaced_people_cumulative": h.new_people_displaced[since].sum() * weight,
-        "returns_started": h.returns_started[d] * weight,
-        "returns_cumulative": h.returns_started[since].sum() * weight,
-        "crossed_to_turkey": h.crossed[d] * weight,
-        "camp_capacity": np.rint(h.camp_capacity[d].sum()),
-        "camp_overflow": (st[:, IN_INFORMAL] * camp_places).sum(),
-    }
-    return {k: int(v) for k, v in row.items()}
-
-
 def locations_table(
     h: History, start: date, offset: int, weight: int, world: World
 ) -> pd.DataFrame:

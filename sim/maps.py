@@ -267,6 +267,7 @@ ATTRIBUTION = (
 )
 
 
+@P.styled
 def choropleth_pair(
     locations: pd.DataFrame,
     bounds: Boundaries,
@@ -321,6 +322,7 @@ def choropleth_pair(
     return fig
 
 
+@P.styled
 def flow_map(
     locations: pd.DataFrame,
     routes: pd.DataFrame,
@@ -435,6 +437,27 @@ def flow_map(
     return fig
 
 
+def _staying_classes(
+    locations: pd.DataFrame, bounds: Boundaries, pcodes: dict[str, str], measure: str
+) -> tuple[
+    dict[str, pd.DataFrame],
+    pd.DataFrame,
+    tuple[ListedColormap, BoundaryNorm, list],
+    set[str],
+    tuple[float, float, float, float],
+]:
+    """What a map of the displaced staying needs: the daily series by place, ``measure``
+    ("staying" or "staying_net") by sub-district and day, colour classes spanning every day,
+    the sub-districts held by the government, and the map's extent."""
+    series = daily_series(locations)
+    wide = by_sub_district(series[measure], pcodes, set(bounds.sub_districts))
+    vmax = float(max(wide.to_numpy().max() if wide.size else 0, 1))
+    gov, _ = control_pcodes(locations, pcodes)
+    ext = map_extent(bounds, _modelled(locations, pcodes))
+    return series, wide, _norm(vmax, SEQ_BLUE), gov, ext
+
+
+@P.styled
 def situation_small_multiples(
     locations: pd.DataFrame,
     bounds: Boundaries,
@@ -444,8 +467,9 @@ def situation_small_multiples(
 ) -> Figure:
     """The displaced staying in each sub-district (net) on evenly spaced dates (weekly or
     every few weeks, at most ``max_panels``), with the areas captured by each date."""
-    series = daily_series(locations)
-    wide = by_sub_district(series["staying_net"], pcodes, set(bounds.sub_districts))
+    series, wide, (cmap, norm, breaks), gov, ext = _staying_classes(
+        locations, bounds, pcodes, "staying_net"
+    )
     dates = list(series["staying"].index)
     step = 7 * max(1, math.ceil(len(dates) / 7 / max_panels))
     picks = list(range(step - 1, len(dates), step))
@@ -454,10 +478,6 @@ def situation_small_multiples(
     elif not picks or picks[-1] != len(dates) - 1:
         picks.append(len(dates) - 1)
     picks = picks[-max_panels:]
-    vmax = float(max(wide.to_numpy().max() if wide.size else 0, 1))
-    cmap, norm, breaks = _norm(vmax, SEQ_BLUE)
-    gov, _ = control_pcodes(locations, pcodes)
-    ext = map_extent(bounds, _modelled(locations, pcodes))
     ncols = min(4, math.ceil(math.sqrt(len(picks))))
     nrows = math.ceil(len(picks) / ncols)
     fig = P._new_figure(3.0 * ncols, 3.0 * nrows + 1.6)
@@ -484,6 +504,7 @@ def situation_small_multiples(
     return fig
 
 
+@P.styled
 def staying_day_map(
     locations: pd.DataFrame,
     bounds: Boundaries,
@@ -496,12 +517,7 @@ def staying_day_map(
     of the first day, unlike the run's maps: a planner serves everyone there). The colour
     classes span every day in ``locations``, so that days compare; hatched: captured by the day.
     """
-    series = daily_series(locations)
-    wide = by_sub_district(series["staying"], pcodes, set(bounds.sub_districts))
-    vmax = float(max(wide.to_numpy().max() if wide.size else 0, 1))
-    cmap, norm, breaks = _norm(vmax, SEQ_BLUE)
-    gov, _ = control_pcodes(locations, pcodes)
-    ext = map_extent(bounds, _modelled(locations, pcodes))
+    _, wide, (cmap, norm, breaks), gov, ext = _staying_classes(locations, bounds, pcodes, "staying")
     fig = P._new_figure(8.0, 8.4)
     ax = fig.add_subplot()
     day = draw_day(ax, locations, bounds, pcodes, wide, i, cmap, norm, gov, ext, names=True)

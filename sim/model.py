@@ -12,14 +12,16 @@ from mesa.discrete_space import FixedAgent, Network
 from . import geography
 from .conflict import Conditions, compile_timeline
 from .geography import POPULATED_KINDS
-from .history import DAILY_COLUMNS, History, daily_row, dates, locations_table, routes_table
+from .history import DAILY_COLUMNS, History, dates, locations_table, routes_table
 from .movement import Movement
 from .population import (
+    AT_HOME,
     IN_CAMP,
     IN_HOST,
     IN_INFORMAL,
     N_STATUS,
     ON_THE_MOVE,
+    RETURNED,
     STATUS_NAMES,
     Population,
 )
@@ -55,8 +57,31 @@ def population_weight(scale: float) -> int:
 class Location(FixedAgent):
     """A place on the road network (sub-district, camp cluster, crossing, host area ...).
 
-    The people are not Mesa agents (they are rows of :class:`~sim.population.Population`);
-    a location reads its counts from the model's latest record.
+    The people are not Mesa agents (they are rows of :class:`~sim.population.Population`,
+    800,000 of them); each location carries what is true of its place today, set by the
+    model at the end of every day (:meth:`DisplacementModel.step`), so that the
+    DataCollector's reporters, the dashboard and a user's own code read the places as Mesa
+    agents. Counts are people (person-rows times the population weight).
+
+    Attributes
+    ----------
+    at_home, returned, on_the_move, in_host_community, in_camp, in_informal_site, abroad
+        People here by status (``on_the_move``: travellers whose latest place is here,
+        ``abroad``: people who crossed into Turkey, counted at the crossing's far side).
+    residents
+        People living here now: at home, returned, hosted, in camps or informal sites.
+    displaced_staying
+        Displaced people staying here: hosted, in camps or in informal sites.
+    camp_capacity
+        Formal camp places here today (people).
+    camp_overflow
+        People in informal sites here if the place has formal camps at some point in the
+        scenario (the overflow of full camps), else 0.
+    intensity, fear, threat
+        Today's conflict intensity here, the fear remembered here and the danger expected
+        here (fear combined with the threat of the approaching front), each 0-1.
+    government_held
+        Held by the government today.
     """
 
     def __init__(self, model: DisplacementModel, cell, index: int):
@@ -67,39 +92,11 @@ class Location(FixedAgent):
         self.name = w.names[index]
         self.kind = str(w.kind[index])
         self.lat, self.lon = float(w.lat[index]), float(w.lon[index])
-
-    def _count(self, status: int) -> int:
-        return int(self.model.current_counts[self.index, status]) * self.model.population.weight
-
-    @property
-    def residents(self) -> int:
-        """People living here now, at home or displaced (people)."""
-        c = self.model.current_counts[self.index]
-        return int(c.sum() - c[ON_THE_MOVE]) * self.model.population.weight
-
-    @property
-    def in_camp(self) -> int:
-        return self._count(IN_CAMP)
-
-    @property
-    def in_informal_site(self) -> int:
-        return self._count(IN_INFORMAL)
-
-    @property
-    def in_host_community(self) -> int:
-        return self._count(IN_HOST)
-
-    @property
-    def camp_capacity(self) -> int:
-        return int(round(self.model.conditions.camp_capacity[self.index]))
-
-    @property
-    def fear(self) -> float:
-        return float(self.model.conditions.fear[self.index])
-
-    @property
-    def government_held(self) -> bool:
-        return bool(self.model.conditions.government[self.index])
+        self.at_home = self.returned = self.on_the_move = self.abroad = 0
+        self.in_host_community = self.in_camp = self.in_informal_site = 0
+        self.residents = self.displaced_staying = self.camp_capacity = self.camp_overflow = 0
+        self.intensity = self.fear = self.threat = 0.0
+        self.government_held = False
 
 
 class DisplacementModel(mesa.Model):
@@ -177,13 +174,17 @@ class DisplacementModel(mesa.Model):
         self.current_counts = self.population.counts(w.n)
         # places with formal camps at some point: their informal sites are camp overflow
         self._camp_places = (self.timeline.camp_capacity.max(axis=0) > 0).astype(np.int64)
-        self.today: dict[str, int] = {}
+        #: person-rows fleeing, fleeing for the first time, setting off home and crossing,
+        #: since the first reported day (the cumulative columns of daily.csv)
+        self.counted = dict.fromkeys(FLOWS, 0)
+        self._totals_day, self._totals = -1, {}
         # What conservation is checked against: the scenario total (person-rows), not the
         # people created, so that a person lost while creating the population is caught.
         self.n_people = int(round(scenario.population_total / weight))
         self.day = 0  # index of the next day to simulate (0 = scenario start)
-        self.datacollector = mesa.DataCollector(
-            model_reporters={k: _reporter(k) for k in DAILY_COLUMNS if k not in ("date", "day")}
+        self.datacollector = mesa.DataCollector(model_reporters=MODEL_REPORTERS)
+        self._update_places(
+            self.timeline.government[0], self.timeline.camp_capacity[0], np.zeros(w.n)
         )
         self.running = True
 
@@ -294,9 +295,32 @@ class DisplacementModel(mesa.Model):
         h.days_recorded = d + 1
         if self.check:
             self.check_invariants(d)
+        self._update_places(cond.government, cond.camp_capacity, cond.intensity, cond)
         if d >= self.config.report_offset:
-            self.today = daily_row(h, d, self.config.report_offset, pop.weight, self._camp_places)
+            for name, record in FLOWS.items():
+                self.counted[name] += int(getattr(h, record)[d])
             self.datacollector.collect(self)
+
+    def _update_places(self, government, camp_capacity, intensity, cond=None) -> None:
+        """Set every :class:`Location`'s state from today's counts and conditions
+        (``cond`` None: before the first day, no fear or threat yet)."""
+        c = (self.current_counts * self.population.weight).T  # (status, place), people
+        staying = c[IN_HOST] + c[IN_CAMP] + c[IN_INFORMAL]
+        none = np.zeros(len(self.places))
+        columns = {
+            **dict(zip(STATUS_NAMES, c.tolist(), strict=True)),  # attributes named as statuses
+            "residents": (staying + c[AT_HOME] + c[RETURNED]).tolist(),
+            "displaced_staying": staying.tolist(),
+            "camp_overflow": (c[IN_INFORMAL] * self._camp_places).tolist(),
+            "camp_capacity": np.rint(camp_capacity).astype(np.int64).tolist(),
+            "intensity": np.asarray(intensity, dtype=float).tolist(),
+            "fear": (none if cond is None else cond.fear).tolist(),
+            "threat": (none if cond is None else cond.expected).tolist(),
+            "government_held": np.asarray(government, dtype=bool).tolist(),
+        }
+        for name, values in columns.items():
+            for p, v in zip(self.places, values, strict=True):
+                setattr(p, name, v)
 
     def check_invariants(self, d: int) -> None:
         """Raise :class:`InvariantError` if any invariant fails at the end of day ``d``."""
@@ -375,11 +399,93 @@ class DisplacementModel(mesa.Model):
         return {name: int(tot[i]) for i, name in enumerate(STATUS_NAMES)}
 
 
-def _reporter(column: str):
-    """DataCollector reporter for one column of daily.csv (read from today's row)."""
+# --------------------------------------------------------------------------------------
+# The DataCollector's reporters: the columns of daily.csv, from the model's state
+# --------------------------------------------------------------------------------------
+
+#: Events counted each day, by daily.csv column: the History record (person-rows) it reads.
+FLOWS = {
+    "new_displacements": "new_displacements",
+    "new_people_displaced": "new_people_displaced",
+    "returns_started": "returns_started",
+    "crossed_to_turkey": "crossed",
+}
+#: Cumulative daily.csv columns: the running total of :data:`FLOWS` each one reports.
+CUMULATIVE = {
+    "displacements_cumulative": "new_displacements",
+    "displaced_people_cumulative": "new_people_displaced",
+    "returns_cumulative": "returns_started",
+}
+DISPLACED = ("on_the_move", "in_host_community", "in_camp", "in_informal_site")
+
+
+#: Attributes of the :class:`Location` agents summed over the places for daily.csv: the
+#: people by status (the agents' attributes are named as the statuses) and camp overflow.
+PLACE_TOTALS = (*STATUS_NAMES, "camp_overflow")
+
+
+def place_totals(model: DisplacementModel) -> dict[str, int]:
+    """People summed over the :class:`Location` agents, by attribute (once per day)."""
+    if model._totals_day != model.day:
+        rows = model.agents.get(list(PLACE_TOTALS))  # one pass over the 65 places
+        model._totals = dict(zip(PLACE_TOTALS, map(sum, zip(*rows, strict=True)), strict=True))
+        model._totals_day = model.day
+    return model._totals
+
+
+def _places_total(*attributes: str):
+    """Reporter: people summed over the :class:`Location` agents (one or more attributes)."""
 
     def report(model: DisplacementModel) -> int:
-        return model.today[column]
+        totals = place_totals(model)
+        return sum(totals[a] for a in attributes)
 
-    report.__name__ = column
     return report
+
+
+def _today(column: str):
+    """Reporter: people counted today by one of the :data:`FLOWS`."""
+    record = FLOWS[column]
+
+    def report(model: DisplacementModel) -> int:
+        return int(getattr(model.history, record)[model.day]) * model.population.weight
+
+    return report
+
+
+def _since_first_reported_day(column: str):
+    """Reporter: people counted by a :data:`FLOWS` since the first reported day."""
+    flow = CUMULATIVE[column]
+
+    def report(model: DisplacementModel) -> int:
+        return model.counted[flow] * model.population.weight
+
+    return report
+
+
+def _camp_capacity(model: DisplacementModel) -> int:
+    return int(np.rint(model.conditions.camp_capacity.sum()))
+
+
+#: The DataCollector's model reporters, one per daily.csv column (but date and day).
+MODEL_REPORTERS = {
+    "population": _places_total(*STATUS_NAMES),
+    "at_home": _places_total("at_home"),
+    "on_the_move": _places_total("on_the_move"),
+    "in_host_community": _places_total("in_host_community"),
+    "in_camps": _places_total("in_camp"),
+    "in_informal_sites": _places_total("in_informal_site"),
+    "displaced_now": _places_total(*DISPLACED),
+    "returned": _places_total("returned"),
+    "abroad": _places_total("abroad"),
+    "new_displacements": _today("new_displacements"),
+    "displacements_cumulative": _since_first_reported_day("displacements_cumulative"),
+    "new_people_displaced": _today("new_people_displaced"),
+    "displaced_people_cumulative": _since_first_reported_day("displaced_people_cumulative"),
+    "returns_started": _today("returns_started"),
+    "returns_cumulative": _since_first_reported_day("returns_cumulative"),
+    "crossed_to_turkey": _today("crossed_to_turkey"),
+    "camp_capacity": _camp_capacity,
+    "camp_overflow": _places_total("camp_overflow"),
+}
+assert list(MODEL_REPORTERS) == [c for c in DAILY_COLUMNS if c not in ("date", "day")]

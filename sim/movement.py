@@ -547,8 +547,8 @@ class Movement:
         if len(rows):
             key = hh.displaced_on[rows] + self._uniforms("settle", day, rows)
             loc, size, ids = hh.location[rows], hh.size[rows], hh.id[rows]
-            # A household's preference is fixed for the whole run (day 0 of its stream).
-            host = self._uniforms("host_preference", 0, rows) < self.beh.host_preference
+            # A household's preference is fixed for the whole run (drawn once, a column).
+            host = hh.host_draw[rows] < self.beh.host_preference
             camp = ~host
             status = np.empty(len(rows), dtype=np.int8)
             # Camp seekers first: formal camp places, else an informal site.

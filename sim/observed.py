@@ -26,11 +26,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, Problem, read_bytes
+from .errors import InputError, Problem, read_bytes, require_columns
 
 OBSERVED_COLUMNS = ("as_of", "period_start", "value", "measure", "use", "source")
 MEASURES = {"movements": "new_displacements", "people": "new_people_displaced"}
 USES = ("fit", "check", "context")
+#: An observed figure whose period starts more than this many days after a plot's first
+#: day is drawn lifted by the model's cumulative total before its period (:func:`drawn_at`).
+OBSERVED_START_TOLERANCE_DAYS = 7
 
 
 def load_observed(path: Path | str) -> pd.DataFrame:
@@ -47,19 +50,9 @@ def load_observed(path: Path | str) -> pd.DataFrame:
         raise InputError(
             [Problem(path, "", f"cannot be read as CSV: {exc}", "save it as UTF-8 CSV")]
         ) from None
-    missing = [c for c in OBSERVED_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(
-            [
-                Problem(
-                    path,
-                    "header",
-                    f"missing column(s) {', '.join(missing)}",
-                    f"columns needed: {', '.join(OBSERVED_COLUMNS)}",
-                    1,
-                )
-            ]
-        )
+    require_columns(
+        path, df.columns, OBSERVED_COLUMNS, f"columns needed: {', '.join(OBSERVED_COLUMNS)}"
+    )
     problems = []
     for i, row in df.iterrows():
         line = int(i) + 2
@@ -154,3 +147,21 @@ def ard(comparison: pd.DataFrame) -> float:
 def in_period(observed: pd.DataFrame, first, last) -> pd.DataFrame:
     """Figures whose whole period lies within [first, last]."""
     return observed[(observed["period_start"] >= first) & (observed["as_of"] <= last)]
+
+
+def drawn_at(
+    value: float, period_start: pd.Timestamp, first: pd.Timestamp, cumulative: pd.Series
+) -> tuple[float, bool]:
+    """Height (people) at which an observed figure is drawn over a cumulative curve, and
+    whether it is lifted.
+
+    A figure counted from the plot's first days (its ``period_start`` at most
+    :data:`OBSERVED_START_TOLERANCE_DAYS` after ``first``) is drawn at its ``value``; one
+    counted from a later date at its value plus the curve's last value before its period
+    starts, so that the gap to the curve is the model-observed difference over the same
+    period. ``cumulative``: the model's cumulative curve, indexed by date (Timestamps).
+    """
+    if (period_start - first).days <= OBSERVED_START_TOLERANCE_DAYS:
+        return float(value), False
+    before = cumulative[cumulative.index < period_start]
+    return float(value) + (float(before.iloc[-1]) if len(before) else 0.0), True

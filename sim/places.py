@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .geo import Boundaries
+from .needs import NEED_MEASURES
 
 SERIES = ("displaced_from", "staying", "on_the_move")
 
@@ -120,8 +121,6 @@ def place_table(
 
 
 def _add_needs_at_peak(rows: pd.DataFrame, needs: pd.DataFrame) -> None:
-    from .needs import NEED_MEASURES
-
     peak = needs.loc[needs.groupby("key")["displaced_people"].idxmax()].set_index("key")
     for m in ("displaced_people", *NEED_MEASURES):
         rows[f"peak_{m}"] = peak[m].reindex(rows.index).fillna(0).to_numpy()

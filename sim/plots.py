@@ -17,14 +17,14 @@ identical tables) into a run folder's ``plots/``.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import matplotlib
 import matplotlib.dates as mdates
 import matplotlib.patheffects as path_effects
 import numpy as np
@@ -39,7 +39,8 @@ from matplotlib.patches import Patch
 from matplotlib.textpath import TextToPath
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from .observed import load_observed
+from .folders import RunFolder
+from .observed import drawn_at, load_observed
 
 if TYPE_CHECKING:
     from .scenario.loading import Scenario
@@ -99,9 +100,35 @@ TICK_PT = 8.5
 LABEL_PT = 9.0
 LEGEND_PT = 8.0
 
-#: Observed figures whose period starts this close to the first reported day are plotted
-#: as they are against the model's cumulative curve (which counts from the first day).
-OBSERVED_START_TOLERANCE_DAYS = 7
+#: The project's plot style, as matplotlib rc parameters: no top/right spines, muted ticks
+#: with ink labels, a light grid behind the data. Applied to every figure function with
+#: :func:`styled` (``matplotlib.rc_context``), so no figure sets these by hand.
+STYLE = {
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.axisbelow": True,
+    "xtick.labelsize": TICK_PT,
+    "ytick.labelsize": TICK_PT,
+    "xtick.color": MUTED,
+    "ytick.color": MUTED,
+    "xtick.labelcolor": INK,
+    "ytick.labelcolor": INK,
+    "grid.color": GRID,
+    "grid.linewidth": 0.8,
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def styled(figure_function: F) -> F:
+    """Draw the figure of ``figure_function`` in the project's :data:`STYLE`."""
+
+    @functools.wraps(figure_function)
+    def draw(*args: Any, **kwargs: Any) -> Any:
+        with matplotlib.rc_context(STYLE):
+            return figure_function(*args, **kwargs)
+
+    return draw  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------
@@ -278,12 +305,9 @@ def _frame_height(
 
 
 def _style_axes(ax: Axes, grid_axis: str = "y") -> None:
-    """No chart junk: no top/right spines, a light grid behind the data."""
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.tick_params(labelsize=TICK_PT, color=MUTED, labelcolor=INK)
+    """A light grid behind the data along ``grid_axis`` (the rest is :data:`STYLE`)."""
     if grid_axis:
-        ax.grid(axis=grid_axis, color=GRID, linewidth=0.8)
-    ax.set_axisbelow(True)
+        ax.grid(axis=grid_axis)
 
 
 def _as_dates(values: Iterable[Any]) -> pd.DatetimeIndex:
@@ -294,7 +318,7 @@ def _year_label(first: pd.Timestamp, last: pd.Timestamp) -> str:
     return f"Date ({first.year})" if first.year == last.year else f"Date ({first.year}-{last.year})"
 
 
-def _format_date_axis(
+def format_date_axis(
     ax: Axes,
     first: pd.Timestamp,
     last: pd.Timestamp,
@@ -474,24 +498,21 @@ def _observed_points(
     outside = int((~inside).sum())
     obs = obs[inside].copy()
     dates = _as_dates(daily["date"])
-    cum_col = {"movements": "displacements_cumulative", "people": "displaced_people_cumulative"}
-    ys, lifted = [], []
-    for r in obs.itertuples():
-        late = (r.period_start - first).days > OBSERVED_START_TOLERANCE_DAYS
-        base = 0.0
-        if late:
-            before = np.flatnonzero(dates < r.period_start)
-            if len(before):
-                base = float(daily[cum_col[r.measure]].iloc[before[-1]])
-        ys.append(float(r.value) + base)
-        lifted.append(late)
-    obs["y"] = ys
-    obs["lifted"] = lifted
+    cumulative = {
+        "movements": pd.Series(daily["displacements_cumulative"].to_numpy(), index=dates),
+        "people": pd.Series(daily["displaced_people_cumulative"].to_numpy(), index=dates),
+    }
+    drawn = [
+        drawn_at(r.value, r.period_start, first, cumulative[r.measure]) for r in obs.itertuples()
+    ]
+    obs["y"] = [y for y, _ in drawn]
+    obs["lifted"] = [lifted for _, lifted in drawn]
     obs["_use_rank"] = obs["use"].map({"fit": 0, "check": 1}).fillna(2)
     obs = obs.sort_values(["measure", "_use_rank", "as_of"], kind="stable")
     return obs[cols].reset_index(drop=True), outside
 
 
+@styled
 def cumulative_displacement(
     daily: pd.DataFrame, observed: pd.DataFrame | None = None, title: str = ""
 ) -> Figure:
@@ -557,7 +578,7 @@ def cumulative_displacement(
             gid=f"observed-{measure}-{use}",
         )
 
-    _format_date_axis(ax, first, last, pad=0.015)
+    format_date_axis(ax, first, last, pad=0.015)
     _format_people_axis(ax, "Movements (red) or people (blue, black)")
     ymax = max(
         float(daily[list(_CURVES)].to_numpy(float).max()),
@@ -629,6 +650,7 @@ def _observed_starts(observed: pd.DataFrame | None, first: pd.Timestamp, last: p
 # --------------------------------------------------------------------------------------
 
 
+@styled
 def displaced_by_district(locations: pd.DataFrame, title: str = "", top: int = 8) -> Figure:
     """Stacked area of people away from home (people), by home district, by day.
 
@@ -712,7 +734,7 @@ def displaced_by_district(locations: pd.DataFrame, title: str = "", top: int = 8
             bbox_to_anchor=(1.01, 1.0),
         )
     if len(dates):
-        _format_date_axis(ax, dates[0], dates[-1])
+        format_date_axis(ax, dates[0], dates[-1])
     _format_people_axis(ax, "People away from home")
     _frame(
         fig,
@@ -743,6 +765,7 @@ def _grid(n: int) -> tuple[int, int]:
     return 3, 4
 
 
+@styled
 def camp_occupancy(locations: pd.DataFrame, title: str = "", max_panels: int = 12) -> Figure:
     """People in formal camps and informal sites against camp capacity (people), by place.
 
@@ -814,7 +837,7 @@ def camp_occupancy(locations: pd.DataFrame, title: str = "", max_panels: int = 1
             loc="left",
             color=INK,
         )
-        _format_date_axis(ax, first, last, max_ticks=max_ticks, label=i >= len(shown) - ncols)
+        format_date_axis(ax, first, last, max_ticks=max_ticks, label=i >= len(shown) - ncols)
         _format_people_axis(ax, "People" if i % ncols == 0 else "")
         top = max(float(both.max()), float(d["camp_capacity"].max()))
         ax.set_ylim(0, top * 1.12 if top > 0 else 1)
@@ -844,7 +867,7 @@ def camp_occupancy(locations: pd.DataFrame, title: str = "", max_panels: int = 1
             color=MUTED,
             fontsize=SUBTITLE_PT,
         )
-        _format_date_axis(ax, first, last)
+        format_date_axis(ax, first, last)
         _format_people_axis(ax, "People")
         ax.legend(handles=handles, fontsize=LEGEND_PT, frameon=False, loc="upper left")
     note = "Model: one run of idlibsim."
@@ -980,6 +1003,7 @@ def _place_labels(
         placed.append(b)
 
 
+@styled
 def flow_map(locations: pd.DataFrame, routes: pd.DataFrame, title: str = "") -> Figure:
     """Schematic map: places sized by peak residents (people), roads by people who used them.
 
@@ -1258,27 +1282,6 @@ def flow_map(locations: pd.DataFrame, routes: pd.DataFrame, title: str = "") -> 
 # --------------------------------------------------------------------------------------
 
 
-def _title_from_manifest(folder: Path) -> tuple[str, Path | None]:
-    """Scenario title and observed file recorded in a run folder's manifest (if any)."""
-    path = folder / "manifest.json"
-    if not path.exists():
-        return "", None
-    try:
-        man = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "", None
-    title = str(man.get("scenario_title", "") or "")
-    observed = (man.get("scenario") or {}).get("scenario", {}).get("observed") or None
-    obs_path = None
-    if observed:
-        from .results import PROJECT_ROOT
-
-        p = Path(observed)
-        p = p if p.is_absolute() else PROJECT_ROOT / p
-        obs_path = p if p.exists() else None
-    return title, obs_path
-
-
 def save_run_plots(
     folder: Path | str, scenario: Scenario | None = None, names: Sequence[str] = PLOT_FILES
 ) -> list[Path]:
@@ -1297,7 +1300,7 @@ def save_run_plots(
         title = str(getattr(scenario, "title", "") or "")
         obs_path = getattr(scenario, "observed", None)
     else:
-        title, obs_path = _title_from_manifest(folder)
+        title, obs_path = RunFolder(folder).title_and_observed()
     observed = load_observed(obs_path) if obs_path else None
 
     out = folder / "plots"

@@ -15,7 +15,8 @@ Two frames (struct of arrays, after LASER's ``LaserFrame``):
     reported day),
     ``returning``, ``pre_displaced`` (already in a camp when the scenario starts),
     ``queued_on`` (day it reached a border crossing, -1), ``reach_class`` (how far it
-    tends to flee, :data:`REACH_QUANTILES`).
+    tends to flee, :data:`REACH_QUANTILES`), ``host_draw`` (a uniform drawn once: the
+    household looks for a host before a camp when it is below ``host_preference``).
 
 The households drive the rules. People never change household and a household moves,
 flees and returns as one, so every person-level column is its household's value: the
@@ -201,6 +202,8 @@ class Population:
         hh.set("pre_displaced", camp.copy())
         hh.add("queued_on", np.int32, -1)
         hh.set("reach_class", reach_classes(seed, nh))
+        # whether it looks for a host first: this uniform below [behaviour] host_preference
+        hh.set("host_draw", rngmod.uniforms(seed, "host_preference", 0, hh.id))
 
         return cls(hh, People(hh), 1, None, np.r_[0, np.cumsum(size)[:-1]].astype(np.int64))
 

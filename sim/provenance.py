@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+#: The package folder and the project folder (the repository) above it.
 SIM_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = SIM_DIR.parent
 UNKNOWN = "unknown"
@@ -22,10 +23,10 @@ UNKNOWN = "unknown"
 
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """SHA-256 of the model's source files (``sim/**/*.py``, names and contents)."""
+    """SHA-256 of the model's source files (``sim/**/*.py``, paths and contents)."""
     h = hashlib.sha256()
     for p in sorted(SIM_DIR.rglob("*.py")):
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+        h.update(p.relative_to(SIM_DIR).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
 
 

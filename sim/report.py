@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,9 @@ from .geo import load_boundaries, place_pcodes
 from .needs import NEED_MEASURES, daily_totals, needs_table, standards
 from .observed import load_observed
 from .places import place_table, places_geojson, sub_district_table, weekly_table
+from .results import write_csv
+from .scenario.schema import NeedsSection
+from .scenario.types import extra_of, unit_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -34,6 +38,19 @@ if TYPE_CHECKING:
 # Matplotlib (sim.plots, sim.maps) is imported only by the functions that draw: the tables,
 # report.html and ``--no-plots`` never need it, and a run draws its figures in processes
 # forked before the simulation that import it while the model runs (sim.figure_workers).
+
+
+def _styled(figure_function: Callable[..., Figure]) -> Callable[..., Figure]:
+    """:func:`sim.plots.styled`, importing Matplotlib only when the figure is drawn."""
+
+    @functools.wraps(figure_function)
+    def draw(*args: Any, **kwargs: Any) -> Figure:
+        from .plots import styled
+
+        return styled(figure_function)(*args, **kwargs)
+
+    return draw
+
 
 #: Figures of a run, in report order, with how to read each (shown under it in report.html).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -99,6 +116,7 @@ SETTINGS = (
 )
 
 
+@_styled
 def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = "") -> Figure:
     """Stacked people by setting per day, and when each camp cluster became full."""
     from . import plots as P
@@ -131,7 +149,7 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
             ha="left",
             zorder=4,
         )
-    P._format_date_axis(ax, dates[0], dates[-1], pad=0.01)
+    P.format_date_axis(ax, dates[0], dates[-1], pad=0.01)
     P._format_people_axis(ax, "Displaced people (people, not movements)")
     ax.set_ylim(0, top * 1.45 + 1)
     handles, labels = ax.get_legend_handles_labels()
@@ -157,6 +175,7 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
     return fig
 
 
+@_styled
 def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") -> Figure:
     """Zone totals of each need per day (six small panels, units on each axis)."""
     import matplotlib.dates as mdates
@@ -180,7 +199,7 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
         if col == "food_kcal_per_day":
             y = y / 1e6  # millions: "1,000M kcal" reads badly
         ax.plot(dates, y, color=P.OKABE_ITO["blue"], lw=1.8)
-        P._format_date_axis(ax, dates[0], dates[-1], pad=0.01)
+        P.format_date_axis(ax, dates[0], dates[-1], pad=0.01)
         P._format_people_axis(ax, label)
         ax.xaxis.set_major_locator(mdates.MonthLocator())
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%b"))
@@ -251,8 +270,6 @@ def write_planner_outputs(
     (:class:`sim.figure_workers.FigureWorkers`, forked before the run) draw the figures
     while this process writes the tables; without them the figures are drawn here.
     """
-    from .results import write_csv
-
     daily = pd.read_csv(folder / "daily.csv")
     locations = pd.read_csv(folder / "locations.csv")
 
@@ -409,9 +426,6 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
 
 def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
     """The run as one self-contained HTML page (plots embedded as base64 PNG)."""
-    from .runner import format_summary
-    from .scenario.schema import NeedsSection
-    from .scenario.types import extra_of, unit_of
 
     esc = html.escape
     title = summary.get("title", "")
@@ -585,8 +599,6 @@ def report_html(folder: Path, scenario: Any, summary: dict[str, Any]) -> str:
         )
     observed = getattr(scenario, "observed", None)
     if observed is not None and Path(observed).is_file():
-        from .observed import load_observed
-
         obs = load_observed(observed)
         obs = obs[obs["use"].astype(str) != "context"]
         if len(obs):
@@ -614,3 +626,66 @@ P_SOURCES = (
     "boundaries and names shown do not imply official endorsement or acceptance by the United "
     "Nations; needs: Sphere Association, The Sphere Handbook, 2018 edition."
 )
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """The summary as a few lines of text."""
+    lines = [
+        f"{s['title']}",
+        f"  period {s['period']}, {s['population']:,} people simulated",
+        f"  counted from {s.get('counted_from', s['period'][:10])}: {s['displacements']:,} displacements "
+        f"(movements: a person fleeing twice counts twice); {s['people_displaced']:,} people displaced at least once",
+        f"  displaced at the end: {s['displaced_at_end']:,} (peak {s['peak_displaced']:,} on {s['peak_displaced_date']})",
+        f"    in camps {s['in_camps_at_end']:,}, informal sites {s['in_informal_sites_at_end']:,}, "
+        f"host communities {s['in_host_communities_at_end']:,}; returned {s['returned_at_end']:,}; abroad {s['abroad_at_end']:,}",
+    ]
+    if s["top_origins"]:
+        lines.append(
+            "  fled most from: "
+            + ", ".join(f"{k} {v:,}" for k, v in list(s["top_origins"].items())[:5])
+        )
+    if s.get("staying_at_end"):
+        lines.append(
+            f"  staying most in (displaced there, net of {s['staying_counted_from']}), at the end: "
+            + ", ".join(f"{k} {v:,}" for k, v in list(s["staying_at_end"].items())[:5])
+        )
+    if s.get("staying_at_peak"):
+        lines.append(
+            "    at each place's peak: "
+            + ", ".join(
+                f"{k} {v['people']:,} ({v['date']})"
+                for k, v in list(s["staying_at_peak"].items())[:5]
+            )
+        )
+    over = [c for c in s["camps"] if c.get("peak_people_over_capacity", 0) > 0]
+    if over:
+        lines.append(
+            "  most people beyond the camp places (in informal sites), at the worst day: "
+            + ", ".join(
+                f"{c['location']} {c['peak_people_over_capacity']:,} over {c['capacity']:,} places"
+                f" ({c['peak_over_capacity_date']})"
+                for c in over[:5]
+            )
+        )
+    full = [c for c in s["camps"] if c.get("full_from")]
+    if full:
+        lines.append(
+            "  camps full from: " + ", ".join(f"{c['location']} {c['full_from']}" for c in full[:6])
+        )
+    for r in s.get("peak_needs_by_camp_cluster", [])[:4]:
+        lines.append(
+            f"  peak needs {r['location']} ({r['peak_date']}, {r['displaced_people']:,} people): "
+            f"water {r['water_litres_per_day']:,.0f} l/day, {r['latrines']:,} latrines, "
+            f"covered space {r['covered_space_m2']:,.0f} m2, {r['nfi_kits']:,} NFI kits"
+        )
+    if s.get("observed"):
+        lines.append(
+            "  UN/OCHA figures vs the model over the SAME period (each from its own start):"
+        )
+    for o in s.get("observed", []):
+        since = o.get("period_start", "")
+        lines.append(
+            f"    {o['measure']} {since} to {o['as_of']}: observed {o['observed']:,}; "
+            f"model {o['model']:,} ({o['relative_error_pct']:+.1f}%)"
+        )
+    return "\n".join(lines)

@@ -39,13 +39,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, Problem
-from .results import PROJECT_ROOT, versions, write_csv, write_json
+from .errors import InputError, Problem, not_a_regular_file, read_limited
+from .folders import RunFolder
+from .model import population_weight
+from .results import PROJECT_ROOT, portable, versions, write_csv, write_json
+from .runner import check_population_scale, simulate
 from .safety import (
     FolderWriter,
-    not_a_regular_file,
-    read_json,
-    read_limited,
     sha256_limited,
 )
 from .scenario.loading import Scenario, scenario_from_dict
@@ -87,10 +87,11 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise _not_a_run(run_dir, "no such folder")
-    path = run_dir / "manifest.json"
+    folder = RunFolder(run_dir)
+    path = folder.manifest_path
     if not os.path.lexists(path):
         raise _not_a_run(run_dir, "it has no manifest.json")
-    man = read_json(path)
+    man = folder.read_manifest()
     if isinstance(man, dict) and man.get("kind") == "ensemble":
         raise _not_a_run(run_dir, "it is an ensemble; rerun it with `idlibsim ensemble`")
     validate_manifest(man, path)
@@ -164,8 +165,6 @@ def validate_manifest(man: Any, path: Path) -> None:
     if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not math.isfinite(scale):
         bad("population_scale", f"must be a number, got {str(scale)[:40]!r}")
     else:
-        from .model import population_weight
-
         try:
             population_weight(float(scale))
         except ValueError as exc:
@@ -309,8 +308,6 @@ def scenario_from_manifest(
     man: dict[str, Any], manifest_path: Path = Path("manifest.json")
 ) -> Scenario:
     """Rebuild the run's scenario from its manifest, validated like a scenario file."""
-    from .results import portable
-
     try:
         data = _rebuildable(man["scenario"])
     except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
@@ -389,8 +386,6 @@ def rerun(run_dir: Path | str, out: Path | str | None = None, check: bool = Fals
     to keep the rerun's tables in (default: none; everything is written in a private
     temporary folder, removed at the end).
     """
-    from .runner import check_population_scale, simulate
-
     run_dir = Path(run_dir)
     man_path = run_dir / "manifest.json"
     man = read_manifest(run_dir)  # every field checked before anything else is done

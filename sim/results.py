@@ -30,14 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .provenance import PROJECT_ROOT
 from .scenario.loading import Scenario
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_VERSION = 1
-
-
-class ResultsExistError(FileExistsError):
-    """The results folder exists and ``force`` was not given."""
 
 
 def versions() -> dict[str, str]:
@@ -95,10 +91,6 @@ def default_run_dir(
 ) -> Path:
     root = Path(results_root) if results_root else PROJECT_ROOT / "results"
     return root / scenario.name / run_id(scenario, seed, scale)
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -181,19 +173,3 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(type(o))
-
-
-def read_run(run_dir: Path | str) -> dict[str, Any]:
-    """Load a run folder: manifest, summary and tables (pandas DataFrames)."""
-    from .safety import not_a_regular_file, read_json  # regular files only: never a pipe
-
-    run_dir = Path(run_dir)
-    out: dict[str, Any] = {"dir": run_dir}
-    out["manifest"] = read_json(run_dir / "manifest.json")
-    if (run_dir / "summary.json").exists():
-        out["summary"] = read_json(run_dir / "summary.json", "summary")
-    for name in ("daily", "locations", "routes"):
-        p = run_dir / f"{name}.csv"
-        if p.exists() and not not_a_regular_file(p):
-            out[name] = pd.read_csv(p)
-    return out

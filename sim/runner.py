@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import figure_workers
 from .errors import InputError, Problem
+from .folders import RunFolder
 from .geo import place_pcodes
 from .model import DisplacementModel, population_weight
 from .needs import needs_table, peak_needs
@@ -179,7 +180,7 @@ def write_run_files(
         command=command,
         extra={"source": source_info()},
     )
-    write_json(man, folder / "manifest.json")
+    RunFolder(folder).write_manifest(man)
 
 
 # --------------------------------------------------------------------------------------
@@ -271,66 +272,3 @@ def summarize(
                 for r in cmp.itertuples()
             ]
     return out
-
-
-def format_summary(s: dict[str, Any]) -> str:
-    """The summary as a few lines of text."""
-    lines = [
-        f"{s['title']}",
-        f"  period {s['period']}, {s['population']:,} people simulated",
-        f"  counted from {s.get('counted_from', s['period'][:10])}: {s['displacements']:,} displacements "
-        f"(movements: a person fleeing twice counts twice); {s['people_displaced']:,} people displaced at least once",
-        f"  displaced at the end: {s['displaced_at_end']:,} (peak {s['peak_displaced']:,} on {s['peak_displaced_date']})",
-        f"    in camps {s['in_camps_at_end']:,}, informal sites {s['in_informal_sites_at_end']:,}, "
-        f"host communities {s['in_host_communities_at_end']:,}; returned {s['returned_at_end']:,}; abroad {s['abroad_at_end']:,}",
-    ]
-    if s["top_origins"]:
-        lines.append(
-            "  fled most from: "
-            + ", ".join(f"{k} {v:,}" for k, v in list(s["top_origins"].items())[:5])
-        )
-    if s.get("staying_at_end"):
-        lines.append(
-            f"  staying most in (displaced there, net of {s['staying_counted_from']}), at the end: "
-            + ", ".join(f"{k} {v:,}" for k, v in list(s["staying_at_end"].items())[:5])
-        )
-    if s.get("staying_at_peak"):
-        lines.append(
-            "    at each place's peak: "
-            + ", ".join(
-                f"{k} {v['people']:,} ({v['date']})"
-                for k, v in list(s["staying_at_peak"].items())[:5]
-            )
-        )
-    over = [c for c in s["camps"] if c.get("peak_people_over_capacity", 0) > 0]
-    if over:
-        lines.append(
-            "  most people beyond the camp places (in informal sites), at the worst day: "
-            + ", ".join(
-                f"{c['location']} {c['peak_people_over_capacity']:,} over {c['capacity']:,} places"
-                f" ({c['peak_over_capacity_date']})"
-                for c in over[:5]
-            )
-        )
-    full = [c for c in s["camps"] if c.get("full_from")]
-    if full:
-        lines.append(
-            "  camps full from: " + ", ".join(f"{c['location']} {c['full_from']}" for c in full[:6])
-        )
-    for r in s.get("peak_needs_by_camp_cluster", [])[:4]:
-        lines.append(
-            f"  peak needs {r['location']} ({r['peak_date']}, {r['displaced_people']:,} people): "
-            f"water {r['water_litres_per_day']:,.0f} l/day, {r['latrines']:,} latrines, "
-            f"covered space {r['covered_space_m2']:,.0f} m2, {r['nfi_kits']:,} NFI kits"
-        )
-    if s.get("observed"):
-        lines.append(
-            "  UN/OCHA figures vs the model over the SAME period (each from its own start):"
-        )
-    for o in s.get("observed", []):
-        since = o.get("period_start", "")
-        lines.append(
-            f"    {o['measure']} {since} to {o['as_of']}: observed {o['observed']:,}; "
-            f"model {o['model']:,} ({o['relative_error_pct']:+.1f}%)"
-        )
-    return "\n".join(lines)

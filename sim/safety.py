@@ -4,7 +4,7 @@ Every path given by a user, read from a manifest or named in a data file is host
 checked. This module holds the checks that the writers and readers share:
 
 Reading
-    :func:`read_limited` reads a file only if it is a *regular* file (not a FIFO, a
+    :func:`sim.errors.read_limited` reads a file only if it is a *regular* file (not a FIFO, a
     device, a socket or a folder, also through a symbolic link) and at most ``limit``
     bytes, so a named pipe cannot hang a command and ``/dev/zero`` cannot fill memory.
     :func:`read_json` reads JSON written by idlibsim (manifests): size-limited, no
@@ -43,7 +43,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, OutputError, Problem
+from .errors import (
+    InputError,
+    OutputError,
+    Problem,
+    ResultsExistError,
+    describe_mode,
+    not_a_regular_file,
+    read_limited,
+)
 
 #: Largest manifest read (a full-population run's manifest is about 30 kB).
 MAX_MANIFEST_BYTES = 20_000_000
@@ -55,90 +63,6 @@ TMP_PREFIX = ".incomplete-"
 LOCK_SUFFIX = ".idlibsim-lock"
 #: Files of ours that are never outputs (excluded when listing a folder's outputs).
 PRIVATE_NAMES = (MARKER,)
-
-
-# --------------------------------------------------------------------------------------
-# What kind of file is this?
-# --------------------------------------------------------------------------------------
-
-
-def describe_mode(mode: int) -> str:
-    """'a folder', 'a named pipe (FIFO)', ... for an ``st_mode``."""
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISREG(mode):
-        return "a file"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
-
-
-def not_a_regular_file(path: Path | str) -> str | None:
-    """Why ``path`` is not a readable regular file (following links), or None."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return "does not exist" if not os.path.islink(path) else "is a broken symbolic link"
-    except OSError as exc:
-        return f"cannot be read: {exc.strerror or exc}"
-    if stat.S_ISREG(st.st_mode):
-        return None
-    what = describe_mode(st.st_mode)
-    via = " (through a symbolic link)" if os.path.islink(path) else ""
-    return f"is {what}{via}, not a regular file"
-
-
-def read_limited(path: Path | str, limit: int, what: str) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes, or a clear :class:`InputError`.
-
-    The file type is checked before opening (opening a FIFO for reading blocks until a
-    writer appears; a device may never end) and again on the open descriptor.
-    """
-    path = Path(path)
-
-    def refuse(why: str, fix: str = "") -> InputError:
-        return InputError([Problem(path, "", why, fix or f"give the path of the {what} file")])
-
-    why = not_a_regular_file(path)
-    if why:
-        return_fix = "check the path" if "exist" in why else f"give the path of a {what} file"
-        raise refuse(f"{what} file {why}", return_fix)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except OSError as exc:
-        raise refuse(
-            f"cannot read the {what} file: {exc.strerror or exc}",
-            "check that the file exists and that you may read it",
-        ) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise refuse(f"{what} file is {describe_mode(st.st_mode)}, not a regular file")
-        if st.st_size > limit:
-            raise refuse(
-                f"{what} file is {st.st_size:,} bytes (limit {limit:,})",
-                "check that this is the right file",
-            )
-        chunks, total = [], 0
-        while True:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise refuse(f"{what} file is larger than {limit:,} bytes", "check the file")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise refuse(f"cannot read the {what} file: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
 
 
 def _no_constants(name: str) -> Any:
@@ -174,6 +98,31 @@ def sha256_limited(path: Path | str, limit: int = MAX_OUTPUT_BYTES) -> str:
     finally:
         os.close(fd)
     return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# One file replaced atomically
+# --------------------------------------------------------------------------------------
+
+#: Name prefix of a file being written beside its final place (:func:`staged`).
+STAGED_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def staged(path: Path | str) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed onto ``path`` (atomically,
+    replacing it) when the block ends, removed if the block raises.
+
+    ``with staged(out) as tmp: write(tmp)``: a reader sees the old file or the new one,
+    never half a file. The temporary name is ``.tmp-<name>.<pid>.<ns>`` in the same folder.
+    """
+    path = Path(path)
+    tmp = path.parent / f"{STAGED_PREFIX}{path.name}.{os.getpid()}.{time.time_ns()}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------
@@ -348,8 +297,6 @@ def check_target(
             "will not touch it, even with --force: give a new folder with --out"
         )
     if not force:
-        from .results import ResultsExistError
-
         raise ResultsExistError(
             f"results folder {target} already exists (from an earlier run); to replace it use "
             "--force (force=True in Python), or write elsewhere with --out (out=...)"

@@ -34,7 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import geography
+from .conflict import compile_timeline
 from .errors import InputError
+from .geography import GOVERNMENT
 from .scenario.loading import Scenario, load_scenario
 
 #: A scenario name: also its file name (``<name>.toml``) and results folder.
@@ -83,14 +86,10 @@ class Levers:
 
 
 def _world(scenario: Scenario):
-    from . import geography
-
     return geography.load(scenario.locations_file, scenario.routes_file)
 
 
 def _timeline(scenario: Scenario):
-    from .conflict import compile_timeline
-
     world = _world(scenario)
     return world, compile_timeline(scenario, world)
 
@@ -104,8 +103,6 @@ def crossing_names(scenario: Scenario) -> list[str]:
 def camp_places(scenario: Scenario) -> list[str]:
     """Places where camp places can be added: camp clusters first, then host areas and
     sub-districts held by the opposition or Turkish-backed groups at the start."""
-    from .geography import GOVERNMENT
-
     w = _world(scenario)
     held = set(scenario.government_held)
     out = []

@@ -77,6 +77,27 @@ source = "test"
 """
 
 
+def captured_and_cut_off(capture_day: int, close_day: int, reopen_day: int | None = None) -> str:
+    """Events: Bombed Town (whose only road goes to Safe Town) captured on day
+    ``capture_day`` of May 2019 and that road closed from ``close_day`` (to the day
+    before ``reopen_day``): people of a captured place with no way out (issues 9, 17)."""
+    end = f"end = 2019-05-{reopen_day - 1:02d}" if reopen_day else ""
+    return f"""
+[events.taken]
+kind = "capture"
+locations = ["Bombed Town"]
+date = 2019-05-{capture_day:02d}
+source = "test"
+
+[events.cut]
+kind = "route_closure"
+between = ["Bombed Town", "Safe Town"]
+start = 2019-05-{close_day:02d}
+{end}
+source = "test"
+"""
+
+
 class World:
     """Writes a tiny world (CSV files + scenario TOML) into a folder."""
 

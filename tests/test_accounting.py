@@ -22,6 +22,7 @@ from sim.model import DisplacementModel
 from sim.movement import Movement
 from sim.population import (
     ABROAD,
+    AT_HOME,
     IN_CAMP,
     IN_HOST,
     IN_INFORMAL,
@@ -262,23 +263,49 @@ def test_the_tables_balance_and_returns_are_not_arrivals(scale):
     assert s["staying_counted_from"] == str(wide.index[0])
 
 
-def test_daily_row_counts_up_to_its_day_only():
-    """Cumulative columns sum from the first reported day to the row's day, in people."""
-    from sim.history import History, daily_row
-
-    h = History(n_days=6, n_places=2, n_routes=1)
-    h.new_displacements[:] = [1, 2, 3, 4, 5, 6]
-    h.new_people_displaced[:] = [1, 1, 2, 2, 3, 3]
-    h.returns_started[:] = [0, 1, 0, 1, 0, 1]
-    h.crossed[:] = [0, 0, 7, 0, 0, 0]
-    h.status[3] = [[5, 1, 2, 3, 4, 0, 0], [0, 0, 0, 1, 6, 2, 9]]
-    h.camp_capacity[3] = [10.4, 0.0]
-    row = daily_row(h, 3, offset=1, weight=10, camp_places=np.array([0, 1]))
-    assert row["new_displacements"] == 40
-    assert row["displacements_cumulative"] == (2 + 3 + 4) * 10  # days 1-3, not 4-5
-    assert row["displaced_people_cumulative"] == (1 + 2 + 2) * 10
-    assert row["returns_cumulative"] == 20 and row["returns_started"] == 10
-    assert row["crossed_to_turkey"] == 0
-    assert row["population"] == 330 and row["at_home"] == 50 and row["abroad"] == 90
-    assert row["displaced_now"] == (1 + 2 + 3 + 4 + 0 + 0 + 1 + 6) * 10
-    assert row["camp_capacity"] == 10 and row["camp_overflow"] == 60
+def test_the_datacollector_reports_the_places_state_and_counts_from_the_first_reported_day():
+    """daily.csv comes from the DataCollector, whose reporters read the Location agents and
+    the model's running totals; recomputed here from the History arrays instead: status
+    totals of the day's row, cumulative columns summed from the first reported day only."""
+    sc = load_scenario(TINY)
+    m = DisplacementModel(sc, seed=3, population_scale=1.0)
+    offset = sc.report_offset
+    assert offset > 0  # the tiny scenario simulates days before it reports
+    m.run()
+    daily, h, w = m.daily(), m.history, m.population.weight
+    assert len(daily) == sc.n_days - offset
+    camp_places = h.camp_capacity.max(axis=0) > 0
+    for row in daily.itertuples():
+        d = offset + row.day
+        tot = h.status[d].sum(axis=0) * w
+        since = slice(offset, d + 1)
+        assert row.population == tot.sum()
+        assert (row.at_home, row.on_the_move, row.in_host_community) == tuple(
+            tot[[AT_HOME, ON_THE_MOVE, IN_HOST]]
+        )
+        assert (row.in_camps, row.in_informal_sites, row.returned, row.abroad) == tuple(
+            tot[[IN_CAMP, IN_INFORMAL, RETURNED, ABROAD]]
+        )
+        assert row.displaced_now == tot[[ON_THE_MOVE, IN_HOST, IN_CAMP, IN_INFORMAL]].sum()
+        assert row.new_displacements == h.new_displacements[d] * w
+        assert row.displacements_cumulative == h.new_displacements[since].sum() * w
+        assert row.displaced_people_cumulative == h.new_people_displaced[since].sum() * w
+        assert row.returns_cumulative == h.returns_started[since].sum() * w
+        assert row.crossed_to_turkey == h.crossed[d] * w
+        assert row.camp_capacity == round(h.camp_capacity[d].sum())
+        assert row.camp_overflow == (h.status[d][camp_places, IN_INFORMAL] * w).sum()
+    # people fled before the first reported day; they are not in the cumulative columns
+    assert h.new_displacements[:offset].sum() > 0
+    assert daily["displacements_cumulative"].iloc[-1] == h.new_displacements[offset:].sum() * w
+    # the Location agents hold the last day's state of their place
+    last = m.locations().query("day == day.max()").set_index("location")
+    for place in m.places:
+        r = last.loc[place.name]
+        assert (place.residents, place.in_camp, place.camp_capacity) == (
+            r.residents,
+            r.in_camp,
+            r.camp_capacity,
+        )
+        assert place.displaced_staying == r.in_host_community + r.in_camp + r.in_informal_site
+        assert place.fear == pytest.approx(r.fear, abs=1e-4)
+        assert place.government_held == bool(r.government_held)

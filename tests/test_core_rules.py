@@ -616,3 +616,50 @@ source = "test"
     for _ in range(8):
         m.step()
     assert m.history.departures[:8].sum() == 0  # p ~ 2e-4 a day: it stays (fixed seed)
+
+
+# --------------------------------------------------------------------------------------
+# flee_probability, flee_hazard's defaults, the exponential draws, fixed household traits
+# --------------------------------------------------------------------------------------
+def test_flee_probability_entry_by_entry():
+    gen = np.random.default_rng(8)
+    fear, propensity = gen.random(50), gen.gamma(2.0, 0.5, 50)
+    fear[:3] = [0.0, 1.0, 0.5]
+    p = rules.flee_probability(fear, propensity, 0.7)
+    for k in range(50):
+        assert p[k] == pytest.approx(1.0 - math.exp(-0.7 * propensity[k] * fear[k]), rel=1e-12)
+    assert p[0] == 0.0
+
+
+def test_flee_hazard_by_default_is_the_rate_times_fear():
+    fear = np.array([0.0, 0.1, 0.5, 1.0])
+    assert rules.flee_hazard(fear, 0.4).tolist() == pytest.approx([0.4 * f for f in fear])
+
+
+def test_exponentials_are_minus_log_one_minus_the_uniforms():
+    from sim import rng
+
+    ids = np.array([7, 0, 123456, 3])
+    u = rng.uniforms(5, "flee", 2, ids)
+    e = rng.exponentials(5, "flee", 2, ids)
+    for k in range(len(ids)):
+        assert e[k] == pytest.approx(-math.log(1.0 - u[k]), rel=1e-12)
+    # u < 1 - exp(-h) and E < h are the same event (the flight rule relies on it)
+    for h in (0.01, 0.3, 2.0):
+        assert np.array_equal(u < -math.expm1(-h), e < h)
+
+
+def test_seeking_a_host_is_drawn_once_per_household_and_follows_it_when_reordered():
+    from sim import rng
+
+    pop = Population.create(
+        np.array([300, 200]), np.array([0, 50]), 5.0, propensity_shape=2.0, seed=9
+    )
+    hh = pop.households
+    # the uniform of the household's id, day 0 of the host_preference stream
+    assert np.array_equal(hh.host_draw, rng.uniforms(9, "host_preference", 0, hh.id))
+    shuffled = pop.permuted(np.random.default_rng(1))
+    by_id = dict(zip(hh.id.tolist(), hh.host_draw.tolist(), strict=True))
+    assert [by_id[i] for i in shuffled.households.id.tolist()] == (
+        shuffled.households.host_draw.tolist()
+    )

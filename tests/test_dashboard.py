@@ -27,6 +27,7 @@ solara = pytest.importorskip(
 )
 
 import sim  # noqa: E402
+from sim import dashboard_server  # noqa: E402
 from sim import dashboard_views as views  # noqa: E402
 from sim import scenario_edit as edit  # noqa: E402
 
@@ -61,7 +62,7 @@ def test_page_shows_the_scenario_policy_in_its_levers(scenarios_copy, monkeypatc
 
     from sim import dashboard
 
-    monkeypatch.setenv(dashboard.SCENARIOS_ENV, str(scenarios_copy))
+    monkeypatch.setenv(dashboard_server.SCENARIOS_ENV, str(scenarios_copy))
     dashboard.scenario_file.set("whatif_2019_border_open.toml")
     base = sim.load_scenario(scenarios_copy / "whatif_2019_border_open.toml")
     dashboard.reset_levers(base)
@@ -87,6 +88,29 @@ def test_page_shows_the_scenario_policy_in_its_levers(scenarios_copy, monkeypatc
     assert any("YYYY-MM-DD" in p for p in problems)
     rc.close()
     dashboard.ceasefire_on.set(False)
+
+
+def test_live_page_lists_the_places_from_the_models_location_agents(scenarios_copy, monkeypatch):
+    from sim import dashboard_live
+
+    monkeypatch.setenv(dashboard_server.SCENARIOS_ENV, str(scenarios_copy))
+    model = dashboard_live.LiveModel("idlib_2019.toml", 1, 0.01)
+    before = views.places_now(model.places)  # people already in camps at the start
+    assert before["in_camp"].sum() == model.status_totals()["in_camp"] > 0
+    for _ in range(45):
+        model.step()
+    # the table is what the agents carry, which is what locations.csv says of the last day
+    loc = model.locations()
+    last = loc[loc["day"] == loc["day"].max()]
+    staying = last["in_host_community"] + last["in_camp"] + last["in_informal_site"]
+    top = last.assign(staying=staying).sort_values(["staying", "location"], ascending=[False, True])
+    table = views.places_now(model.places)
+    assert table["place"].head(5).tolist() == top["location"].head(5).tolist()
+    assert table["displaced_staying"].head(5).tolist() == top["staying"].head(5).tolist()
+    text = views.places_markdown(model.places)
+    first = top.iloc[0]
+    assert f"| {first.location} | {views.people(first.staying)} |" in text
+    model.close()
 
 
 # --------------------------------------------------------------------------------------
@@ -272,7 +296,7 @@ def test_compare_two_runs_and_an_ensembles_bands(tmp_path, monkeypatch):
 
     base = sim.load_scenario(ROOT / "scenarios" / "idlib_2019.toml").truncated(30)
     ens = run_ensemble([base], replicates=2, population_scale=0.01, out=tmp_path / "ens_small")
-    monkeypatch.setenv(dashboard.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(dashboard_server.RESULTS_ENV, str(tmp_path))
     assert dashboard.ensembles() == [tmp_path / "ens_small"]
     lv = edit.Levers(ceasefire_from=date(2019, 5, 5), ceasefire_factor=0.0)
     first = views.RunView(1, sim.simulate(base, seed=1, population_scale=0.01), [], base)

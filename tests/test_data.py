@@ -8,15 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import BASE_SCENARIO, World
 
 from sim import geography
 from sim.conflict import (
-    BombardmentRow,
     compile_timeline,
     ged_intensity,
     ged_weekly_counts,
     haversine_km,
 )
+from sim.place_tables import BombardmentRow
 from sim.scenario.loading import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,17 +61,11 @@ def test_haversine_one_degree_of_latitude():
 
 
 def test_the_bombardment_table_acts_for_its_week_only(tmp_path):
-    from tests.conftest import BASE_SCENARIO, TWO_TOWNS_LOCATIONS, TWO_TOWNS_ROUTES
-
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "locations.csv").write_text(TWO_TOWNS_LOCATIONS)
-    (tmp_path / "data" / "routes.csv").write_text(TWO_TOWNS_ROUTES)
+    tiny = World(tmp_path)
     (tmp_path / "data" / "b.csv").write_text(
         "place,week_start,week_end,intensity,events\nBombed Town,2019-05-06,2019-05-12,0.4,7\n"
     )
-    p = tmp_path / "s.toml"
-    p.write_text(BASE_SCENARIO + '\n[conflict]\nbombardment_table = "data/b.csv"\n')
-    sc = load_scenario(p)
+    sc = load_scenario(tiny.scenario('\n[conflict]\nbombardment_table = "data/b.csv"\n'))
     assert sc.bombardment_table == (
         BombardmentRow("Bombed Town", date(2019, 5, 6), date(2019, 5, 12), 0.4),
     )
@@ -163,7 +158,7 @@ def test_the_shipped_bombardment_table_matches_the_rule(tmp_path):
 
 
 def test_the_camp_table_uses_no_figure_from_december_2019_on_and_never_shrinks(world):
-    from sim.conflict import load_camp_table
+    from sim.place_tables import load_camp_table
 
     rows = load_camp_table(DATA / "camps_sites_2019.csv", world.names)
     assert rows and all(r.date < date(2019, 12, 1) for r in rows)
@@ -176,22 +171,14 @@ def test_the_camp_table_uses_no_figure_from_december_2019_on_and_never_shrinks(w
 
 
 def test_the_camp_table_sets_capacity_from_its_date_on(tmp_path):
-    from tests.conftest import BASE_SCENARIO, TWO_TOWNS_LOCATIONS, TWO_TOWNS_ROUTES
-
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "locations.csv").write_text(TWO_TOWNS_LOCATIONS)
-    (tmp_path / "data" / "routes.csv").write_text(TWO_TOWNS_ROUTES)
+    tiny = World(tmp_path)
     (tmp_path / "data" / "c.csv").write_text(
         "place,date,capacity,source\nBorder Camp,2019-05-10,9000,test\nSafe Town,2019-04-01,100,t\n"
     )
-    p = tmp_path / "s.toml"
-    p.write_text(
-        BASE_SCENARIO.replace(
-            'routes = "data/routes.csv"\n',
-            'routes = "data/routes.csv"\ncamp_table = "data/c.csv"\n',
-        )
+    with_table = BASE_SCENARIO.replace(
+        'routes = "data/routes.csv"\n', 'routes = "data/routes.csv"\ncamp_table = "data/c.csv"\n'
     )
-    sc = load_scenario(p)
+    sc = load_scenario(tiny.scenario(base=with_table))
     w = geography.load(sc.locations_file, sc.routes_file)
     t = compile_timeline(sc, w)
     camp = t.camp_capacity[:, w.index["Border Camp"]]

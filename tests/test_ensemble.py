@@ -28,9 +28,9 @@ from sim.ensemble import (
     map_runs,
     run_ensemble,
 )
-from sim.errors import InputError
+from sim.errors import InputError, ResultsExistError
 from sim.history import DAILY_COLUMNS
-from sim.results import ResultsExistError, write_csv
+from sim.results import write_csv
 from sim.rng import replicate_seeds
 from sim.runner import simulate
 from sim.scenario.loading import load_scenario

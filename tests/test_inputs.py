@@ -548,6 +548,19 @@ SCENARIO_CASES = [
         ["behaviour.parameters", "folder"],
         id="folder-as-parameter-file",
     ),
+    pytest.param(
+        edit(("[behaviour]", '[behaviour]\nparameters = "' + "p" * 300 + '.toml"'), at="ppp"),
+        ["behaviour.parameters", "cannot be used as a file path"],
+        id="parameter-file-name-too-long",
+    ),
+    pytest.param(
+        edit(
+            ('title = "Tiny world"', 'title = "Tiny world"\nobserved = "' + "o" * 300 + '"'),
+            at="ooo",
+        ),
+        ["scenario.observed", "cannot be used as a file path"],
+        id="observed-file-name-too-long",
+    ),
     # -- extends ------------------------------------------------------------------------
     pytest.param(
         extends_loop,
@@ -563,6 +576,11 @@ SCENARIO_CASES = [
         edit(("[scenario]", 'extends = "data/routes.csv"\n\n[scenario]'), at="extends ="),
         ["not a .toml scenario file"],
         id="extends-csv",
+    ),
+    pytest.param(
+        edit(("[scenario]", 'extends = "' + "e" * 300 + '.toml"\n\n[scenario]'), at="extends ="),
+        ["extends 'eeee", "cannot be used as a file path"],
+        id="extends-name-too-long",
     ),
     pytest.param(
         extends_missing,

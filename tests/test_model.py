@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BASE_SCENARIO, BOMB
+from conftest import BASE_SCENARIO, BOMB, captured_and_cut_off
 
 from sim.model import DisplacementModel, population_weight
 from sim.runner import simulate
@@ -308,28 +308,13 @@ def test_mesa_shape(world):
 
 # --- No way out: a captured place whose only road is closed (issue 17, issue 9) ----------
 def _cut_off(capture_day: int, close_day: int, reopen_day: int | None = None) -> str:
-    """Bombed Town (its only road goes to Safe Town) captured and that road closed.
+    """Bombed Town captured and its only road closed (:func:`conftest.captured_and_cut_off`).
 
     Onward moves from Safe Town's overflow are switched off: the tests count flights.
     """
-    end = f"end = 2019-05-{reopen_day - 1:02d}" if reopen_day else ""
-    return f"""
-[behaviour]
-onward_rate = 0.0
-
-[events.taken]
-kind = "capture"
-locations = ["Bombed Town"]
-date = 2019-05-{capture_day:02d}
-source = "test"
-
-[events.cut]
-kind = "route_closure"
-between = ["Bombed Town", "Safe Town"]
-start = 2019-05-{close_day:02d}
-{end}
-source = "test"
-"""
+    return "\n[behaviour]\nonward_rate = 0.0\n" + captured_and_cut_off(
+        capture_day, close_day, reopen_day
+    )
 
 
 def _road(routes: pd.DataFrame, a: str, b: str) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from sim import plots
+from sim.folders import RunFolder
 
 N_DAYS = 12
 START = date(2019, 5, 1)
@@ -296,6 +297,6 @@ def test_title_and_observed_file_from_manifest(tmp_path):
     make_observed().to_csv(obs, index=False)
     manifest = {"scenario_title": "From manifest", "scenario": {"scenario": {"observed": str(obs)}}}
     (run / "manifest.json").write_text(json.dumps(manifest))
-    assert plots._title_from_manifest(run) == ("From manifest", obs)
+    assert RunFolder(run).title_and_observed() == ("From manifest", obs)
     (run / "manifest.json").unlink()
-    assert plots._title_from_manifest(run) == ("", None)
+    assert RunFolder(run).title_and_observed() == ("", None)

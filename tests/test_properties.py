@@ -21,7 +21,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
-from conftest import World
+from conftest import World, captured_and_cut_off
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -203,9 +203,8 @@ def test_the_generator_writes_only_valid_scenarios(tmp_path_factory, text):
         raise AssertionError(f"the checker refuses a generated scenario:\n{exc}\n\n{text}") from exc
 
 
-#: The model bug this test found (issue 17): a place captured on the first day whose only
-#: road is closed the same day stopped the model with "people settled in captured places".
-CAPTURED_AND_CUT_OFF = """\
+def _header(total: int) -> str:
+    return f"""\
 [scenario]
 name = "generated"
 title = "A generated scenario"
@@ -213,20 +212,13 @@ start = 2019-05-01
 end = 2019-05-30
 
 [population]
-total = 5000
-
-[events.e0]
-kind = "capture"
-source = "generated"
-locations = ["Bombed Town"]
-date = 2019-05-01
-
-[events.e1]
-kind = "route_closure"
-source = "generated"
-between = ["Bombed Town", "Safe Town"]
-start = 2019-05-01
+total = {total}
 """
+
+
+#: The model bug this test found (issue 17): a place captured on the first day whose only
+#: road is closed the same day stopped the model with "people settled in captured places".
+CAPTURED_AND_CUT_OFF = _header(5000) + captured_and_cut_off(capture_day=1, close_day=1)
 
 
 @SETTINGS
@@ -244,16 +236,9 @@ def test_valid_scenarios_run_and_conserve_the_population(tmp_path_factory, text,
 
 
 # --- invalid scenarios ------------------------------------------------------------------
-BASE = """\
-[scenario]
-name = "generated"
-title = "A generated scenario"
-start = 2019-05-01
-end = 2019-05-30
-
-[population]
-total = 50000
-
+BASE = (
+    _header(50000)
+    + """
 [geography]
 locations = "data/locations.csv"
 routes = "data/routes.csv"
@@ -266,6 +251,7 @@ end = 2019-05-20
 intensity = 0.5
 source = "generated"
 """
+)
 
 # (old text, new text, a word the message must contain)
 DEFECTS = [

@@ -219,7 +219,7 @@ def test_without_a_posterior_the_bands_say_parameters_are_not_covered(world, tmp
 
 
 def test_a_different_uncertainty_is_not_mixed_into_an_ensemble_folder(world, tmp_path):
-    from sim.results import ResultsExistError
+    from sim.errors import ResultsExistError
 
     path = uncertain_world(world)
     run_ensemble([path], replicates=2, uncertainty="seed", out=tmp_path / "e")

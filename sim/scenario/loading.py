@@ -18,7 +18,6 @@ naming its file, field, line and fix (:class:`sim.scenario.errors.Report`).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -29,8 +28,10 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from ..errors import InputError, Problem, ProblemList, clip, decode_text, did_you_mean, read_bytes
+from ..place_tables import load_bombardment_table, load_camp_table
+from ..safety import sha256_limited
 from .errors import Report
-from .messages import kind_of_value
+from .messages import kind_of_value, unusable_path
 from .reading import read_chain, read_toml
 from .schema import (
     MAX_DAYS,
@@ -56,9 +57,9 @@ class Scenario:
     path: Path
     spec: ScenarioFile
     files: tuple[Path, ...]  # every input file read, for the manifest's hashes
-    #: weeks of event-derived bombardment ([conflict] bombardment_table), sim.conflict.BombardmentRow
+    #: weeks of event-derived bombardment ([conflict] bombardment_table), sim.place_tables.BombardmentRow
     bombardment_table: tuple = ()
-    #: dated camp capacities ([geography] camp_table), sim.conflict.CampCapacityRow, by date
+    #: dated camp capacities ([geography] camp_table), sim.place_tables.CampCapacityRow, by date
     camp_table: tuple = ()
     #: multipliers of places' population estimates (place name -> factor), drawn by an
     #: ensemble with population uncertainty (sim.analysis.uncertainty); empty: as estimated
@@ -191,15 +192,7 @@ class Scenario:
         return replace(self, spec=self.spec.model_copy(update={"scenario": head}))
 
     def input_hashes(self) -> dict[str, str]:
-        return {str(p): sha256_file(p) for p in self.files}
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return {str(p): sha256_limited(p) for p in self.files}
 
 
 # --------------------------------------------------------------------------------------
@@ -234,7 +227,7 @@ def load_parameters(path: Path) -> dict[str, Any]:
 def load_scenario(path: str | Path) -> Scenario:
     """Load, merge and validate a scenario file. Raises :class:`InputError` on any problem."""
     path = Path(path)
-    if path.suffix.lower() != ".toml" and path.exists() and path.is_file():
+    if unusable_path(path) is None and path.suffix.lower() != ".toml" and path.is_file():
         raise InputError(
             [
                 Problem(
@@ -263,7 +256,7 @@ class _Prefixed(Report):
 
 
 def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario:
-    from .. import geography  # late imports: geography and conflict read data files
+    from .. import geography  # late import: NumPy (`idlibsim schema` needs none)
 
     rep.unknown_keys(merged, TOP_LEVEL_KEYS, "")
     sec: dict[str, Any] = {}
@@ -380,26 +373,14 @@ def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario
 
     crossings = _crossings(merged, rep, world, check_names)
     conflict = sec["conflict"]
-    bombardment_rows: tuple = ()
-    camp_rows: tuple = ()
+    bombardment_rows = camp_rows = ()
     if names is not None:
-        from ..conflict import load_bombardment_table, load_camp_table
-
-        for table, loader, rows in (
-            (conflict and conflict.bombardment_table, load_bombardment_table, "b"),
-            (g and g.camp_table, load_camp_table, "c"),
-        ):
-            if table and table.strip() and Path(table).is_file():
-                try:
-                    loaded = loader(Path(table), names)
-                    files.append(Path(table))
-                except InputError as exc:
-                    rep.problems.extend(exc.problems)
-                    continue
-                if rows == "b":
-                    bombardment_rows = loaded
-                else:
-                    camp_rows = loaded
+        if conflict is not None:
+            bombardment_rows = _data_table(
+                conflict.bombardment_table, load_bombardment_table, names, rep, files
+            )
+        if g is not None:
+            camp_rows = _data_table(g.camp_table, load_camp_table, names, rep, files)
 
     events = _events(merged, rep, world, check_names, start, end, period_ok, conflict)
 
@@ -426,10 +407,28 @@ def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario
     )
 
 
+def _data_table(table: str, loader: Any, names: list[str], rep: Report, files: list[Path]) -> tuple:
+    """The rows of a data table a path field names (bombardment weeks, camp capacities)."""
+    if not (table and table.strip() and Path(table).is_file()):
+        return ()
+    try:
+        rows = loader(Path(table), names)
+    except InputError as exc:
+        rep.problems.extend(exc.problems)
+        return ()
+    files.append(Path(table))
+    return rows
+
+
 def _parameter_file(raw: dict, rep: Report, files: list[Path]) -> dict[str, Any]:
     """The values of the behaviour parameter file the [behaviour] table names (checked)."""
     pfile = raw.get("parameters")
-    if isinstance(pfile, str) and pfile.strip() and Path(pfile).is_file():
+    if (
+        isinstance(pfile, str)
+        and pfile.strip()
+        and unusable_path(Path(pfile)) is None
+        and Path(pfile).is_file()
+    ):
         # a missing file or a folder is reported by the table's own check
         try:
             values = load_parameters(Path(pfile))

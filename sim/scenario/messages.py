@@ -88,3 +88,13 @@ def close_files(path: Path, template: str, exclude: Path | None = None) -> str:
         return ""
     close = difflib.get_close_matches(path.name, siblings, n=3, cutoff=0.6)
     return template.format(" or ".join(f"'{c}'" for c in close)) if close else ""
+
+
+def unusable_path(path: Path) -> str | None:
+    """Why ``path`` cannot even be looked up (a name longer than the system allows...), or
+    None. Looking such a path up raises OSError instead of saying it does not exist."""
+    try:
+        path.exists()
+    except OSError as exc:
+        return f"cannot be used as a file path ({exc.strerror or exc})"
+    return None

@@ -13,8 +13,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, Problem, decode_text, find_line, read_bytes
-from .messages import close_files, kind_of_value, short
+from ..errors import InputError, Problem, clip, decode_text, find_line, read_bytes
+from .messages import close_files, kind_of_value, short, unusable_path
 from .schema import PATH_FIELDS
 
 MAX_FILE_BYTES = 1_000_000  # a scenario is a few kB; anything larger is a mistake
@@ -24,6 +24,10 @@ MAX_EXTENDS = 20  # files in one extends chain (the shipped what-ifs use 2)
 def read_toml(path: Path, what: str = "scenario") -> tuple[dict[str, Any], str]:
     """Parse a TOML file, turning every way it can be unreadable into a clear problem."""
     path = Path(path)
+    if why := unusable_path(path):
+        raise InputError(
+            [Problem(clip(str(path)), "", why, "give the path of a .toml file with shorter names")]
+        )
     if not path.exists():
         raise InputError(
             [Problem(path, "", f"{what} file not found", "check the path and the file name")]
@@ -183,6 +187,18 @@ def read_chain(
                 ]
             )
         parent = (path.parent / target).resolve()
+        if why := unusable_path(parent):
+            raise InputError(
+                [
+                    Problem(
+                        path,
+                        "extends",
+                        f"extends '{clip(target)}', which {why}",
+                        'give the path of a scenario file, e.g. extends = "idlib_2019.toml"',
+                        find_line(text, "extends"),
+                    )
+                ]
+            )
         if not parent.exists():
             raise InputError(
                 [

@@ -201,7 +201,7 @@ class ConflictSection(Table):
 
 
 class Behaviour(Table):
-    """Parameters of the households' rules (see docs/model.md)."""
+    """The behaviour parameters a run uses: the [behaviour] table without the file it names."""
 
     flee_rate: Number = param(
         0.1,

@@ -17,7 +17,7 @@ from annotated_types import Ge, Le
 from pydantic import BeforeValidator
 from pydantic.fields import FieldInfo
 
-from ..errors import did_you_mean
+from ..errors import clip, did_you_mean, not_a_regular_file
 from .messages import (
     RANGE_FIX,
     as_float,
@@ -26,6 +26,7 @@ from .messages import (
     fail,
     is_number_text,
     num,
+    unusable_path,
 )
 
 MAX_TEXT = 20_000  # characters of one string
@@ -53,9 +54,13 @@ def _string(v: Any, nonempty: bool) -> str:
 def _path(v: Any) -> str:
     if not isinstance(v, str):
         expected("a string in double quotes", v)
+    if len(v) > MAX_TEXT:
+        expected(f"a string shorter than {MAX_TEXT:,} characters", v)
     if v.strip():
-        from ..safety import not_a_regular_file
-
+        if why := unusable_path(Path(v)):
+            fail(
+                f"{clip(v)} {why}", "give a path with shorter names, relative to the scenario file"
+            )
         if not Path(v).exists():
             fail(
                 f"file not found: {v}",
@@ -66,8 +71,6 @@ def _path(v: Any) -> str:
             fail(f"{v} is a folder, not a file", "give the path of the file")
         if why := not_a_regular_file(v):  # a named pipe would hang the reader, a device never end
             fail(f"{v} {why}", "give the path of a regular file")
-    if len(v) > MAX_TEXT:
-        expected(f"a string shorter than {MAX_TEXT:,} characters", v)
     return v
 
 
