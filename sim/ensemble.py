@@ -1322,8 +1322,7 @@ def _parse_fix(items: Sequence[str]) -> tuple[list[str], dict[str, float]]:
     """``--fix NAME`` / ``--fix NAME=VALUE``: names held, and values set (checked)."""
     from .analysis.fields import behaviour_params
     from .analysis.uncertainty import POPULATION
-    from .cli import UsageError
-    from .errors import did_you_mean
+    from .errors import UsageError, did_you_mean
 
     spec = behaviour_params()
     names, values = [], {}

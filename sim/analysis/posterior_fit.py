@@ -808,7 +808,7 @@ def write_report(
 
 def cli_posterior(args: Any, argv: list[str]) -> int:
     """``idlibsim posterior SCENARIO [--waves N] [--workers K] [--update-shipped] ...``."""
-    from ..cli import UsageError
+    from ..errors import UsageError
     from ..runner import check_population_scale
 
     scenario = load_scenario(args.scenario)

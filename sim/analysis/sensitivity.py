@@ -173,7 +173,7 @@ def run_sensitivity(
         from SALib.analyze import morris as morris_analyze
         from SALib.sample import morris as morris_sample
     except ImportError:  # pragma: no cover - depends on the environment
-        from ..cli import UsageError
+        from ..errors import UsageError
 
         raise UsageError(
             'idlibsim sensitivity needs SALib: pip install "idlibsim[sensitivity]"'
