@@ -1,8 +1,14 @@
-"""Benchmark: an ensemble of the 2019 scenario on a local Dask cluster.
+"""Benchmark: an ensemble of the 2019 scenario on a local Dask cluster, against a kernel.
 
     python benchmarks/bench_ensemble.py            # 20 replicates, scale 0.1, 2 workers
+    python benchmarks/bench_ensemble.py --replicates 8 --population-scale 1   # 8 full
     python benchmarks/bench_ensemble.py --replicates 40 --workers 4
     python benchmarks/bench_ensemble.py --scheduler tcp://host:8786
+
+First times the kernel (``benchmarks/kernel.py``: one random number per person per day
+for the full population) in this process, and prints the ensemble's wall time as a ratio
+to it too. Goals (issue 16): 20 replicates at scale 0.1 on 2 workers in <= 7 s; 8
+full-population replicates on 2 workers <= 1.5x the kernel.
 
 Prints the time of one replicate in this process (for reference), then the wall time
 of the whole ensemble (cluster start, every replicate, writing the files and the bands,
@@ -33,12 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from kernel import time_kernel
+
     from sim.ensemble import dask_client, run_ensemble
     from sim.rng import replicate_seeds
     from sim.runner import simulate
     from sim.scenario.loading import load_scenario
 
     scenario = load_scenario(args.scenario)
+    kernel = time_kernel(scenario.population_total, scenario.n_days)
+    print(
+        f"kernel ({scenario.population_total:,} people x {scenario.n_days} days, one uniform "
+        f"each): {kernel}"
+    )
     seed = replicate_seeds(args.seed, 1)[0]
     t0 = time.perf_counter()
     simulate(scenario, seed=seed, population_scale=args.population_scale)
@@ -73,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     assert res.ran == args.replicates, res.ran
     runs = t2 - t1
     ideal = single * args.replicates / max(1, args.workers)
-    print(f"ensemble of {args.replicates} replicates on {where}: {wall:.1f} s wall")
+    print(
+        f"ensemble of {args.replicates} replicates on {where}: {wall:.1f} s wall "
+        f"= {wall / kernel.wall:.2f}x the kernel's wall time"
+    )
     print(f"  {args.replicates / wall * 60:.1f} replicates per minute (everything included)")
     print(
         f"  cluster start {t1 - t0:.1f} s, replicates and files {runs:.1f} s "
@@ -84,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         f"  for reference: {args.replicates} x {single:.2f} s / {args.workers} workers = {ideal:.1f} s "
         "if the workers had whole CPUs to themselves and no start-up"
     )
+    if args.population_scale == 0.1 and args.replicates == 20 and args.workers == 2:
+        print(f"goal: 20 replicates at scale 0.1 on 2 workers <= 7 s: {wall:.1f} s")
+    if args.population_scale == 1 and args.replicates == 8 and args.workers == 2:
+        print(f"goal: 8 full replicates on 2 workers <= 1.5x the kernel: {wall / kernel.wall:.2f}x")
     return 0
 
 

@@ -168,6 +168,32 @@ def choose(prob: np.ndarray, origin: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.where(total > 0, j, -1)
 
 
+def _rank(group: np.ndarray, order_key: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """``np.lexsort((tiebreak, order_key, group))``, about five times faster.
+
+    Sorts by ``order_key``, then (stable, a radix sort for small place numbers) by
+    ``group``. ``tiebreak`` only matters between equal keys of one group, which random keys
+    almost never have: if any (or a NaN) is found, the full lexsort decides.
+    """
+    group = np.asarray(group)
+    order_key = np.asarray(order_key)
+    if (
+        len(group) < 2
+        or not np.issubdtype(order_key.dtype, np.floating)
+        or np.isnan(order_key).any()
+    ):
+        return np.lexsort((tiebreak, order_key, group))
+    order = np.argsort(order_key)
+    g = group[order]
+    if np.issubdtype(g.dtype, np.integer) and g.min() >= 0 and g.max() <= np.iinfo(np.int16).max:
+        g = g.astype(np.int16)  # a stable sort of 16-bit integers is a radix sort
+    order = order[np.argsort(g, kind="stable")]
+    g, k = group[order], order_key[order]
+    if ((g[1:] == g[:-1]) & (k[1:] == k[:-1])).any():
+        return np.lexsort((tiebreak, order_key, group))
+    return order
+
+
 def fill_in_order(
     group: np.ndarray,
     size: np.ndarray,
@@ -190,7 +216,7 @@ def fill_in_order(
     tier = np.full(n, len(free), dtype=np.int64)
     if n == 0:
         return tier
-    order = np.lexsort((tiebreak, order_key, group))
+    order = _rank(group, order_key, tiebreak)
     g = group[order]
     s = size[order].astype(np.float64)
     t_sorted = np.full(n, len(free), dtype=np.int64)
@@ -312,18 +338,20 @@ def shelter(capacity: np.ndarray, occupied: np.ndarray, floor: float) -> np.ndar
     return np.maximum(np.maximum(capacity - occupied, floor * capacity), 0.0)
 
 
-def camp_pull(camp_places: np.ndarray, host_places: np.ndarray, camp_weight: float) -> np.ndarray:
-    """Pull of a place's camps (a multiplier, >= 0): ``1 + (k - 1) * C_c / (C_c + C_h)``.
+def camp_pull(room: np.ndarray, camp_places: np.ndarray, camp_weight: float) -> np.ndarray:
+    """Pull of a place with its camps (people): ``max(0, S + (k - 1) * C_c)``.
 
-    ``C_c`` its formal camp places and ``C_h`` its host places (people), ``k`` =
-    ``camp_weight``: a camp cluster (all its places in camps) counts ``k`` times, a town
-    without camps once, a sub-district in between by its share of places in camps. After
-    Flee's ``camp_weight`` (an attraction multiplier for camps), for places that mix both:
-    camps are where aid, registration and services were (CCCM). 1 where a place has none.
+    ``S`` the shelter it offers (:func:`shelter`, people), ``C_c`` its formal camp places
+    (people, **full or not**) and ``k`` = ``camp_weight``: each camp place draws like
+    ``k - 1`` extra free places. Camps were where aid, registration and services were
+    (CCCM), and a full camp area kept receiving people, who settled in sites set up beside
+    it (REACH ISMI: 71 % of May 2019's arrivals in Idleb and surroundings went to Dana
+    sub-district, whose camps were full): so the pull of camps grows with their size, not
+    with their free places. ``k = 1``: camps draw like any other room (no preference);
+    ``k = 0``: a camp place draws nothing. After Flee's ``camp_weight`` (an attraction
+    multiplier for camps), without its fall to zero at full capacity.
     """
-    total = camp_places + host_places
-    share = np.divide(camp_places, total, out=np.zeros_like(total, dtype=float), where=total > 0)
-    return 1.0 + (camp_weight - 1.0) * share
+    return np.maximum(room + (camp_weight - 1.0) * camp_places, 0.0)
 
 
 def return_probability(

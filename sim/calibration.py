@@ -24,12 +24,14 @@ figures are used; nothing of the December 2019 - March 2020 offensive.
     surroundings), the ratio of movements to people (630,000 / 400,000) and the share
     reaching Aleppo governorate.
 ``border_pull_km``
-    the pull of the border areas (aid hubs, kin): the shares reaching northern Aleppo
-    (ISMI) and Aleppo governorate (OCHA).
+    the pull of the border areas (aid hubs, kin; distance to the border line): the shares
+    reaching northern Aleppo (ISMI) and Aleppo governorate (OCHA), and the western Harim
+    border areas (ISMI July: Salqin, Darkush).
 ``camp_weight``
-    the pull of camps (aid, registration, services; Flee's camp weight): how many go all
-    the way to Dana and its camps rather than to Idleb city or the next town (ISMI:
-    71 % of May's arrivals in Idleb and surroundings went to Dana sub-district).
+    the pull of camps, by their size, full or not (aid, registration, services; Flee's
+    camp weight): how many go all the way to Dana and its camps rather than to Idleb city
+    or the next town (ISMI: 71 % of May's arrivals in Idleb and surroundings went to Dana
+    sub-district, whose camps were full).
 
 Fixed, although they matter: ``fear_exponent`` (6.96, from the earlier totals-only 2019
 fit: with the front's threat inside the expected danger, the data no longer separate it
@@ -700,6 +702,12 @@ def cli_score(args: Any, argv: list[str]) -> int:
     return 0
 
 
+def _finite_or_none(x: float) -> float | None:
+    """``float(x)``, or None (JSON null) where it is NaN or infinite."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
 def fit_summary(result: Fit) -> dict[str, Any]:
     rows = []
     for t, m in zip(result.targets, result.model, strict=True):
@@ -708,17 +716,18 @@ def fit_summary(result: Fit) -> dict[str, Any]:
                 "target": t.label,
                 "kind": t.kind,
                 "observed": t.value,
-                "model": float(m),
-                "relative_error": float(m / t.value - 1),
+                "model": _finite_or_none(m),
+                "relative_error": _finite_or_none(m / t.value - 1),
             }
         )
     return {
         "parameters": result.values,
-        "ci95": {k: list(v) for k, v in result.ci95.items()},
+        # null where not estimated (JSON has no NaN; the report folder must read back)
+        "ci95": {k: [_finite_or_none(x) for x in v] for k, v in result.ci95.items()},
         "objective": result.objective,
         "evaluations": result.evaluations,
         "fixed": result.fixed,
-        "hessian_log_space": result.hessian,
+        "hessian_log_space": [[_finite_or_none(x) for x in row] for row in result.hessian],
         "hessian_positive_definite": result.hessian_ok,
         "seeds": result.seeds,
         "population_scale": result.scale,

@@ -435,7 +435,6 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
-    from .results import portable
     from .scenario.loading import load_scenario
 
     problems: list[InputError] = []
@@ -446,6 +445,8 @@ def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
             problems.append(exc)
             continue
         if args.show:
+            from .results import portable  # pandas: only to show the resolved scenario
+
             print(json.dumps(portable(sc.resolved), indent=2, ensure_ascii=False))
         else:
             print(

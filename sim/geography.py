@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components, dijkstra
 
 from .errors import InputError, Problem, clip, decode_text, did_you_mean, read_bytes
 
@@ -86,6 +84,7 @@ class World:
     camp_population: np.ndarray  # of which in formal camps
     camp_capacity: np.ndarray  # formal camp places, people
     hosting_population: np.ndarray  # residents whose homes can host the displaced, people
+    border_km: np.ndarray  # straight-line km to the Turkish border (nan: not given)
     district: list[str]
     governorate: list[str]
     route_from: np.ndarray  # int
@@ -126,6 +125,11 @@ class World:
 
     def road_distance_km(self) -> np.ndarray:
         """All-pairs shortest road distance (km) on the whole network, ignoring control."""
+        # SciPy's graph routines are imported here, not with the module: checking a
+        # scenario (`idlibsim validate`) needs none of them (0.2 s of imports)
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import dijkstra
+
         g = csr_matrix(
             (
                 np.r_[self.route_km, self.route_km],
@@ -352,7 +356,7 @@ def _number(
     if raw == "" and default is not None:
         return default
     where = f"{col} ({_row_label(row)})"
-    unit, example = ("km", "12.5") if col == "km" else ("people", "12000")
+    unit, example = ("km", "12.5") if col in ("km", "border_km") else ("people", "12000")
     if raw == "":
         problems.append(
             Problem(path, where, "is empty", f"write a number of {unit}, e.g. {example}", line)
@@ -420,7 +424,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
     seen: dict[str, int] = {}
     # every column of the file but the name, then the optional ones
     cols: dict[str, list] = {
-        c: [] for c in (*LOCATION_COLUMNS[1:], "district", "governorate", "pcode")
+        c: [] for c in (*LOCATION_COLUMNS[1:], "border_km", "district", "governorate", "pcode")
     }
     for row, line in zip(rows, lines, strict=True):
         name = row["name"]
@@ -496,6 +500,19 @@ def load(locations_file: Path, routes_file: Path) -> World:
         host = _number(
             row, "hosting_population", line, problems, locations_file, default=-1.0, integer=True
         )
+        # optional: straight-line km to the Turkish border (blank: the road km to the
+        # nearest border crossing is used instead, see sim.movement)
+        border = _number(row, "border_km", line, problems, locations_file, default=math.nan)
+        if math.isfinite(border) and border > MAX_ROAD_KM:
+            problems.append(
+                Problem(
+                    locations_file,
+                    f"border_km (row '{name}')",
+                    f"{border:g} km is not a distance within north-west Syria",
+                    f"give the km to the Turkish border (0 to {MAX_ROAD_KM}), or leave it blank",
+                    line,
+                )
+            )
         if math.isfinite(pop) and math.isfinite(camp) and 0 <= pop < camp:
             problems.append(
                 Problem(
@@ -534,6 +551,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
         cols["camp_population"].append(camp)
         cols["camp_capacity"].append(cap)
         cols["hosting_population"].append(pop if host < 0 else host)
+        cols["border_km"].append(border)
         pcode = row.get("pcode", "")
         if pcode and not PCODE_PATTERN.fullmatch(pcode):
             problems.append(
@@ -629,6 +647,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
         camp_population=np.array(cols["camp_population"]),
         camp_capacity=np.array(cols["camp_capacity"]),
         hosting_population=np.array(cols["hosting_population"]),
+        border_km=np.array(cols["border_km"], dtype=float),
         district=cols["district"],
         governorate=cols["governorate"],
         route_from=np.array(rf, dtype=np.int64),
@@ -637,8 +656,7 @@ def load(locations_file: Path, routes_file: Path) -> World:
         route_road=road,
         pcode=cols["pcode"],
     )
-    g = csr_matrix((np.ones(len(rf)), (rf, rt)), shape=(world.n, world.n))
-    ncomp, labels = connected_components(g, directed=False)
+    ncomp, labels = _components(world.n, rf, rt)
     if ncomp > 1:
         main = np.bincount(labels).argmax()
         cut = [names[i] for i in range(world.n) if labels[i] != main]
@@ -655,6 +673,30 @@ def load(locations_file: Path, routes_file: Path) -> World:
             ]
         )
     return world
+
+
+def _components(n: int, a: list[int], b: list[int]) -> tuple[int, np.ndarray]:
+    """Connected components of the undirected graph on ``n`` nodes with edges ``a[k]-b[k]``.
+
+    Returns their number and each node's component, numbered in the order of each
+    component's first node (as ``scipy.sparse.csgraph.connected_components`` numbers them).
+    A union-find over a few hundred roads: no SciPy import to validate a scenario.
+    """
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(a, b, strict=True):
+        ri, rj = root(int(i)), root(int(j))
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    number: dict[int, int] = {}
+    labels = np.array([number.setdefault(root(i), len(number)) for i in range(n)], dtype=np.int64)
+    return len(number), labels
 
 
 def _number_signed(row: dict, col: str, line: int, problems: list[Problem], path: Path) -> float:

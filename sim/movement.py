@@ -74,7 +74,7 @@ class Movement:
         self.road_km = road_km  # static, ignoring control and closures (see _no_way_out)
         self.is_crossing = world.is_kind("crossing")
         self.is_abroad = world.is_kind("abroad")
-        self.border_km = road_km[:, self.is_crossing].min(axis=1)
+        self.border_km = border_distance_km(world, road_km, self.is_crossing)
         self.border_km[self.is_abroad] = 0.0
         self.candidate_kind = world.is_kind(*DESTINATION_KINDS)
         self.host_capacity = host_capacity_people / self.weight  # person-rows
@@ -234,8 +234,8 @@ class Movement:
         """Shelter each place offers newcomers (person-rows, floored), and its free places.
 
         Free places: host and camp places not taken or promised to people on their way
-        there (:func:`sim.behaviour.shelter`), times the pull of the place's camps
-        (:func:`sim.behaviour.camp_pull`). Places abroad offer as much as the largest
+        there (:func:`sim.behaviour.shelter`), plus the pull of the place's camps, which
+        grows with their places, full or not (:func:`sim.behaviour.camp_pull`). Places abroad offer as much as the largest
         place at home (the scenario gives them no capacity).
         """
         hh = self.pop.households
@@ -243,8 +243,10 @@ class Movement:
         pending = np.bincount(hh.destination[moving], weights=hh.size[moving], minlength=self.n)
         cap = self.host_capacity + cond.camp_capacity / self.weight
         occ = counts[:, IN_HOST] + counts[:, IN_CAMP] + counts[:, IN_INFORMAL] + pending
-        room = rules.shelter(cap, occ, self.beh.crowding_floor) * rules.camp_pull(
-            cond.camp_capacity / self.weight, self.host_capacity, self.beh.camp_weight
+        room = rules.camp_pull(
+            rules.shelter(cap, occ, self.beh.crowding_floor),
+            cond.camp_capacity / self.weight,
+            self.beh.camp_weight,
         )
         free = cap - occ
         top = room[~self.is_abroad].max() if (~self.is_abroad).any() else 1.0
@@ -603,6 +605,20 @@ class Movement:
         rows = np.flatnonzero(self.touched)
         self.touched[rows] = False
         return rows
+
+
+def border_distance_km(world: World, road_km: np.ndarray, is_crossing: np.ndarray) -> np.ndarray:
+    """Distance (km) from each place to the Turkish border, for the pull of the border areas.
+
+    The straight-line km to the border line given in the locations file (``border_km``):
+    the border strip was where bombing was rare and the camps, aid hubs and kin were,
+    whether or not a crossing is near (Salqin, Darkush, Harim lie on the border, far by
+    road from Bab al-Hawa). Where a place has no ``border_km``, the road km to the
+    nearest border crossing stands in for it.
+    """
+    by_road = road_km[:, is_crossing].min(axis=1) if is_crossing.any() else np.full(world.n, np.inf)
+    given = np.asarray(world.border_km, dtype=float)
+    return np.where(np.isfinite(given), given, by_road)
 
 
 _TIER_STATUS = np.array([IN_HOST, IN_CAMP, IN_INFORMAL], dtype=np.int8)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import matplotlib
 import matplotlib.dates as mdates
+import matplotlib.image as mpl_image
 import matplotlib.patheffects as path_effects
 import numpy as np
 import pandas as pd
@@ -166,13 +167,23 @@ def save_png(fig: Figure, path: Path | str) -> Path:
     """Write ``fig`` as a PNG of :data:`DPI` dots per inch, with no timestamp (identical
     figures give identical bytes).
 
+    Drawn once: the canvas runs the figure's layout engine and renders in one pass, then
+    the pixels are written as ``savefig`` would write them (``matplotlib.image.imsave``).
+    ``savefig`` itself draws a figure with a layout engine twice (a silent pass for the
+    layout, then the real one): the same pixels for about a third more time.
+
     The figure is not cleared afterwards: a figure made without pyplot is freed with its
     last reference, and clearing one of many panels costs a tenth of a second for nothing.
     """
-    fig.savefig(
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    fig.dpi = DPI
+    canvas.draw()
+    mpl_image.imsave(
         path,
-        dpi=DPI,
+        canvas.buffer_rgba(),
         format="png",
+        origin="upper",
+        dpi=fig.dpi,
         metadata={"Software": None},
         pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL},
     )

@@ -107,15 +107,17 @@ def test_shelter_is_the_free_room_never_below_the_floor():
     assert got[2] == 0.0  # no places at all: no pull
 
 
-def test_camp_pull_scales_with_the_share_of_places_in_camps():
-    camps = np.array([0.0, 100.0, 300.0, 0.0])
-    host = np.array([100.0, 0.0, 100.0, 0.0])
-    got = rules.camp_pull(camps, host, 4.0)
+def test_camp_pull_grows_with_camp_places_full_or_not():
+    room = np.array([100.0, 5.0, 5.0, 0.0])  # shelter: free room (floored)
+    camps = np.array([0.0, 100.0, 1000.0, 0.0])  # camp places, full or not
+    got = rules.camp_pull(room, camps, 4.0)
     for j in range(4):
-        share = camps[j] / (camps[j] + host[j]) if camps[j] + host[j] > 0 else 0.0
-        assert got[j] == pytest.approx(1 + 3.0 * share)
-    assert list(got) == [1.0, 4.0, pytest.approx(3.25), 1.0]
-    assert (rules.camp_pull(camps, host, 1.0) == 1.0).all()  # weight 1: no preference
+        assert got[j] == pytest.approx(room[j] + 3.0 * camps[j])
+    # a full camp area of 1000 places outdraws a town with 100 free host places
+    assert got[2] > got[1] > got[0]
+    assert got[3] == 0.0  # no places at all: no pull
+    assert (rules.camp_pull(room, camps, 1.0) == room).all()  # weight 1: no preference
+    assert (rules.camp_pull(room, camps, 0.0) >= 0.0).all()  # never negative
 
 
 def test_return_probability_falls_to_zero_at_the_threshold():
@@ -551,3 +553,73 @@ def test_forward_difference_hessian_of_a_quadratic_is_exact():
     h = _hessian(f, np.array([0.3, -0.2, 1.0]), 0.1)
     assert np.allclose(h, 2 * a)  # second differences of a quadratic are exact
     assert len(calls) == 1 + 3 + 6  # f(x), f(x + h e_i), f(x + h e_i + h e_j) for i <= j
+
+
+# --------------------------------------------------------------------------------------
+# Issue 11, second round: the border, camp areas
+# --------------------------------------------------------------------------------------
+
+
+def _with_border_km(values: dict[str, str]) -> str:
+    """LINE_LOCATIONS with a border_km column: ``values`` by place, blank elsewhere."""
+    lines = LINE_LOCATIONS.splitlines()
+    out = [lines[0] + ",border_km"]
+    out += [ln + "," + values.get(ln.split(",")[0], "") for ln in lines[1:]]
+    return "\n".join(out) + "\n"
+
+
+def test_border_distance_is_the_given_km_else_the_road_to_a_crossing(world):
+    from sim.movement import border_distance_km
+
+    # Far Town lies on the border far from any crossing; the others give no border_km
+    world.locations(_with_border_km({"Far Town": "2.5"}))
+    world.routes(LINE_ROUTES)
+    sc = load_scenario(world.scenario(QUIET))
+    w = geography.load(sc.locations_file, sc.routes_file)
+    road = w.road_distance_km()
+    got = border_distance_km(w, road, w.is_kind("crossing"))
+    for i, name in enumerate(w.names):
+        want = 2.5 if name == "Far Town" else road[i, w.index["Crossing"]]
+        assert got[i] == pytest.approx(want)
+
+
+def test_a_bad_border_km_names_the_row_and_the_fix(world):
+    from sim.errors import InputError
+
+    world.locations(_with_border_km({"Near Town": "-3"}))
+    world.routes(LINE_ROUTES)
+    with pytest.raises(InputError) as err:
+        load_scenario(world.scenario(QUIET))
+    msg = str(err.value)
+    assert "border_km" in msg and "Near Town" in msg and "negative" in msg
+
+
+def test_people_head_for_a_full_camp_area_rather_than_a_town_with_a_little_room(world):
+    """Reception (a camp of 400 places, full) and Safe Town (host room) at the same distance:
+    with camp_weight > 1 the camp area draws most, and its overflow settles in informal sites."""
+    _world(world)
+    beh = _behaviour(
+        QUIET,
+        flee_rate=1.0,
+        destination_distance_km=1000.0,
+        safety_weight=0.0,
+        host_capacity_share=0.01,
+        crowding_floor=0.05,
+    )
+    event = _bomb("Front Town", "2019-05-02", "2019-05-04", intensity=1.0)
+    got = {}
+    for k in (1.0, 50.0):
+        res = simulate(
+            load_scenario(
+                world.scenario(_behaviour(beh, camp_weight=k) + event, name=f"k{k}.toml")
+            ),
+            1,
+            0.1,
+        )
+        arr = res.locations.groupby("location")["arrivals"].sum()
+        got[k] = arr
+    # no preference: a full camp of 400 places draws little against 200 free host places a town
+    assert got[1.0]["Reception"] < got[1.0]["Safe Town"] + got[1.0]["Near Town"]
+    # a strong camp pull: most go to the full camp area anyway (and settle beside it)
+    total = got[50.0].sum()
+    assert got[50.0]["Reception"] > 0.6 * total

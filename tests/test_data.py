@@ -103,6 +103,29 @@ def test_the_copied_polygons_cover_every_pcode():
     assert "CC BY 3.0 IGO" in (DATA / "geo" / "README.md").read_text(encoding="utf-8")
 
 
+def test_border_km_is_the_distance_to_the_border_line(world):
+    """Every place's border_km is what scripts/derive_border_km.py computes from the OCHA
+    border line (so the column cannot drift from the geometry), and the western Harim
+    border areas are border areas although far by road from Bab al-Hawa."""
+    import importlib.util
+
+    from sim.geo import load_boundaries
+
+    spec = importlib.util.spec_from_file_location(
+        "derive_border_km", REPO / "scripts" / "derive_border_km.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    border = load_boundaries().border
+    for name, lat, lon, km in zip(world.names, world.lat, world.lon, world.border_km, strict=True):
+        assert km == pytest.approx(mod.distance_to_lines_km(lat, lon, border), abs=0.051), name
+    b = dict(zip(world.names, world.border_km, strict=True))
+    for name in ("Salqin", "Harim", "Darkush", "Atmeh camps", "Azaz"):
+        assert b[name] < 8.0, name
+    for name in ("Idlib", "Maarrat al-Nu'man", "Khan Shaykhun"):
+        assert b[name] > 20.0, name
+
+
 def test_north_west_syria_sums_to_the_default_total_without_scaling(world):
     sc = load_scenario(REPO / "scenarios" / "idlib_2019.toml")
     populated = world.is_kind(*geography.POPULATED_KINDS)

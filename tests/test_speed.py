@@ -127,3 +127,21 @@ def test_local_dask_workers_start_with_the_allocator_settings():
     with dask_client(1) as client:
         got = client.run(lambda: {k: os.environ.get(k) for k in MALLOC_ENV})
     assert list(got.values()) == [MALLOC_ENV]
+
+
+def test_ranking_for_places_equals_the_lexsort_it_replaces():
+    from sim.behaviour import _rank
+
+    gen = np.random.default_rng(3)
+    for t in range(3000):
+        n = int(gen.integers(0, 60))
+        group = gen.integers(0, int(gen.choice([1, 3, 40, 70000])), n)
+        if t % 3 == 0:  # many exact ties: the tiebreak decides
+            key = gen.integers(0, 4, n).astype(float)
+        elif t % 3 == 1:  # as in settle: day displaced + a uniform
+            key = gen.integers(0, 60, n) + gen.random(n)
+        else:
+            key = gen.random(n)
+            key[gen.random(n) < 0.2] = np.nan
+        ids = gen.permutation(100_000)[:n]
+        assert np.array_equal(_rank(group, key, ids), np.lexsort((ids, key, group)))

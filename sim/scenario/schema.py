@@ -216,7 +216,7 @@ class Behaviour(Table):
         fit=FitSpec(
             "log",
             "response to expected danger (ground assault, the front at the door): the first wave",
-            start=0.85,
+            start=1.042,
             rank=0,
         ),
     )
@@ -233,7 +233,7 @@ class Behaviour(Table):
             "log",
             "how much households differ in readiness to flee: a fast first wave, then a summer "
             "that slows as the readiest have gone",
-            start=0.35,
+            start=0.3031,
             rank=1,
         ),
     )
@@ -307,7 +307,7 @@ class Behaviour(Table):
         fit=FitSpec(
             "log",
             "how far households flee: short hops vs the northern border areas (ISMI shares)",
-            start=23.9,
+            start=39.25,
             rank=4,
         ),
     )
@@ -345,16 +345,18 @@ class Behaviour(Table):
     )
     border_pull_km: Number = param(
         25.0,
-        "e-folding road distance to the nearest border crossing in the pull of the border "
-        "(places by the border were rarely bombed and have the camps, the aid hubs and kin).",
+        "e-folding distance to the Turkish border in the pull of the border areas (places by "
+        "the border were rarely bombed and have the camps, the aid hubs and kin): the straight-line "
+        "km of the locations file's border_km column, else the road km to the nearest crossing.",
         unit="km",
         ge=1.0,
         le=1000.0,
         source="Fitted to REACH ISMI's 2019 arrival shares by sub-district (idlibsim calibrate).",
         fit=FitSpec(
             "log",
-            "pull of the border areas (aid hubs, kin): northern Aleppo's and western Aleppo's shares",
-            start=63.3,
+            "pull of the border areas (aid hubs, kin; km to the border line): northern Aleppo's "
+            "share, the western Harim border areas (ISMI)",
+            start=74.36,
             rank=5,
         ),
     )
@@ -368,9 +370,10 @@ class Behaviour(Table):
     )
     camp_weight: Number = param(
         1.0,
-        "Attraction multiplier of camps (after Flee's camp_weight): a destination's shelter "
-        "is multiplied by 1 + (camp_weight - 1) * (its share of places in formal camps). 1: "
-        "camps draw as much as host communities with the same room.",
+        "Pull of camps (after Flee's camp_weight): a destination's shelter (free places, "
+        "floored) plus (camp_weight - 1) * its formal camp places, full or not (full camp areas "
+        "kept receiving people, who settled beside them). 1: camps draw as much as host "
+        "communities with the same room; 0: camp places draw nothing.",
         unit="-",
         ge=0.0,
         le=100.0,
@@ -378,8 +381,9 @@ class Behaviour(Table):
         "camp_weight is 1 (early Flee versions used 2).",
         fit=FitSpec(
             "log",
-            "pull of camps (aid, registration, services; Flee's camp weight): Dana's share (ISMI)",
-            start=11.9,
+            "pull of camps by their size, full or not (aid, registration, services; Flee's camp "
+            "weight): Dana's share (ISMI)",
+            start=8.49,
             rank=6,
         ),
     )
@@ -452,7 +456,7 @@ class Behaviour(Table):
         fit=FitSpec(
             "log",
             "how far ahead of the front people leave, and avoid going: the August advance",
-            start=2.56,
+            start=2.081,
             rank=3,
         ),
     )
@@ -500,7 +504,7 @@ class Behaviour(Table):
         fit=FitSpec(
             "log",
             "steady flight under sustained air strikes: the growth of the summer without advances",
-            start=0.00183,
+            start=0.00192,
             rank=2,
         ),
     )
