@@ -13,6 +13,7 @@ from sim.analysis.posterior_fit import (
     importance_sample,
     inflation,
     observed,
+    posterior_predictive,
     transform,
 )
 from sim.calibration import FIT_BY_NAME, Target, load_targets
@@ -92,6 +93,11 @@ def test_a_fit_on_a_tiny_world_is_deterministic_and_resumes_from_its_checkpoints
     assert b.runs_this_call == 0 and any("resumed" in m for m in logs)
     np.testing.assert_array_equal(a.draws, b.draws)
     np.testing.assert_array_equal(a.weights, b.weights)
+    # posterior predictive runs: a daily table and the target values per draw
+    frames, vals = posterior_predictive(
+        sc, a.draws, a.weights, ["flee_rate"], a.targets, n=2, scale=0.1
+    )
+    assert len(frames) == 2 and vals.shape == (2, 2) and np.isfinite(vals).all()
     # one more wave resumes the first two and runs only the third
     c = fit_posterior(sc, tmp_path / "ck", 0.1, 3, 10, 6, log=logs.append, specs=specs)
     assert c.runs_this_call == 6 and len(c.u) == 22

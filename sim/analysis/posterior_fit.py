@@ -501,13 +501,13 @@ def fit_posterior(
 
 def _predictive_task(args: tuple) -> tuple[pd.DataFrame, np.ndarray]:
     """One posterior predictive run: its daily table and target values (Dask task)."""
-    from ..calibration import _locations_with_governorate, model_values
+    from ..calibration import locations_with_governorate, model_values
     from ..runner import simulate
 
     task, targets = args
     res = simulate(task.load(), seed=task.seed, population_scale=task.population_scale)
     vals = (
-        model_values(res.daily, _locations_with_governorate(res), targets)
+        model_values(res.daily, locations_with_governorate(res), targets)
         if targets
         else np.array([])
     )
