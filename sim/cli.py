@@ -147,6 +147,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler", metavar="ADDRESS", help="existing Dask scheduler, e.g. tcp://host:8786"
     )
     e.add_argument("--out", type=Path, help="ensemble folder (default results/<ensemble-id>)")
+    e.add_argument(
+        "--uncertainty",
+        choices=("seed", "parameters", "all"),
+        default="all",
+        help="what the replicates vary: seed (seed noise only), parameters (also the behaviour "
+        "parameters, drawn from the posterior) or all (also the population total and "
+        "sub-district shares; default)",
+    )
+    e.add_argument(
+        "--posterior",
+        type=Path,
+        metavar="FILE",
+        help="posterior draws to use (default: <parameter file>.posterior.csv beside the "
+        "scenario's parameter file)",
+    )
+    e.add_argument(
+        "--fix",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="hold a behaviour parameter (at VALUE, or the scenario's value) or 'population' "
+        "instead of drawing it; repeatable",
+    )
     e.add_argument("--quiet", action="store_true")
 
     c = sub.add_parser("compare", help="overlay scenarios' curves with bands and their differences")
@@ -211,6 +234,68 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument(
         "--scheduler", metavar="ADDRESS", help="existing Dask scheduler, e.g. tcp://host:8786"
     )
+
+    po = sub.add_parser(
+        "posterior",
+        help="weighted posterior draws of the fitted parameters (GP emulator, 2019 targets)",
+    )
+    po.add_argument("scenario", type=Path)
+    po.add_argument(
+        "--population-scale", type=_scale, default=0.05, metavar="F", help="default 0.05"
+    )
+    po.add_argument("--waves", type=_positive_int, default=4, help="waves of runs (default 4)")
+    po.add_argument(
+        "--first-wave", type=_positive_int, default=150, help="runs in the first wave (default 150)"
+    )
+    po.add_argument(
+        "--wave-size", type=_positive_int, default=100, help="runs in each later wave (default 100)"
+    )
+    po.add_argument(
+        "--predictive",
+        type=int,
+        default=40,
+        metavar="N",
+        help="posterior predictive runs of 2019 and of the winter 2019-20 (default 40; 0: none)",
+    )
+    po.add_argument(
+        "--out",
+        type=Path,
+        help="folder for the checkpoints, draws and report (default results/posterior/<scenario>); "
+        "rerunning resumes from the finished waves",
+    )
+    po.add_argument(
+        "--update-shipped",
+        action="store_true",
+        help="write the draws beside the scenario's parameter file (used by ensembles) and the "
+        "report to results/calibration/<scenario>_posterior",
+    )
+    po.add_argument("--workers", type=_positive_int, default=1, help="Dask LocalCluster workers")
+    po.add_argument(
+        "--scheduler", metavar="ADDRESS", help="existing Dask scheduler, e.g. tcp://host:8786"
+    )
+    po.add_argument("--quiet", action="store_true")
+
+    se = sub.add_parser(
+        "sensitivity",
+        help="global sensitivity (Morris, SALib) of the headline outputs to every estimated "
+        "behaviour parameter",
+    )
+    se.add_argument("scenario", type=Path)
+    se.add_argument(
+        "--trajectories", type=_positive_int, default=10, help="Morris trajectories (default 10)"
+    )
+    se.add_argument(
+        "--population-scale", type=_scale, default=0.05, metavar="F", help="default 0.05"
+    )
+    se.add_argument("--seed", type=_seed, default=1, help="seed of the design and of the runs")
+    se.add_argument("--workers", type=_positive_int, default=1, help="Dask LocalCluster workers")
+    se.add_argument(
+        "--scheduler", metavar="ADDRESS", help="existing Dask scheduler, e.g. tcp://host:8786"
+    )
+    se.add_argument(
+        "--out", type=Path, help="folder for the results (default results/sensitivity/<scenario>)"
+    )
+    se.add_argument("--quiet", action="store_true")
 
     sc = sub.add_parser("score", help="compare a run with the observed figures of its period")
     sc.add_argument("run", type=Path, help="run folder")
@@ -400,6 +485,18 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     return cli_compare(args, argv)
 
 
+def cmd_posterior(args: argparse.Namespace, argv: list[str]) -> int:
+    from .analysis.posterior_fit import cli_posterior
+
+    return cli_posterior(args, argv)
+
+
+def cmd_sensitivity(args: argparse.Namespace, argv: list[str]) -> int:
+    from .analysis.sensitivity import cli_sensitivity
+
+    return cli_sensitivity(args, argv)
+
+
 def cmd_calibrate(args: argparse.Namespace, argv: list[str]) -> int:
     from sim.analysis.calibration_report import cli_calibrate
 
@@ -431,6 +528,8 @@ COMMANDS = {
     "ensemble": cmd_ensemble,
     "compare": cmd_compare,
     "calibrate": cmd_calibrate,
+    "posterior": cmd_posterior,
+    "sensitivity": cmd_sensitivity,
     "score": cmd_score,
     "rerun": cmd_rerun,
     "dashboard": cmd_dashboard,

@@ -43,6 +43,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from sim.analysis.ensemble import (
     METRICS,
     QUANTILES,
+    band_covers,
     quantile_bands,
     read_replicate,
 )
@@ -88,6 +89,7 @@ CURVE_COLUMNS = (
     "metric",
     "value",
     "observed_file",
+    "uncertainty",
 )
 #: Columns of the CSV written beside the figure.
 TABLE_COLUMNS = (
@@ -106,6 +108,7 @@ TABLE_COLUMNS = (
     "use",
     "period_start",
     "source",
+    "uncertainty",
 )
 
 #: Observed measure that each cumulative metric is comparable with (sim/observed.py).
@@ -232,6 +235,7 @@ def _sources(folder: Path) -> list[dict[str, Any]]:
                     "runs": [(0, int(man.get("seed", 0)), folder / "daily.csv")],
                     "n_days": None,
                     "observed_file": _project_path(observed),
+                    "uncertainty": SINGLE_RUN,
                 }
             ]
     # One scenario's sub-folder of an ensemble?
@@ -266,6 +270,7 @@ def _ensemble_source(folder: Path, man: dict, s: dict) -> dict[str, Any]:
         ],
         "n_days": s.get("reported_days"),
         "observed_file": _project_path(s.get("observed")),
+        "uncertainty": band_covers(s),
     }
 
 
@@ -336,6 +341,7 @@ def load_curves(
             d.insert(0, "scenario", key)
             d["metric"] = metric
             d["observed_file"] = src["observed_file"]
+            d["uncertainty"] = src["uncertainty"]
             parts.append(d[list(CURVE_COLUMNS)])
     return pd.concat(parts, ignore_index=True)
 
@@ -369,6 +375,16 @@ def observed_for(curves: pd.DataFrame) -> pd.DataFrame | None:
 # --------------------------------------------------------------------------------------
 # Numbers
 # --------------------------------------------------------------------------------------
+
+
+SINGLE_RUN = "none (a single run)"
+
+
+def _uncertainty_of(c: pd.DataFrame) -> str:
+    """What one scenario's spread of runs covers (curves without the column: seed noise)."""
+    if "uncertainty" not in c or c.empty:
+        return "seed noise" if c["seed"].nunique() > 1 else SINGLE_RUN
+    return str(c["uncertainty"].iloc[0])
 
 
 def _order(curves: pd.DataFrame) -> list[str]:
@@ -423,6 +439,7 @@ def comparison_table(
         b.insert(0, "scenario", key)
         b.insert(0, "panel", "scenario")
         b["paired"] = pd.NA
+        b["uncertainty"] = _uncertainty_of(c)
         out.append(b)
     for key in order[1:]:
         a, r = pivots[key], pivots[ref]
@@ -448,6 +465,9 @@ def comparison_table(
         b.insert(0, "scenario", key)
         b.insert(0, "panel", "difference")
         b["paired"] = paired
+        ua = _uncertainty_of(curves[curves["scenario"] == key])
+        ur = _uncertainty_of(curves[curves["scenario"] == ref])
+        b["uncertainty"] = ua if ua == ur else f"{key}: {ua}; {ref}: {ur}"
         out.append(b)
     table = pd.concat(out, ignore_index=True)
     day_of = {}
@@ -613,12 +633,20 @@ def plot_comparison(
     last = pd.Timestamp(max(curves["date"]))
 
     lev = table[table["panel"] == "scenario"]
+    covers = {
+        key: str(lev.loc[lev["scenario"] == key, "uncertainty"].iloc[0])
+        for key in order
+        if nruns[key] > 1 and (lev["scenario"] == key).any()
+    }
+    same = len(set(covers.values())) <= 1
     handles, texts = [], []
     for k, key in enumerate(order):
         st = {**_style(k), "k": k, "of": len(order)}
         b = lev[lev["scenario"] == key]
         x = pd.to_datetime(b["date"])
         lab = f"{labels[key]} ({_runs_text(nruns[key], seed_of[key])})"
+        if not same and key in covers:
+            lab += f"\n  band covers: {covers[key]}"
         _draw_band(ax, x, b, st, lab, zorder=2 + k)
     h, t = ax.get_legend_handles_labels()
     handles += h
@@ -630,6 +658,11 @@ def plot_comparison(
             Patch(facecolor=grey, alpha=0.2, linewidth=0),
         ]
         texts += ["middle 50 % of runs (25-75 %)", "90 % of runs (5-95 %)"]
+        if same and covers:
+            handles.append(Patch(facecolor="none", edgecolor="none"))
+            texts.append(
+                "bands cover: " + "\n  ".join(textwrap.wrap(next(iter(covers.values())), 48))
+            )
 
     pts = table[table["panel"] == "observed"]
     for use, fill, text in (
@@ -722,7 +755,8 @@ def plot_comparison(
         P.format_date_axis(axd, first, last)
         notes.append(
             "Differences are taken between runs with the same seed (common random numbers: "
-            "both runs face the same random draws), then summarised; the bands show how much "
+            "both runs face the same random draws, and the same draws of parameters and "
+            "population where the band covers them), then summarised; the bands show how much "
             "the effect of the scenario varies, not the noise of two independent runs."
         )
         if unpaired:
@@ -845,5 +879,6 @@ def cli_compare(args, argv: list[str]) -> int:
         band = (
             "" if pd.isna(r["p05"]) or r["n"] <= 1 else f" (90% {r['p05']:,.0f} to {r['p95']:,.0f})"
         )
-        print(f"  {r['label']}: {what}{r['median']:,.0f}{band} on {r['date']}")
+        covers = "" if not band else f"; band covers {r['uncertainty']}"
+        print(f"  {r['label']}: {what}{r['median']:,.0f}{band} on {r['date']}{covers}")
     return 0

@@ -109,7 +109,7 @@ __all__ = [
 METRICS = tuple(c for c in DAILY_COLUMNS if c not in ("date", "day"))
 #: Band columns and their quantiles (numpy's default, linear interpolation).
 QUANTILES = {"median": 0.5, "p05": 0.05, "p25": 0.25, "p75": 0.75, "p95": 0.95}
-BAND_COLUMNS = ("scenario", "label", "date", "day", "metric", *QUANTILES, "n")
+BAND_COLUMNS = ("scenario", "label", "date", "day", "metric", *QUANTILES, "n", "uncertainty")
 #: Memory limit per LocalCluster worker (capped by an equal share of the machine's memory).
 #: A full-population (scale 1) 2019 replicate peaks at about 0.35 GB; see docs/ensembles.md.
 LOCAL_WORKER_MEMORY = 2 * 1024**3
@@ -151,6 +151,9 @@ class RunTask:
     behaviour: Mapping[str, float] = field(default_factory=dict)
     days: int | None = None
     digest: str | None = None
+    #: a replicate's draw of parameters and population (sim.analysis.uncertainty.apply),
+    #: applied after the digest check: {"behaviour": {...}, "population_total": ...}
+    draw: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, seed: int, population_scale: float = 0.1) -> RunTask:
@@ -195,6 +198,10 @@ class RunTask:
                     f"client ran (digest {found[:8]} instead of {self.digest[:8]}): every machine "
                     "needs the same repository and data files at the same path"
                 )
+        if self.draw:
+            from sim.analysis.uncertainty import apply
+
+            sc = apply(sc, self.draw)
         return sc
 
 
@@ -459,12 +466,14 @@ def bands(
     metrics: Sequence[str] | None = None,
     scenario: str | None = None,
     label: str | None = None,
+    uncertainty: str = "seed noise",
 ) -> pd.DataFrame:
     """Median and bands across replicates, per day and metric (a long table).
 
     ``daily_frames``: the daily tables of one scenario's replicates (same dates). Returns
-    columns ``date, day, metric, median, p05, p25, p75, p95, n`` (with ``scenario`` and
-    ``label`` first when given), metric by metric in daily.csv order, day by day.
+    columns ``date, day, metric, median, p05, p25, p75, p95, n, uncertainty`` (with
+    ``scenario`` and ``label`` first when given), metric by metric in daily.csv order, day
+    by day; ``uncertainty`` names the sources the replicates vary (what the band covers).
     """
     frames = list(daily_frames)
     if not frames:
@@ -486,6 +495,7 @@ def bands(
     }
     for name in (*QUANTILES, "n"):
         table[name] = q[name].T.reshape(-1)
+    table["uncertainty"] = uncertainty
     df = pd.DataFrame(table)
     if label is not None:
         df.insert(0, "label", label)
@@ -543,16 +553,26 @@ class EnsembleResult:
 
 
 def ensemble_id(
-    scenarios: Sequence[Scenario], base_seed: int, replicates: int, population_scale: float
+    scenarios: Sequence[Scenario],
+    base_seed: int,
+    replicates: int,
+    population_scale: float,
+    uncertainty: Sequence[Any] = (),
 ) -> str:
     """Deterministic folder name: the same inputs give the same folder (so runs resume)."""
     names = [sc.name for sc in scenarios]
-    key = {
+    key: dict[str, Any] = {
         "scenarios": [[sc.name, scenario_digest(sc)] for sc in scenarios],
         "base_seed": int(base_seed),
         "replicates": int(replicates),
         "population_scale": float(population_scale),
     }
+    if any(u.mode != "seed" for u in uncertainty):  # seed-only ensembles keep their names
+        key["uncertainty"] = [
+            [u.mode, u.posterior.sha256 if u.posterior is not None else "", sorted(u.fixed),
+             u.population]
+            for u in uncertainty
+        ]  # fmt: skip
     h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     joined = "+".join(names)
     if len(joined) > 80:
@@ -620,8 +640,9 @@ def _reported_days(sc: Scenario) -> int:
     return (sc.end - sc.report_from).days + 1
 
 
-def _scenario_entry(sc: Scenario, task: RunTask) -> dict[str, Any]:
+def _scenario_entry(sc: Scenario, task: RunTask, unc: _Uncertainty | None = None) -> dict[str, Any]:
     return {
+        "uncertainty": (unc or _Uncertainty("seed", set(), None, {}, False, ["seed"])).entry(),
         "name": sc.name,
         "label": sc.label,
         "title": sc.title,
@@ -642,7 +663,7 @@ def _scenario_entry(sc: Scenario, task: RunTask) -> dict[str, Any]:
 
 
 def _check_compatible(
-    folder: Path, base_seed: int, scale: float, entries: list[dict]
+    folder: Path, base_seed: int, scale: float, entries: list[dict], uncertainty: str = "seed"
 ) -> dict[str, Any] | None:
     """Refuse to mix replicates of a different ensemble into ``folder``; the old manifest."""
     st = os.lstat(folder) if os.path.lexists(folder) else None
@@ -674,18 +695,37 @@ def _check_compatible(
         old_scale = old.get("population_scale")
         if not isinstance(old_scale, (int, float)) or float(old_scale) != float(scale):
             why.append(f"its population scale is {str(old_scale)[:20]}, not {scale:g}")
+        if old.get("uncertainty", "seed") != uncertainty:
+            why.append(
+                f"its uncertainty is {str(old.get('uncertainty', 'seed'))[:20]}, not {uncertainty}"
+            )
         olds = old.get("scenarios")
         olds = olds if isinstance(olds, list) else []
         digests = {s.get("name"): s.get("digest") for s in olds if isinstance(s, dict)}
+        uncs = {s.get("name"): s.get("uncertainty") for s in olds if isinstance(s, dict)}
         for e in entries:
             if e["name"] in digests and digests[e["name"]] != e["digest"]:
                 why.append(f"scenario '{e['name']}' or its input files have changed since")
+            elif (
+                e["name"] in uncs
+                and uncertainty != "seed"
+                and _draw_key(uncs[e["name"]]) != _draw_key(e["uncertainty"])
+            ):
+                why.append(f"scenario '{e['name']}' draws from other posterior or fixed values")
     if why:
         raise ResultsExistError(
             f"{folder} holds a different ensemble ({'; '.join(why)}); "
             "choose another --out or remove the folder"
         )
     return old
+
+
+def _draw_key(u: Any) -> Any:
+    """What decides a scenario's draws (a changed posterior or fix gives other runs)."""
+    if not isinstance(u, dict):
+        return None
+    post = u.get("posterior") if isinstance(u.get("posterior"), dict) else {}
+    return (post.get("sha256"), u.get("fixed_by_user"), u.get("covers"))
 
 
 def _old_records(old: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -758,7 +798,10 @@ def _manifest(
     workers: int = 1,
     scheduler: str | None = None,
     records: dict[str, dict[str, Any]] | None = None,
+    uncertainty: str = "seed",
 ) -> dict[str, Any]:
+    from sim.analysis.uncertainty import COVERS_TEXT
+
     return {
         "manifest_version": MANIFEST_VERSION,
         "tool": "idlibsim",
@@ -772,6 +815,11 @@ def _manifest(
         "replicate_seeds": [int(s) for s in seeds],
         "seeds_note": "replicate i of every scenario uses replicate_seeds[i] "
         "(numpy SeedSequence(base_seed).spawn; common random numbers across scenarios)",
+        "uncertainty": uncertainty,
+        "uncertainty_note": "what the bands cover, per scenario: scenarios[].uncertainty "
+        "(sources: " + "; ".join(f"{k}: {v}" for k, v in COVERS_TEXT.items()) + "); each "
+        "replicate's draw: <scenario>/draws.csv; replicate i of every scenario gets the same "
+        "draw (common random numbers)",
         "population_scale": float(scale),
         "people_per_simulated_person": int(round(1 / scale)),
         "replicates_done": done,
@@ -798,6 +846,9 @@ def run_ensemble(
     client: Any = None,
     results_root: Path | str | None = None,
     command: list[str] | None = None,
+    uncertainty: str = "seed",
+    posterior: Path | str | None = None,
+    fix: Sequence[str] = (),
 ) -> EnsembleResult:
     """Run ``replicates`` replicates of each scenario (same seeds for all) and summarise.
 
@@ -805,6 +856,14 @@ def run_ensemble(
     Replicates whose file already exists are kept, not rerun. ``workers > 1`` runs on a
     Dask ``LocalCluster``, ``scheduler`` on an existing Dask cluster, ``client`` on an
     existing Dask client (which is left open).
+
+    ``uncertainty`` (:mod:`sim.analysis.uncertainty`): ``"seed"`` (this function's
+    default: seed noise only), ``"parameters"`` (each replicate also draws the behaviour
+    parameters from the posterior beside the scenario's parameter file, or ``posterior``)
+    or ``"all"`` (also the population total and sub-district estimates; the default of
+    ``idlibsim ensemble``). Replicate ``i`` of every scenario gets the same draw; values
+    the user fixed (the scenario's ``[behaviour]`` table, ``with_behaviour``, ``fix``) are
+    not drawn.
     """
     from sim.model.model import population_weight  # lazy: compare reads ensembles without Mesa
     from sim.outputs.runner import check_population_scale
@@ -829,8 +888,12 @@ def run_ensemble(
         replicates = int(cap)
     seeds = replicate_seeds(base_seed, int(replicates))
     templates = [RunTask.from_scenario(sc, 0, population_scale) for sc in scs]
-    entries = [_scenario_entry(sc, t) for sc, t in zip(scs, templates, strict=True)]
-    name = ensemble_id(scs, base_seed, replicates, population_scale)
+    plans = [
+        _uncertainty_plan(sc, t, uncertainty, posterior, fix)
+        for sc, t in zip(scs, templates, strict=True)
+    ]
+    entries = [_scenario_entry(sc, t, u) for sc, t, u in zip(scs, templates, plans, strict=True)]
+    name = ensemble_id(scs, base_seed, replicates, population_scale, plans)
     if out is not None:
         folder = Path(out)
     else:
@@ -844,12 +907,17 @@ def run_ensemble(
     except OSError as exc:
         raise OutputError(f"cannot create {folder.parent}: {exc.strerror or exc}") from None
     with TargetLock(folder):  # a second process writing this folder is refused
-        old = _check_compatible(folder, int(base_seed), population_scale, entries)
+        old = _check_compatible(folder, int(base_seed), population_scale, entries, uncertainty)
         records = _old_records(old)
         todo: list[tuple[str, int, RunTask]] = []
         done: dict[str, int] = {}
         notes: list[str] = []
-        for sc, tpl, entry in zip(scs, templates, entries, strict=True):
+        weight = int(round(1 / population_scale))
+        draws: dict[str, list[dict[str, Any]]] = {}
+        for sc, tpl, entry, unc in zip(scs, templates, entries, plans, strict=True):
+            draws[sc.name] = [
+                unc.values(base_seed, i, sc.population_total, weight) for i in range(len(seeds))
+            ]
             for d in (folder / sc.name, folder / sc.name / REPLICATES_DIR):
                 if os.path.lexists(d) and (os.path.islink(d) or not d.is_dir()):
                     raise OutputError(
@@ -875,12 +943,13 @@ def run_ensemble(
                     notes.append(f"replicate {rel} is {why}; running it again")
                     log.warning("replicate %s is %s; running it again", rel, why)
                 records.pop(rel, None)
-                todo.append((sc.name, i, _with_seed(tpl, seed)))
+                todo.append((sc.name, i, _with_seed(tpl, seed, draws[sc.name][i])))
         for sc in scs:
             _clean_temporaries(folder / sc.name / REPLICATES_DIR)
         plan = _Plan(
             folder, name, scs, entries, seeds, int(base_seed), float(population_scale), todo,
             done, sum(done.values()), int(workers), scheduler, command, t0, records, notes,
+            uncertainty, draws,
         )  # fmt: skip
         remote = bool(todo) and client is None and (plan.workers > 1 or bool(scheduler))
         # Connect first, so that an unreachable cluster leaves nothing behind.
@@ -916,12 +985,15 @@ class _Plan:
     #: replicate file (relative) -> sha256, scenario digest and seed of what was written
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    uncertainty: str = "seed"
+    #: scenario name -> each replicate's draw as applied (Draw.for_scenario)
+    draws: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def manifest(self, status: str, wall: float = 0.0, outputs=None) -> dict[str, Any]:
         return _manifest(
             self.name, self.entries, self.base_seed, self.seeds, self.scale, self.done, status,
             self.command, wall, outputs, workers=self.workers, scheduler=self.scheduler,
-            records=self.records,
+            records=self.records, uncertainty=self.uncertainty,
         )  # fmt: skip
 
 
@@ -975,9 +1047,19 @@ def _carry_out(plan: _Plan, client: Any, progress: bool) -> EnsembleResult:
             if plan.records.get(rel, {}).get("sha256") != outputs[rel]:
                 raise OutputError(f"{path} changed while the ensemble ran; run the command again")
         tables[sc.name] = _stack(frames, plan.seeds)
-        b = bands(frames, scenario=sc.name, label=sc.label)
+        entry = next(e for e in plan.entries if e["name"] == sc.name)
+        b = bands(
+            frames,
+            scenario=sc.name,
+            label=sc.label,
+            uncertainty=entry["uncertainty"]["covers_text"],
+        )
         write_atomic_csv(b.drop(columns=["scenario", "label"]), folder / sc.name / "bands.csv")
         band_tables.append(b)
+        if plan.uncertainty != "seed":
+            dpath = folder / sc.name / "draws.csv"
+            write_atomic_csv(_draws_table(sc, plan.draws[sc.name], plan.seeds), dpath)
+            outputs[dpath.relative_to(folder).as_posix()] = sha256_limited(dpath)
     all_bands = pd.concat(band_tables, ignore_index=True)
     write_atomic_csv(all_bands, folder / "bands.csv")
     outputs = {"bands.csv": sha256_limited(folder / "bands.csv"), **outputs}
@@ -987,10 +1069,131 @@ def _carry_out(plan: _Plan, client: Any, progress: bool) -> EnsembleResult:
     return EnsembleResult(folder, man, tables, all_bands, ran, plan.skipped, wall, plan.notes)
 
 
-def _with_seed(task: RunTask, seed: int) -> RunTask:
+def _with_seed(task: RunTask, seed: int, draw: Mapping[str, Any] | None = None) -> RunTask:
     from dataclasses import replace
 
-    return replace(task, seed=int(seed))
+    return replace(task, seed=int(seed), draw=dict(draw or {}))
+
+
+@dataclass
+class _Uncertainty:
+    """What an ensemble draws for one scenario (:mod:`sim.analysis.uncertainty`)."""
+
+    mode: str
+    fixed: set[str]
+    posterior: Any  # sim.analysis.posterior.Posterior or None
+    ranges: dict[str, tuple[float, float]]
+    population: bool
+    covers: list[str]
+    note: str = ""
+
+    def values(self, base_seed: int, i: int, total: int, weight: int) -> dict[str, Any]:
+        from sim.analysis.uncertainty import draw
+
+        if self.mode == "seed":
+            return {}
+        d = draw(base_seed, i, self.mode, self.posterior, self.ranges)
+        return d.for_scenario(total, weight, self.fixed, self.population) | {
+            "posterior_index": d.posterior_index
+        }
+
+    def entry(self) -> dict[str, Any]:
+        from sim.analysis.uncertainty import TOTAL_RANGE, TOTAL_SOURCE, covers_text
+
+        post = self.posterior
+        return {
+            "mode": self.mode,
+            "covers": self.covers,
+            "covers_text": covers_text(self.covers),
+            "fixed_by_user": sorted(self.fixed),
+            "posterior": {
+                "file": display_path(post.path) if post is not None else "",
+                "sha256": post.sha256 if post is not None else "",
+                "draws": len(post) if post is not None else 0,
+                "parameters": list(post.names) if post is not None else [],
+            },
+            "population": {
+                "drawn": self.population,
+                "total_range": list(TOTAL_RANGE) if self.population else [],
+                "total_source": TOTAL_SOURCE if self.population else "",
+                "places_drawn": len(self.ranges) if self.population else 0,
+                "place_ranges_source": "each row's population_source in the locations file"
+                if self.population
+                else "",
+            },
+            "note": self.note,
+        }
+
+
+def _uncertainty_plan(
+    sc: Scenario, task: RunTask, mode: str, posterior: Path | str | None, fix: Sequence[str]
+) -> _Uncertainty:
+    """Which sources an ensemble draws for ``sc`` under ``mode``, and from what."""
+    from sim.analysis.posterior import load_posterior, posterior_path
+    from sim.analysis.uncertainty import MODES, POPULATION, covers, population_ranges, user_fixed
+
+    if mode not in MODES:
+        raise ValueError(f"uncertainty must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "seed":
+        return _Uncertainty(mode, set(), None, {}, False, ["seed"])
+    fixed = user_fixed(sc, task.behaviour, fix)
+    path = Path(posterior) if posterior else posterior_path(sc.parameters_file)
+    post, note = None, ""
+    if path is not None and (posterior or path.exists()):
+        post = load_posterior(path)
+    else:
+        note = (
+            "no posterior draws beside the scenario's parameter file "
+            f"({display_path(sc.parameters_file) if sc.parameters_file else 'none'}): the "
+            "behaviour parameters are not drawn (write them with `idlibsim posterior`)"
+        )
+        if mode == "parameters":
+            raise InputError(
+                [
+                    Problem(
+                        sc.path,
+                        "behaviour.parameters",
+                        "--uncertainty parameters needs posterior draws; " + note,
+                        "run `idlibsim posterior SCENARIO`, or pass --posterior FILE",
+                    )
+                ]
+            )
+    if post is not None and sc.parameters_file and post.meta.get("parameters_sha256"):
+        if post.meta["parameters_sha256"] != sha256_limited(Path(sc.parameters_file)):
+            note = (
+                f"the posterior {display_path(post.path)} was fitted beside an earlier version "
+                "of the parameter file: rerun `idlibsim posterior --update-shipped`"
+            )
+            log.warning(note)
+    drawn = [n for n in (post.names if post is not None else ()) if n not in fixed]
+    if post is not None and not drawn:
+        note = "every parameter of the posterior is fixed by the user: none is drawn"
+    population = mode == "all" and POPULATION not in set(fix)
+    ranges = population_ranges(sc.locations_file) if population else {}
+    return _Uncertainty(
+        mode, fixed, post, ranges, population, covers(mode, bool(drawn), population), note
+    )
+
+
+def _draws_table(sc: Scenario, draws: list[dict[str, Any]], seeds: Sequence[int]) -> pd.DataFrame:
+    """Each replicate's draw as run: posterior row, population total, parameter values."""
+    rows = []
+    for i, d in enumerate(draws):
+        row: dict[str, Any] = {
+            "replicate": i,
+            "seed": int(seeds[i]),
+            "posterior_draw": int(d.get("posterior_index", -1)),
+            "population_total": int(d.get("population_total", sc.population_total)),
+        }
+        beh = sc.behaviour.as_dict()
+        for k in sorted(d.get("behaviour", {})):
+            row[k] = d["behaviour"][k]
+        for k in sorted(beh):
+            row.setdefault(k, beh[k])
+        for k, v in sorted(d.get("population_factors", {}).items()):
+            row[f"population_factor:{k}"] = round(float(v), 6)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _stack(frames: list[pd.DataFrame], seeds: Sequence[int]) -> pd.DataFrame:
@@ -1001,6 +1204,13 @@ def _stack(frames: list[pd.DataFrame], seeds: Sequence[int]) -> pd.DataFrame:
         d.insert(0, "replicate", i)
         parts.append(d)
     return pd.concat(parts, ignore_index=True)
+
+
+def band_covers(entry: Any) -> str:
+    """What a manifest's scenario entry says its band covers (older ensembles: seed noise)."""
+    u = entry.get("uncertainty") if isinstance(entry, dict) else None
+    text = u.get("covers_text") if isinstance(u, dict) else None
+    return str(text)[:300] if isinstance(text, str) and text else "seed noise"
 
 
 def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> EnsembleResult:
@@ -1058,9 +1268,15 @@ def load_ensemble(folder: Path | str, allow_incomplete: bool = True) -> Ensemble
             d.insert(0, "replicate", i)
             parts.append(d)
         tables[s["name"]] = pd.concat(parts, ignore_index=True)
-        band_tables.append(bands(frames, scenario=s["name"], label=s["label"]))
+        band_tables.append(
+            bands(frames, scenario=s["name"], label=s["label"], uncertainty=band_covers(s))
+        )
     if complete and (folder / "bands.csv").exists():
         all_bands = pd.read_csv(folder / "bands.csv")
+        if "uncertainty" not in all_bands:  # written before bands said what they cover
+            all_bands["uncertainty"] = all_bands["scenario"].map(
+                {s["name"]: band_covers(s) for s in man["scenarios"]}
+            )
     elif band_tables:
         all_bands = pd.concat(band_tables, ignore_index=True)
     else:
@@ -1077,9 +1293,15 @@ def cli_ensemble(args, argv: list[str]) -> int:
     """``idlibsim ensemble SCENARIO.toml ... --replicates N [--workers K] [--scheduler A]``."""
     scenarios = [load_scenario(p) for p in args.scenario]
     quiet = bool(getattr(args, "quiet", False))
+    fix, values = _parse_fix(getattr(args, "fix", None) or [])
+    if values:
+        scenarios = [sc.with_behaviour(**values) for sc in scenarios]
     try:
         res = run_ensemble(
             scenarios,
+            uncertainty=getattr(args, "uncertainty", "all"),
+            posterior=getattr(args, "posterior", None),
+            fix=fix,
             replicates=args.replicates,
             base_seed=args.seed,
             population_scale=args.population_scale,
@@ -1094,6 +1316,41 @@ def cli_ensemble(args, argv: list[str]) -> int:
     if not quiet:
         print(format_ensemble(res))
     return 0
+
+
+def _parse_fix(items: Sequence[str]) -> tuple[list[str], dict[str, float]]:
+    """``--fix NAME`` / ``--fix NAME=VALUE``: names held, and values set (checked)."""
+    from sim.analysis.fields import behaviour_params
+    from sim.analysis.uncertainty import POPULATION
+    from sim.errors import UsageError, did_you_mean
+
+    spec = behaviour_params()
+    names, values = [], {}
+    for item in items:
+        name, eq, text = str(item).partition("=")
+        name = name.strip()
+        if name != POPULATION and name not in spec:
+            raise UsageError(
+                f"--fix {item}: '{name}' is not a behaviour parameter or 'population'; "
+                + did_you_mean(name, [*spec, POPULATION])
+            )
+        names.append(name)
+        if not eq:
+            continue
+        if name == POPULATION:
+            raise UsageError("--fix population takes no value: set [population] total instead")
+        f = spec[name]
+        try:
+            v = float(text)
+        except ValueError:
+            raise UsageError(f"--fix {item}: '{text}' is not a number") from None
+        lo, hi = f.bounds()
+        if not lo <= v <= hi or v != v:
+            raise UsageError(f"--fix {item}: {name} must be between {lo:g} and {hi:g}")
+        if f.kind == "int" and v != int(v):
+            raise UsageError(f"--fix {item}: {name} must be a whole number")
+        values[name] = int(v) if f.kind == "int" else v
+    return names, values
 
 
 def format_ensemble(res: EnsembleResult) -> str:
@@ -1112,6 +1369,10 @@ def format_ensemble(res: EnsembleResult) -> str:
     b = res.bands
     for s in man["scenarios"]:
         lines.append(f"  {s['label']} ({s['name']}), on {s['period']['end']}:")
+        lines.append(f"    bands cover: {band_covers(s)}")
+        note = (s.get("uncertainty") or {}).get("note")
+        if note:
+            lines.append(f"    note: {note}")
         for metric, text in (
             ("displacements_cumulative", "displacements (movements)"),
             ("displaced_people_cumulative", "people displaced at least once"),

@@ -121,6 +121,7 @@ def run_curves(runs: list[RunView], metric: str) -> pd.DataFrame:
                     "metric": metric,
                     "value": d[metric].to_numpy(dtype=np.float64),
                     "observed_file": str(r.scenario.observed) if r.scenario.observed else "",
+                    "uncertainty": "none (a single run)",
                 }
             )
         )

@@ -213,6 +213,8 @@ class DisplacementModel(mesa.Model):
                 f"of the locations file ({int(w.camp_population.sum()):,})"
             )
         rest = np.where(populated, w.population - w.camp_population, 0.0)
+        if sc.population_factors:  # an ensemble's draw of the sub-district estimates
+            rest = rest * np.array([sc.population_factors.get(n, 1.0) for n in w.names])
         exact = rest / rest.sum() * free
         rows = np.floor(exact).astype(np.int64)
         short = free - int(rows.sum())

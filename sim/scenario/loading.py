@@ -19,7 +19,7 @@ naming its file, field, line and fix (:class:`sim.scenario.errors.Report`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -63,6 +63,9 @@ class Scenario:
     bombardment_table: tuple = ()
     #: dated camp capacities ([geography] camp_table), sim.model.place_tables.CampCapacityRow, by date
     camp_table: tuple = ()
+    #: multipliers of places' population estimates (place name -> factor), drawn by an
+    #: ensemble with population uncertainty (sim.analysis.uncertainty); empty: as estimated
+    population_factors: dict = field(default_factory=dict)
 
     # -- shorthands for the resolved file's values ------------------------------------
     @property
