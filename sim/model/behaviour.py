@@ -366,4 +366,6 @@ def return_probability(
     """
     if threshold <= 0:
         return np.zeros_like(expected_home, dtype=float)
-    return return_rate * np.clip(1.0 - expected_home / threshold, 0.0, 1.0)
+    # a tiny threshold makes E / threshold overflow to inf: p = 0, as the clip says
+    with np.errstate(over="ignore"):
+        return return_rate * np.clip(1.0 - expected_home / threshold, 0.0, 1.0)
