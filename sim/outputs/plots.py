@@ -388,7 +388,15 @@ def _format_people_axis(ax: Axes, label: str = "People", axis: str = "y") -> Non
 
 
 def _legend(ax: Axes, handles=None, labels=None, **kw):
-    opts = {"fontsize": LEGEND_PT, "frameon": False, "loc": "upper left"}
+    # a white box without an edge: curves that rise behind the legend do not cross its text
+    opts = {
+        "fontsize": LEGEND_PT,
+        "frameon": True,
+        "framealpha": 0.85,
+        "facecolor": "white",
+        "edgecolor": "none",
+        "loc": "upper left",
+    }
     opts.update(kw)
     if handles is None:
         return ax.legend(**opts)
