@@ -131,3 +131,30 @@ def test_settling_without_those_who_cannot_get_a_place_is_the_same_run(monkeypat
     for name in ("status", "location", "displaced_on", "times_displaced"):
         assert np.array_equal(getattr(hp, name), getattr(hq, name)), name
     assert (hq.status == IN_INFORMAL).any()
+
+
+@pytest.mark.parametrize("shape", [0.3031, 1.0, 4.0])
+def test_propensities_computed_for_some_households_are_the_column(shape):
+    from sim.model.population import Population
+
+    pop = Population.create(np.array([3000, 2000]), np.array([0, 500]), 5.0, shape, seed=6)
+    gen = np.random.default_rng(1)
+    rows = gen.integers(0, pop.n_households, 400)
+    some = pop.propensity_of(rows)  # computed for these rows only
+    assert "propensity" not in pop.households.columns
+    again = pop.propensity_of(rows[::-1])  # remembered
+    column = pop.households.propensity  # the whole column, made when read
+    assert np.array_equal(some, column[rows]) and np.array_equal(again, column[rows[::-1]])
+    fresh = Population.create(np.array([3000, 2000]), np.array([0, 500]), 5.0, shape, seed=6)
+    bound = fresh.propensity_bound(slice(None))
+    assert (bound >= column).all()  # a bound, never below
+    assert np.median(bound / np.maximum(column, 1e-300)) < 1.01  # and a close one
+    # a reordered population and a new shape keep following the households
+    shuffled = fresh.permuted(np.random.default_rng(3))
+    shuffled.set_propensity_shape(6, 0.5)
+    fresh.set_propensity_shape(6, 0.5)
+    order = np.argsort(shuffled.households.id)
+    assert np.array_equal(
+        shuffled.propensity_of(order), fresh.propensity_of(np.arange(fresh.n_households))
+    )
+    assert np.array_equal(shuffled.households.propensity[order], fresh.households.propensity)

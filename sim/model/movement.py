@@ -251,13 +251,22 @@ class Movement:
         rows = np.concatenate(maybe) if maybe else np.empty(0, np.intp)
         rows = rows[~self.away[rows]]  # (of those whose home is there, the ones at home)
         away = self.staying_away.rows()
-        rows = np.r_[rows, away[threat[hh.location[away]]]]
+        away = away[threat[hh.location[away]]]
+        if len(away):  # those in government-held places all leave; of the others, those
+            loc = hh.location[away]  # whose uniform is below a bound of their x h
+            bound = self.pop.propensity_bound(away) * hazard[loc]
+            bound[gov[loc]] = 1.0
+            pos = below(self.seed, "flee", day, 1.0, ids=hh.id[away], factor=bound)
+            rows = np.r_[rows, away[pos]]
         if len(rows):
             loc = hh.location[rows]
             u = uniforms(self.seed, "flee", day, hh.id[rows])
-            flee = _flees(u, hh.propensity[rows] * hazard[loc])
-            flee |= gov[loc]  # everyone in a government-held place leaves
-            leave.append(rows[flee])
+            # everyone in a government-held place leaves; the others flee by the rule, which
+            # needs their propensities only where u is below their bound (a table look-up)
+            go = gov[loc]
+            maybe = np.flatnonzero(~go & (u < self.pop.propensity_bound(rows) * hazard[loc]))
+            go[maybe] = _flees(u[maybe], self.pop.propensity_of(rows[maybe]) * hazard[loc[maybe]])
+            leave.append(rows[go])
         rows = np.concatenate(leave) if leave else np.empty(0, np.intp)
         rows.sort()
         return rows
@@ -268,11 +277,11 @@ class Movement:
         """Rows of households staying at their home ``place`` that may flee today.
 
         In a government-held place, everyone there (they all leave). Elsewhere only those
-        whose uniform (:meth:`flight`'s rule) is below their ``x h``, or below a bound of it
-        for the whole place where the hazard is low (``u < x h`` needs ``u < max(x) h``,
-        computed as ``x h`` is, so no household is missed): the uniforms are compared in
-        cache-sized chunks as they are made (:func:`sim.model.rng.below`), and only the
-        few households below are looked at further.
+        whose uniform (:meth:`flight`'s rule) is below a bound of their ``x h``: their own
+        (:meth:`Population.propensity_bound`), or where the hazard is low one for the whole
+        place (``u < x h`` needs ``u < max(x) h``), computed as ``x h`` is, so that no
+        household is missed. The uniforms are compared in cache-sized chunks as they are
+        made (:func:`sim.model.rng.below`), and only the few below are looked at further.
         """
         hh = self.pop.households
         start, stop = int(self._home_start[place]), int(self._home_start[place + 1])
@@ -284,11 +293,11 @@ class Movement:
             pos = np.flatnonzero(~here)
             return pos + start if block is None else block[pos]
         h = hazard[place]
-        bound = np.float64(self._home_top_propensity()[place]) * h
+        bound = self._home_top_propensity()[place] * h
         factor = None
-        if bound > _PLACE_BOUND:  # too many below the bound: each household's own x h
-            prop = hh.propensity
-            factor, bound = (prop[start:stop] if block is None else prop[block]), h
+        if bound > _PLACE_BOUND:  # too many below the bound: each household's own bound
+            factor = self.pop.propensity_bound(slice(start, stop) if block is None else block)
+            bound = h
         if self._ids_are_rows:
             pos = below(self.seed, "flee", day, bound, start=start, stop=stop, factor=factor)
         else:
@@ -297,17 +306,23 @@ class Movement:
         return pos + start if block is None else block[pos]
 
     def _home_top_propensity(self) -> np.ndarray:
-        """Largest propensity among the households of each home place (0 where none)."""
-        prop = self.pop.households.propensity
-        if self._top_propensity is None or self._top_propensity[0] is not prop:
-            by_home = prop if self._by_home is None else prop[self._by_home]
+        """A bound of the propensities of the households of each home place (0 where none)."""
+        pop = self.pop
+        hh = pop.households
+        known = hh.columns.get("propensity")  # the propensities themselves, if ever read
+        column = hh.propensity_draw if known is None else known
+        cached = self._top_propensity
+        if cached is None or cached[0] is not column or cached[1] != pop.propensity_shape:
+            by_home = column if self._by_home is None else column[self._by_home]
             starts = self._home_start[:-1]
             filled = starts < self._home_start[1:]
-            top = np.zeros(self.n, prop.dtype)
+            top = np.zeros(self.n)
             if filled.any():
                 top[filled] = np.maximum.reduceat(by_home, starts[filled])
-            self._top_propensity = (prop, top)
-        return self._top_propensity[1]
+                if known is None:  # the bound of the largest uniform (it grows with it)
+                    top[filled] = pop.bound_of_draws(top[filled])
+            self._top_propensity = (column, pop.propensity_shape, top)
+        return self._top_propensity[2]
 
     def onward(self, day: int, cond: Conditions, fleeing: np.ndarray) -> np.ndarray:
         """Rows of households in informal sites that move on today (not already fleeing).

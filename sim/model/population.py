@@ -30,6 +30,7 @@ households keep their realistic size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,13 @@ class Frame:
     def __init__(self, n: int):
         self.n = int(n)
         self._columns: dict[str, np.ndarray] = {}
+        #: columns made from the others when first read (``name -> make(frame)``)
+        self._derived: dict[str, Callable[[Frame], np.ndarray]] = {}
+
+    def derive(self, name: str, make: Callable[[Frame], np.ndarray]) -> None:
+        """Column ``name`` is ``make(self)``, made (and kept) when first read."""
+        self._columns.pop(name, None)
+        self._derived[name] = make
 
     def add(self, name: str, dtype: np.dtype | type, fill: float | int = 0) -> np.ndarray:
         col = np.full(self.n, fill, dtype=dtype)
@@ -72,19 +80,26 @@ class Frame:
         self._columns[name] = values
 
     def __getattr__(self, name: str) -> np.ndarray:
-        try:
-            return self.__dict__["_columns"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+        columns = self.__dict__["_columns"]
+        if name not in columns:
+            make = self.__dict__["_derived"].get(name)
+            if make is None:
+                raise AttributeError(name)
+            self.set(name, make(self))
+        return columns[name]
 
     @property
     def columns(self) -> dict[str, np.ndarray]:
+        """The stored columns (derived ones once read)."""
         return self._columns
 
     def take(self, order: np.ndarray) -> Frame:
         out = Frame(len(order))
         for k, v in self._columns.items():
             out.set(k, v[order].copy())
+        for k, make in self._derived.items():
+            if k not in self._columns:
+                out.derive(k, make)
         return out
 
 
@@ -139,6 +154,8 @@ class Population:
     #: order (the usual case: the identity, not stored)
     member_index: np.ndarray | None
     member_start: np.ndarray  # first entry in member_index of each household row
+    #: gamma shape of the propensities (:meth:`propensity_of`)
+    propensity_shape: float = 1.0
 
     # ----------------------------------------------------------------------------------
     @classmethod
@@ -191,9 +208,10 @@ class Population:
         hh.add("destination", np.intp, -1)
         hh.add("next_node", np.intp, -1)
         hh.add("km_left", np.float32, 0)
-        hh.set(
-            "propensity", propensity_from_uniforms(_propensity_uniforms(seed, nh), propensity_shape)
-        )
+        # the uniform behind each propensity; the propensity (an inverse gamma CDF, 0.6 s
+        # for 800,000 households) is computed only for the households that need it
+        hh.set("propensity_draw", _propensity_uniforms(seed, nh))
+        hh.derive("propensity", _propensities(propensity_shape))
         hh.add("times_displaced", np.int16, 0)
         hh.add("displaced_on", np.int32, -1)
         hh.add("first_displaced_on", np.int32, -1)
@@ -205,7 +223,8 @@ class Population:
         # whether it looks for a host first: this uniform below [behaviour] host_preference
         hh.set("host_draw", rngmod.uniforms(seed, "host_preference", 0, hh.id))
 
-        return cls(hh, People(hh), 1, None, np.r_[0, np.cumsum(size)[:-1]].astype(np.int64))
+        member_start = np.r_[0, np.cumsum(size)[:-1]].astype(np.int64)
+        return cls(hh, People(hh), 1, None, member_start, float(propensity_shape))
 
     # ----------------------------------------------------------------------------------
     @property
@@ -218,12 +237,54 @@ class Population:
 
     def set_propensity_shape(self, seed: int, shape: float) -> None:
         """Redraw propensities for a new gamma shape from the same uniforms (common random numbers)."""
-        self.households.set(
-            "propensity",
-            propensity_from_uniforms(
-                _propensity_uniforms(seed, self.households.n)[self.households.id], shape
-            ),
-        )
+        hh = self.households
+        hh.set("propensity_draw", _propensity_uniforms(seed, hh.n)[hh.id])
+        hh.derive("propensity", _propensities(shape))
+        self.propensity_shape = float(shape)
+        self.__dict__.pop("_propensity_known", None)
+
+    def propensity_of(self, rows: np.ndarray) -> np.ndarray:
+        """The propensities (float32) of household rows ``rows``: ``households.propensity[rows]``.
+
+        Computed for those rows only (and remembered) unless the whole column was read.
+        """
+        hh = self.households
+        if "propensity" in hh.columns:
+            return hh.propensity[rows]
+        known = self.__dict__.get("_propensity_known")
+        if known is None:  # NaN: not computed yet
+            known = self.__dict__["_propensity_known"] = np.full(hh.n, np.nan, np.float32)
+        got = known[rows]
+        missing = np.isnan(got)
+        if missing.any():
+            new = rows[missing]
+            got[missing] = known[new] = propensity_from_uniforms(
+                hh.propensity_draw[new], self.propensity_shape
+            )
+        return got
+
+    def propensity_bound(self, rows: np.ndarray | slice) -> np.ndarray:
+        """An upper bound (float64) of the propensity of household rows ``rows``.
+
+        From the household's uniform, a table of the propensities at 4,096 evenly spaced
+        uniforms (the inverse CDF increases with the uniform) with a margin of 1e-6 for
+        rounding: cheap, and close except for the tiny propensities of the lowest uniforms.
+        The exact values where the whole column was read.
+        """
+        hh = self.households
+        if "propensity" in hh.columns:
+            return hh.propensity[rows].astype(np.float64)
+        return self.bound_of_draws(hh.propensity_draw[rows])
+
+    def bound_of_draws(self, draws: np.ndarray) -> np.ndarray:
+        """:meth:`propensity_bound` of households whose uniforms are ``draws``."""
+        table = self.__dict__.get("_propensity_table")
+        if table is None or table[0] != self.propensity_shape:
+            table = (self.propensity_shape, _bound_table(self.propensity_shape))
+            self.__dict__["_propensity_table"] = table
+        k = len(table[1])
+        bucket = (draws * k).astype(np.intp)
+        return table[1][np.minimum(bucket, k - 1)]
 
     def members(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person rows of the given household rows, and the household row of each."""
@@ -276,7 +337,14 @@ class Population:
         household = new_row[self.people.household[porder]].astype(np.int32)
         member_index = np.argsort(household, kind="stable").astype(np.int64)
         member_start = np.r_[0, np.cumsum(hh.size)[:-1]].astype(np.int64)
-        return Population(hh, People(hh, household), self.weight, member_index, member_start)
+        return Population(
+            hh,
+            People(hh, household),
+            self.weight,
+            member_index,
+            member_start,
+            self.propensity_shape,
+        )
 
 
 #: Quantiles (class midpoints) at which household reach is represented.
@@ -292,6 +360,22 @@ def reach_classes(seed: int, n: int) -> np.ndarray:
 def _propensity_uniforms(seed: int, n: int) -> np.ndarray:
     u = rngmod.generator(seed, "propensity").random(n)
     return np.clip(u, 1e-12, 1 - 1e-12)
+
+
+def _propensities(shape: float) -> Callable[[Frame], np.ndarray]:
+    """The ``propensity`` column of a household frame, from its ``propensity_draw``."""
+    return lambda frame: propensity_from_uniforms(frame.propensity_draw, shape)
+
+
+#: Buckets of the uniforms in :meth:`Population.propensity_bound`.
+_BOUND_BUCKETS = 4096
+
+
+def _bound_table(shape: float) -> np.ndarray:
+    """Upper bound of the propensity of a uniform in each bucket ``[k, k + 1) / K``."""
+    top = np.arange(1, _BOUND_BUCKETS + 1, dtype=np.float64) / _BOUND_BUCKETS
+    top = np.minimum(top, 1 - 1e-12)  # the uniforms are clipped to it (_propensity_uniforms)
+    return propensity_from_uniforms(top, shape).astype(np.float64) * (1.0 + 1e-6)
 
 
 def propensity_from_uniforms(u: np.ndarray, shape: float) -> np.ndarray:
