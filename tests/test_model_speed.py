@@ -117,8 +117,8 @@ def test_settling_without_those_who_cannot_get_a_place_is_the_same_run(monkeypat
     left_out = []
     original = movement_module.Movement._may_settle
 
-    def count(self, waiting, host_free, camp_free):
-        kept = original(self, waiting, host_free, camp_free)
+    def count(self, day, waiting, host_free, camp_free):
+        kept = original(self, day, waiting, host_free, camp_free)
         left_out.append(len(waiting) - len(kept))
         return waiting  # everyone: the plain rule
 
@@ -142,7 +142,7 @@ def test_propensities_computed_for_some_households_are_the_column(shape):
     rows = gen.integers(0, pop.n_households, 400)
     some = pop.propensity_of(rows)  # computed for these rows only
     assert "propensity" not in pop.households.columns
-    again = pop.propensity_of(rows[::-1])  # remembered
+    again = pop.propensity_of(rows[::-1])
     column = pop.households.propensity  # the whole column, made when read
     assert np.array_equal(some, column[rows]) and np.array_equal(again, column[rows[::-1]])
     fresh = Population.create(np.array([3000, 2000]), np.array([0, 500]), 5.0, shape, seed=6)

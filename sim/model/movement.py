@@ -264,12 +264,37 @@ class Movement:
             # everyone in a government-held place leaves; the others flee by the rule, which
             # needs their propensities only where u is below their bound (a table look-up)
             go = gov[loc]
-            maybe = np.flatnonzero(~go & (u < self.pop.propensity_bound(rows) * hazard[loc]))
-            go[maybe] = _flees(u[maybe], self.pop.propensity_of(rows[maybe]) * hazard[loc[maybe]])
+            go[self._flee_by_bounds(rows, u, hazard[loc], go)] = True
             leave.append(rows[go])
         rows = np.concatenate(leave) if leave else np.empty(0, np.intp)
         rows.sort()
         return rows
+
+    def _flee_by_bounds(
+        self, rows: np.ndarray, u: np.ndarray, hazard: np.ndarray, decided: np.ndarray
+    ) -> np.ndarray:
+        """Positions (in ``rows``) of the households not ``decided`` that flee by the rule.
+
+        The rule of :meth:`flight`: the household's Exponential(1) draw ``-log(1 - u)`` below
+        ``x h`` (checked only where ``u < x h``, since ``1 - exp(-y) <= y``), with ``x`` its
+        propensity. Since
+        ``x`` lies between a lower and an upper bound (:meth:`Population.propensity_bound`),
+        the exact ``x`` (an inverse gamma CDF) is computed only where the bounds do not
+        decide: a few households a day.
+        """
+        pop = self.pop
+        maybe = np.flatnonzero(~decided & (u < pop.propensity_bound(rows) * hazard))
+        if len(maybe) == 0:
+            return maybe
+        u, h, rows = u[maybe], hazard[maybe], rows[maybe]
+        e = -np.log1p(-u)  # the Exponential(1) draw
+        low, high = pop.propensity_bound(rows, lower=True) * h, pop.propensity_bound(rows) * h
+        flee = (u < low) & (e < low)  # below x h whatever x is
+        unsure = np.flatnonzero(~flee & (e < high))
+        if len(unsure):
+            xh = pop.propensity_of(rows[unsure]) * h[unsure]
+            flee[unsure] = (u[unsure] < xh) & (e[unsure] < xh)
+        return maybe[flee]
 
     def _flight_at_home(
         self, day: int, place: int, hazard: np.ndarray, government: np.ndarray
@@ -578,35 +603,47 @@ class Movement:
         budget = np.full(len(rows), self.beh.travel_km_per_day)
         flow = np.zeros(self.world.n_routes)
         flow_fwd = np.zeros(self.world.n_routes)
+        government = cond.government
+        # a: positions still travelling today (budget left, not there, a road ahead); only
+        # those that reached a place in a step can go on in the next one
+        a = np.flatnonzero((budget > 0) & (loc != dest) & (nxt >= 0))
         for _ in range(self.n + 1):
-            active = (budget > 0) & (loc != dest) & (nxt >= 0)
-            # queue at a border crossing: the crossing admits people in phase 6
-            at_border = active & self.border_edge[loc, np.maximum(nxt, 0)]
-            budget[at_border] = 0.0
-            active &= ~at_border
-            if not active.any():
+            if len(a) == 0:
                 break
+            la, na = loc[a], nxt[a]
+            # queue at a border crossing: the crossing admits people in phase 6
+            at_border = self.border_edge[la, np.maximum(na, 0)]
+            if at_border.any():
+                budget[a[at_border]] = 0.0
+                keep = ~at_border
+                a, la, na = a[keep], la[keep], na[keep]
+                if len(a) == 0:
+                    break
+            ba, lefta = budget[a], left[a]
             # nobody stops inside a government-held place: it is crossed in one go
-            through = active & cond.government[loc]
-            budget[through] = np.maximum(budget[through], left[through])
-            reach = active & (budget >= left)
-            budget[reach] -= left[reach]
-            part = active & ~reach
-            left[part] -= budget[part]
-            budget[part] = 0.0
-            r = np.flatnonzero(reach)
-            if len(r):
-                flow += np.bincount(
-                    self.route_id[loc[r], nxt[r]], weights=size[r], minlength=len(flow)
-                )
-                rid = self.route_id[loc[r], nxt[r]]
-                fwd = self.world.route_from[rid] == loc[r]  # travelling the road from -> to
-                flow_fwd += np.bincount(rid[fwd], weights=size[r][fwd], minlength=len(flow))
-                loc[r] = nxt[r]
-                go_on = r[loc[r] != dest[r]]
-                nxt[go_on] = self.next_hop[loc[go_on], dest[go_on]]
-                ok = nxt[go_on] >= 0
-                left[go_on] = np.where(ok, self.edge_km[loc[go_on], np.maximum(nxt[go_on], 0)], 0.0)
+            through = government[la]
+            if through.any():
+                ba = np.where(through, np.maximum(ba, lefta), ba)
+            reach = ba >= lefta
+            part = ~reach
+            budget[a] = np.where(reach, ba - lefta, 0.0)
+            left[a[part]] = lefta[part] - ba[part]
+            r = a[reach]
+            if len(r) == 0:
+                break
+            lr, nr = la[reach], na[reach]
+            rid = self.route_id[lr, nr]
+            flow += np.bincount(rid, weights=size[r], minlength=len(flow))
+            fwd = self.world.route_from[rid] == lr  # travelling the road from -> to
+            flow_fwd += np.bincount(rid[fwd], weights=size[r][fwd], minlength=len(flow))
+            loc[r] = nr
+            on = nr != dest[r]
+            go_on, lg = r[on], nr[on]
+            ng = self.next_hop[lg, dest[go_on]]
+            nxt[go_on] = ng
+            ok = ng >= 0
+            left[go_on] = np.where(ok, self.edge_km[lg, np.maximum(ng, 0)], 0.0)
+            a = go_on[ok & (budget[go_on] > 0)]
         moved = loc != loc0
         self._change(rows[moved], location=loc[moved])
         hh.next_node[rows] = nxt
@@ -665,7 +702,7 @@ class Movement:
         room = (host_free >= self.min_room) | (camp_free >= self.min_room)
         waiting = self.informal.rows()
         waiting = waiting[room[hh.location[waiting]]]
-        waiting = self._may_settle(waiting, host_free, camp_free)
+        waiting = self._may_settle(day, waiting, host_free, camp_free)
         rows = np.r_[waiting, arrivals].astype(np.intp)
         if len(rows):
             key = hh.displaced_on[rows] + self._uniforms("settle", day, rows)
@@ -713,7 +750,7 @@ class Movement:
                 self._arrive(inn)
 
     def _may_settle(
-        self, waiting: np.ndarray, host_free: np.ndarray, camp_free: np.ndarray
+        self, day: int, waiting: np.ndarray, host_free: np.ndarray, camp_free: np.ndarray
     ) -> np.ndarray:
         """Of the households waiting in informal sites, those that may get a place today.
 
@@ -728,7 +765,7 @@ class Movement:
             return waiting
         hh = self.pop.households
         n = self.n
-        days = self.history.n_days + 1  # displaced_on + 1: 0 (before the scenario) to n_days
+        days = day + 2  # displaced_on + 1: 0 (before the scenario) to day + 1
         host = hh.host_draw[waiting] < self.beh.host_preference
         group = host * n + hh.location[waiting]
         on = hh.displaced_on[waiting].astype(np.intp) + 1
@@ -764,18 +801,6 @@ def _among(rows: np.ndarray, sorted_rows: np.ndarray) -> np.ndarray:
     """Whether each of ``rows`` is in ``sorted_rows`` (ascending)."""
     at = np.minimum(np.searchsorted(sorted_rows, rows), len(sorted_rows) - 1)
     return sorted_rows[at] == rows
-
-
-def _flees(u: np.ndarray, xh: np.ndarray) -> np.ndarray:
-    """Whether each household flees: its Exponential(1) draw ``-log(1 - u)`` is below ``x h``.
-
-    Since ``1 - exp(-y) <= y`` it can only be where ``u < x h``, so the logarithm is taken
-    for those rows only (same result, less work).
-    """
-    flee = u < xh
-    maybe = np.flatnonzero(flee)
-    flee[maybe] = -np.log1p(-u[maybe]) < xh[maybe]
-    return flee
 
 
 def border_distance_km(world: World, road_km: np.ndarray, is_crossing: np.ndarray) -> np.ndarray:

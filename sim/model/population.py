@@ -241,30 +241,20 @@ class Population:
         hh.set("propensity_draw", _propensity_uniforms(seed, hh.n)[hh.id])
         hh.derive("propensity", _propensities(shape))
         self.propensity_shape = float(shape)
-        self.__dict__.pop("_propensity_known", None)
 
     def propensity_of(self, rows: np.ndarray) -> np.ndarray:
         """The propensities (float32) of household rows ``rows``: ``households.propensity[rows]``.
 
-        Computed for those rows only (and remembered) unless the whole column was read.
+        Computed for those rows only unless the whole column was read (flight asks for
+        ~90,000 over the 2019 run, nearly all different households: nothing to remember).
         """
         hh = self.households
         if "propensity" in hh.columns:
             return hh.propensity[rows]
-        known = self.__dict__.get("_propensity_known")
-        if known is None:  # NaN: not computed yet
-            known = self.__dict__["_propensity_known"] = np.full(hh.n, np.nan, np.float32)
-        got = known[rows]
-        missing = np.isnan(got)
-        if missing.any():
-            new = rows[missing]
-            got[missing] = known[new] = propensity_from_uniforms(
-                hh.propensity_draw[new], self.propensity_shape
-            )
-        return got
+        return propensity_from_uniforms(hh.propensity_draw[rows], self.propensity_shape)
 
-    def propensity_bound(self, rows: np.ndarray | slice) -> np.ndarray:
-        """An upper bound (float64) of the propensity of household rows ``rows``.
+    def propensity_bound(self, rows: np.ndarray | slice, lower: bool = False) -> np.ndarray:
+        """An upper (or ``lower``) bound (float64) of the propensity of household rows ``rows``.
 
         From the household's uniform, a table of the propensities at 4,096 evenly spaced
         uniforms (the inverse CDF increases with the uniform) with a margin of 1e-6 for
@@ -274,17 +264,18 @@ class Population:
         hh = self.households
         if "propensity" in hh.columns:
             return hh.propensity[rows].astype(np.float64)
-        return self.bound_of_draws(hh.propensity_draw[rows])
+        return self.bound_of_draws(hh.propensity_draw[rows], lower)
 
-    def bound_of_draws(self, draws: np.ndarray) -> np.ndarray:
+    def bound_of_draws(self, draws: np.ndarray, lower: bool = False) -> np.ndarray:
         """:meth:`propensity_bound` of households whose uniforms are ``draws``."""
-        table = self.__dict__.get("_propensity_table")
-        if table is None or table[0] != self.propensity_shape:
-            table = (self.propensity_shape, _bound_table(self.propensity_shape))
-            self.__dict__["_propensity_table"] = table
-        k = len(table[1])
+        tables = self.__dict__.get("_propensity_tables")
+        if tables is None or tables[0] != self.propensity_shape:
+            tables = (self.propensity_shape, *_bound_tables(self.propensity_shape))
+            self.__dict__["_propensity_tables"] = tables
+        table = tables[1] if lower else tables[2]
+        k = len(table)
         bucket = (draws * k).astype(np.intp)
-        return table[1][np.minimum(bucket, k - 1)]
+        return table[np.minimum(bucket, k - 1)]
 
     def members(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person rows of the given household rows, and the household row of each."""
@@ -371,11 +362,12 @@ def _propensities(shape: float) -> Callable[[Frame], np.ndarray]:
 _BOUND_BUCKETS = 4096
 
 
-def _bound_table(shape: float) -> np.ndarray:
-    """Upper bound of the propensity of a uniform in each bucket ``[k, k + 1) / K``."""
-    top = np.arange(1, _BOUND_BUCKETS + 1, dtype=np.float64) / _BOUND_BUCKETS
-    top = np.minimum(top, 1 - 1e-12)  # the uniforms are clipped to it (_propensity_uniforms)
-    return propensity_from_uniforms(top, shape).astype(np.float64) * (1.0 + 1e-6)
+def _bound_tables(shape: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of the propensity of a uniform in each bucket ``[k, k + 1) / K``."""
+    edges = np.arange(_BOUND_BUCKETS + 1, dtype=np.float64) / _BOUND_BUCKETS
+    edges = np.clip(edges, 1e-12, 1 - 1e-12)  # the uniforms are clipped so (_propensity_uniforms)
+    at = propensity_from_uniforms(edges, shape).astype(np.float64)
+    return at[:-1] * (1.0 - 1e-6), at[1:] * (1.0 + 1e-6)
 
 
 def propensity_from_uniforms(u: np.ndarray, shape: float) -> np.ndarray:
