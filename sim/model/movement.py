@@ -190,15 +190,17 @@ class Movement:
         n, size = self.n, hh.size[rows]
         home = hh.home[rows]
         before = hh.location[rows] * N_STATUS + hh.status[rows]
-        was_away = (hh.location[rows] != home) | (hh.status[rows] == ON_THE_MOVE)
+        was_away = self.away[rows]  # (location != home) | on the move, kept up to date here
         if status is not None:
             hh.status[rows] = status
         if location is not None:
             hh.location[rows] = location
         after = hh.location[rows] * N_STATUS + hh.status[rows]
         is_away = (hh.location[rows] != home) | (hh.status[rows] == ON_THE_MOVE)
-        delta = np.bincount(after, weights=size, minlength=n * N_STATUS) - np.bincount(
-            before, weights=size, minlength=n * N_STATUS
+        delta = np.bincount(
+            np.concatenate((after, before)),
+            weights=np.concatenate((size, -size)),
+            minlength=n * N_STATUS,
         )
         self.counts += delta.astype(np.int64).reshape(n, N_STATUS)
         flip = was_away != is_away
@@ -569,15 +571,18 @@ class Movement:
         b = self.beh
         p_home = rules.return_probability(cond.expected, b.return_fear_threshold, b.return_rate)
         p_home[cond.government] = 0.0
+        if not (p_home > 0).any():
+            return
         # settled displaced away from home: IN_HOST, IN_CAMP or IN_INFORMAL (consecutive codes)
         rows = self.staying_away.rows()
+        p = p_home[hh.home[rows]]
         st = hh.status[rows]
-        rows = rows[(st >= IN_HOST) & (st <= IN_INFORMAL)]
-        rows = rows[p_home[hh.home[rows]] > 0]
-        rows = rows[day - hh.displaced_on[rows] >= b.return_min_days]
+        ok = (p > 0) & (st >= IN_HOST) & (st <= IN_INFORMAL)
+        ok &= day - hh.displaced_on[rows] >= b.return_min_days
+        rows, p = rows[ok], p[ok]
         if len(rows) == 0:
             return
-        go = rows[self._uniforms("return", day, rows) < p_home[hh.home[rows]]]
+        go = rows[self._uniforms("return", day, rows) < p]
         if len(go) == 0:
             return
         self._change(go, status=ON_THE_MOVE)

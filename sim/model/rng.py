@@ -87,7 +87,7 @@ def uniforms(seed: int, stream: str, day: int, ids: np.ndarray) -> np.ndarray:
     np.right_shift(z, _S31, out=t)
     z ^= t
     z >>= _S11
-    out = z.astype(np.float64)
+    out = z.view(np.int64).astype(np.float64)  # (< 2**53: exact either way, signed is faster)
     out *= 1.0 / 9007199254740992.0
     return out
 
