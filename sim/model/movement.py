@@ -463,10 +463,7 @@ class Movement:
                     b.safety_weight,
                     b.border_pull_km,
                 )
-                # (only the origins' rows of prob are read: the cumulative sums of the others
-                # would be thrown away)
-                at, row = np.unique(origin[mine], return_inverse=True)
-                choice[mine] = rules.choose(prob[at], row, u[mine])
+                choice[mine] = rules.choose(prob, origin[mine], u[mine])
         ok = choice >= 0
         # Onward moves only up to the free places of each destination (served by draw):
         # the others wait for a later day rather than move into another informal site.
