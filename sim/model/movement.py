@@ -337,7 +337,7 @@ class Movement:
         pop = self.pop
         hh = pop.households
         known = hh.columns.get("propensity")  # the propensities themselves, if ever read
-        column = hh.propensity_draw if known is None else known
+        column = hh.propensity_bucket if known is None else known
         cached = self._top_propensity
         if cached is None or cached[0] is not column or cached[1] != pop.propensity_shape:
             by_home = column if self._by_home is None else column[self._by_home]
@@ -345,9 +345,9 @@ class Movement:
             filled = starts < self._home_start[1:]
             top = np.zeros(self.n)
             if filled.any():
-                top[filled] = np.maximum.reduceat(by_home, starts[filled])
-                if known is None:  # the bound of the largest uniform (it grows with it)
-                    top[filled] = pop.bound_of_draws(top[filled])
+                most = np.maximum.reduceat(by_home, starts[filled])
+                # (the bound of the highest bucket: the bound grows with the bucket)
+                top[filled] = most if known is not None else pop.bound_of_buckets(most)
             self._top_propensity = (column, pop.propensity_shape, top)
         return self._top_propensity[2]
 

@@ -212,6 +212,7 @@ class Population:
         # for 800,000 households) is computed only for the households that need it
         hh.set("propensity_draw", _propensity_uniforms(seed, nh))
         hh.derive("propensity", _propensities(propensity_shape))
+        hh.derive("propensity_bucket", _buckets)
         hh.add("times_displaced", np.int16, 0)
         hh.add("displaced_on", np.int32, -1)
         hh.add("first_displaced_on", np.int32, -1)
@@ -240,6 +241,7 @@ class Population:
         hh = self.households
         hh.set("propensity_draw", _propensity_uniforms(seed, hh.n)[hh.id])
         hh.derive("propensity", _propensities(shape))
+        hh.derive("propensity_bucket", _buckets)
         self.propensity_shape = float(shape)
 
     def propensity_of(self, rows: np.ndarray) -> np.ndarray:
@@ -264,18 +266,15 @@ class Population:
         hh = self.households
         if "propensity" in hh.columns:
             return hh.propensity[rows].astype(np.float64)
-        return self.bound_of_draws(hh.propensity_draw[rows], lower)
+        return self.bound_of_buckets(hh.propensity_bucket[rows], lower)
 
-    def bound_of_draws(self, draws: np.ndarray, lower: bool = False) -> np.ndarray:
-        """:meth:`propensity_bound` of households whose uniforms are ``draws``."""
+    def bound_of_buckets(self, buckets: np.ndarray, lower: bool = False) -> np.ndarray:
+        """:meth:`propensity_bound` of households in buckets ``buckets`` of the uniforms."""
         tables = self.__dict__.get("_propensity_tables")
         if tables is None or tables[0] != self.propensity_shape:
             tables = (self.propensity_shape, *_bound_tables(self.propensity_shape))
             self.__dict__["_propensity_tables"] = tables
-        table = tables[1] if lower else tables[2]
-        k = len(table)
-        bucket = (draws * k).astype(np.intp)
-        return table[np.minimum(bucket, k - 1)]
+        return (tables[1] if lower else tables[2])[buckets]
 
     def members(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person rows of the given household rows, and the household row of each."""
@@ -360,6 +359,12 @@ def _propensities(shape: float) -> Callable[[Frame], np.ndarray]:
 
 #: Buckets of the uniforms in :meth:`Population.propensity_bound`.
 _BOUND_BUCKETS = 4096
+
+
+def _buckets(frame: Frame) -> np.ndarray:
+    """The ``propensity_bucket`` column (uint16): bucket ``k`` holds uniforms in ``[k, k + 1) / K``."""
+    bucket = (frame.propensity_draw * _BOUND_BUCKETS).astype(np.intp)
+    return np.minimum(bucket, _BOUND_BUCKETS - 1).astype(np.uint16)
 
 
 def _bound_tables(shape: float) -> tuple[np.ndarray, np.ndarray]:
