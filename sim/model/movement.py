@@ -248,8 +248,11 @@ class Movement:
         # government-held place all leave; elsewhere only those whose uniform is below a
         # bound can flee); then those staying away from home (settled displaced).
         leave, maybe = [], []
-        for p in np.flatnonzero(threat):
-            (leave if gov[p] else maybe).append(self._flight_at_home(day, p, hazard, gov))
+        filled = self._home_start[1:] > self._home_start[:-1]
+        place_bound = self._home_top_propensity() * hazard
+        for p in np.flatnonzero(threat & filled).tolist():
+            found = self._flight_at_home(day, p, hazard[p], place_bound[p], gov[p])
+            (leave if gov[p] else maybe).append(found)
         rows = np.concatenate(maybe) if maybe else np.empty(0, np.intp)
         rows = rows[~self.away[rows]]  # (of those whose home is there, the ones at home)
         away = self.staying_away.rows()
@@ -299,32 +302,28 @@ class Movement:
         return maybe[flee]
 
     def _flight_at_home(
-        self, day: int, place: int, hazard: np.ndarray, government: np.ndarray
+        self, day: int, place: int, hazard: float, bound: float, government: bool
     ) -> np.ndarray:
         """Rows of households staying at their home ``place`` that may flee today.
 
         In a government-held place, everyone there (they all leave). Elsewhere only those
         whose uniform (:meth:`flight`'s rule) is below a bound of their ``x h``: their own
-        (:meth:`Population.propensity_bound`), or where the hazard is low one for the whole
-        place (``u < x h`` needs ``u < max(x) h``), computed as ``x h`` is, so that no
-        household is missed. The uniforms are compared in cache-sized chunks as they are
+        (:meth:`Population.propensity_bound`), or where the hazard is low ``bound``, one
+        for the whole place (``u < x h`` needs ``u < max(x) h``), computed as ``x h`` is,
+        so that no household is missed. The uniforms are compared in cache-sized chunks as they are
         made (:func:`sim.model.rng.below`), and only the few below are looked at further.
         """
         hh = self.pop.households
         start, stop = int(self._home_start[place]), int(self._home_start[place + 1])
-        if start == stop:
-            return np.empty(0, np.intp)
         block = None if self._by_home is None else self._by_home[start:stop]
-        if government[place]:  # everyone still there leaves
+        if government:  # everyone still there leaves
             here = self.away[start:stop] if block is None else self.away[block]
             pos = np.flatnonzero(~here)
             return pos + start if block is None else block[pos]
-        h = hazard[place]
-        bound = self._home_top_propensity()[place] * h
         factor = None
         if bound > _PLACE_BOUND:  # too many below the bound: each household's own bound
             factor = self.pop.propensity_bound(slice(start, stop) if block is None else block)
-            bound = h
+            bound = hazard
         if self._ids_are_rows:
             pos = below(self.seed, "flee", day, bound, start=start, stop=stop, factor=factor)
         else:
@@ -702,7 +701,7 @@ class Movement:
         host_free = self.host_capacity - counts[:, IN_HOST]
         camp_free = camp_cap - counts[:, IN_CAMP]
         room = (host_free >= self.min_room) | (camp_free >= self.min_room)
-        waiting = self.informal.rows()
+        waiting = self.informal.rows() if room.any() else np.empty(0, np.intp)
         waiting = waiting[room[hh.location[waiting]]]
         waiting = self._may_settle(day, waiting, host_free, camp_free)
         rows = np.r_[waiting, arrivals].astype(np.intp)
