@@ -158,3 +158,15 @@ def test_propensities_computed_for_some_households_are_the_column(shape):
         shuffled.propensity_of(order), fresh.propensity_of(np.arange(fresh.n_households))
     )
     assert np.array_equal(shuffled.households.propensity[order], fresh.households.propensity)
+
+
+def test_a_population_and_its_index_pickle():
+    """Derived columns and the index's tests are module functions and methods (no lambdas)."""
+    import pickle
+
+    m = DisplacementModel(load_scenario(SCENARIO_2019), seed=1, population_scale=0.01)
+    m.step()
+    pop = pickle.loads(pickle.dumps(m.population))
+    assert np.array_equal(pop.households.propensity, m.population.households.propensity)
+    movement = pickle.loads(pickle.dumps(m.movement))
+    assert np.array_equal(movement.moving.rows(), m.movement.moving.rows())

@@ -15,6 +15,12 @@
 The formulas are in :mod:`sim.model.behaviour`; here they are applied to the households. All
 random draws are one uniform per household per stream per day (common random numbers),
 indexed by household id.
+
+Speed (issue 16): the phases read only the households that can change, through an index
+kept by :meth:`Movement._change` (households by home place, and :class:`RowSet` s of
+those on the move, in informal sites and staying away from home). **Every change of a
+household's status or location must go through** :meth:`Movement._change`; check mode
+compares the index with a scan every day and names it if it is stale.
 """
 
 from __future__ import annotations
@@ -132,13 +138,15 @@ class Movement:
             hh.id, np.arange(hh.n, dtype=hh.id.dtype)
         )
         self._top_propensity = None  # (propensity column, largest value by home place)
-        self.moving = RowSet(
-            "on the move", lambda r: self.pop.households.status[r] == ON_THE_MOVE, hh.n
-        )
-        self.informal = RowSet(
-            "in informal sites", lambda r: self.pop.households.status[r] == IN_INFORMAL, hh.n
-        )
+        self.moving = RowSet("on the move", self._on_the_move, hh.n)
+        self.informal = RowSet("in informal sites", self._in_informal_sites, hh.n)
         self.staying_away = RowSet("staying away from home", self._stays_away, hh.n)
+
+    def _on_the_move(self, rows: np.ndarray) -> np.ndarray:
+        return self.pop.households.status[rows] == ON_THE_MOVE
+
+    def _in_informal_sites(self, rows: np.ndarray) -> np.ndarray:
+        return self.pop.households.status[rows] == IN_INFORMAL
 
     def _stays_away(self, rows: np.ndarray) -> np.ndarray:
         hh = self.pop.households

@@ -30,6 +30,7 @@ households keep their realistic size.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -80,9 +81,9 @@ class Frame:
         self._columns[name] = values
 
     def __getattr__(self, name: str) -> np.ndarray:
-        columns = self.__dict__["_columns"]
+        columns = self.__dict__.get("_columns", {})  # (none yet while being unpickled)
         if name not in columns:
-            make = self.__dict__["_derived"].get(name)
+            make = self.__dict__.get("_derived", {}).get(name)
             if make is None:
                 raise AttributeError(name)
             self.set(name, make(self))
@@ -353,8 +354,13 @@ def _propensity_uniforms(seed: int, n: int) -> np.ndarray:
 
 
 def _propensities(shape: float) -> Callable[[Frame], np.ndarray]:
-    """The ``propensity`` column of a household frame, from its ``propensity_draw``."""
-    return lambda frame: propensity_from_uniforms(frame.propensity_draw, shape)
+    """The ``propensity`` column of a household frame, from its ``propensity_draw``
+    (a partial of a module function, so that a population can be pickled)."""
+    return functools.partial(_propensity_column, shape=shape)
+
+
+def _propensity_column(frame: Frame, shape: float) -> np.ndarray:
+    return propensity_from_uniforms(frame.propensity_draw, shape)
 
 
 #: Buckets of the uniforms in :meth:`Population.propensity_bound`.
