@@ -270,7 +270,7 @@ class Movement:
             bound = self.pop.propensity_bound(away) * hazard[loc]
             bound[gov[loc]] = 1.0
             pos = below(self.seed, "flee", day, 1.0, ids=hh.id[away], factor=bound)
-            rows = np.r_[rows, away[pos]]
+            rows = np.concatenate((rows, away[pos]))
         if len(rows):
             loc = hh.location[rows]
             u = uniforms(self.seed, "flee", day, hh.id[rows])
@@ -438,12 +438,8 @@ class Movement:
         candidate = self.candidate_kind & ~cond.government
         room, free = self.shelter(cond, counts)
         with_room = candidate & (free >= self.min_room)
-        rows = np.r_[fleeing, onward, reroute].astype(np.intp)
-        kind = np.r_[
-            np.zeros(len(fleeing), np.int8),
-            np.ones(len(onward), np.int8),
-            np.full(len(reroute), 2, np.int8),
-        ]
+        rows = np.concatenate((fleeing, onward, reroute)).astype(np.intp, copy=False)
+        kind = np.repeat(np.arange(3, dtype=np.int8), (len(fleeing), len(onward), len(reroute)))
         u = self._uniforms("destination", day, rows)
         origin = hh.location[rows]
         reach = hh.reach_class[rows]
@@ -712,7 +708,7 @@ class Movement:
         waiting = self.informal.rows() if room.any() else np.empty(0, np.intp)
         waiting = waiting[room[hh.location[waiting]]]
         waiting = self._may_settle(day, waiting, host_free, camp_free)
-        rows = np.r_[waiting, arrivals].astype(np.intp)
+        rows = np.concatenate((waiting, arrivals)).astype(np.intp, copy=False)
         if len(rows):
             key = hh.displaced_on[rows] + self._uniforms("settle", day, rows)
             loc, size, ids = hh.location[rows], hh.size[rows], hh.id[rows]
@@ -783,7 +779,7 @@ class Movement:
         ).reshape(2 * n, days)
         ahead = np.cumsum(people, axis=1) - people  # people displaced on earlier days
         camp = np.maximum(camp_free, 0.0)
-        free = np.r_[camp, np.maximum(host_free, 0.0) + camp]
+        free = np.concatenate((camp, np.maximum(host_free, 0.0) + camp))
         # a household can be placed only with fewer than `free` people ahead of it (sizes
         # are at least 1; the + 1 also absorbs the rounding of the sum above)
         return waiting[ahead[group, on] < free[group] + 1.0]
