@@ -130,9 +130,9 @@ def below(
         scaled = np.float64(bound) * np.float64(_TWO53)
         limit_of = np.empty(min(n, _CHUNK), np.float64)
     else:
-        limit = math.ceil(bound * _TWO53)
-        if limit >= _TWO53:  # every uniform is below 1 <= bound
+        if bound >= 1.0:  # every uniform is below 1 <= bound (also inf)
             return np.arange(n, dtype=np.intp)
+        limit = math.ceil(bound * _TWO53)
         threshold = np.uint64(limit << 11)  # m < limit  <=>  hash < limit * 2**11
     key = int(_day_key(seed, stream, day))
     gamma = int(_GAMMA)
