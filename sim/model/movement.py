@@ -302,6 +302,10 @@ class Movement:
             e = cond.expected
             safe = e[None, :] <= np.maximum(e, b.fear_tolerance)[:, None]
             groups.append((kind == 1, with_room[None, :] & safe))
+        # Every move looks as far as the danger at the place left takes it (rules.reach_factor,
+        # by origin): the long way from the front, nearby from scattered strikes or from an
+        # overflow site in a quiet place.
+        by_danger = rules.reach_factor(cond.expected, b.fear_tolerance, b.reach_danger_exponent)
         for k, scale in enumerate(self.reach_km):
             for members, cand in groups:
                 mine = members & (reach == k)
@@ -313,7 +317,7 @@ class Movement:
                     self.border_km,
                     room,
                     cand,
-                    scale,
+                    scale * by_danger,
                     b.safety_weight,
                     b.border_pull_km,
                 )
