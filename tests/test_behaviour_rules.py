@@ -739,3 +739,28 @@ def test_people_moving_on_from_a_quiet_reception_centre_look_nearby(world):
     assert share_far[0.0] > 0.3
     assert share_far[2.0] < 0.05
     assert got[2.0]["Front Town"] > 0.9 * got[2.0].sum()
+
+
+def test_moving_on_does_not_restart_the_window_for_moving_on(world):
+    """Households may move on from informal sites for onward_days after they fled from
+    danger; an onward move keeps that day (displaced_on), so a household that lands in
+    another full place does not get a new window (no moving from site to site all summer)."""
+    from sim.model.population import IN_INFORMAL
+
+    _world(world)
+    beh = _behaviour(
+        QUIET, flee_rate=1.0, destination_distance_km=2.0, host_preference=1.0, onward_rate=1.0
+    )
+    event = _bomb("Front Town", "2019-05-02", "2019-05-04", intensity=1.0)
+    m = DisplacementModel(load_scenario(world.scenario(beh + event)), seed=1, population_scale=0.1)
+    hh = m.population.households
+    while m.day < 4:  # the strikes end on 4 May: whoever leaves a site after is moving on
+        m.step()
+    fled_on, moves = hh.displaced_on.copy(), hh.times_displaced.copy()
+    in_site = hh.status == IN_INFORMAL
+    m.step()
+    moved_on = in_site & (hh.times_displaced > moves)
+    assert moved_on.sum() > 10
+    assert (hh.displaced_on[moved_on] == fled_on[moved_on]).all()
+    assert (hh.times_displaced[moved_on] >= 2).all()  # it is still counted as a movement
+    m.close()

@@ -212,8 +212,9 @@ class Movement:
         """Rows of households in informal sites that move on today (not already fleeing).
 
         A household that has been in an informal site (a reception centre, an overflow
-        site, a full place) for at most ``onward_days`` since it last fled moves on with
-        daily probability ``onward_rate``, if some other place has free host or camp places
+        site, a full place) for at most ``onward_days`` since it last fled from danger (an
+        onward move does not restart the count) moves on with daily probability
+        ``onward_rate``, if some other place has free host or camp places
         (:meth:`destinations` sends it to one). After that it has settled in an informal
         settlement and stays until danger or a lull moves it.
         """
@@ -353,7 +354,9 @@ class Movement:
             size = hh.size[new]
             self._change(new, status=ON_THE_MOVE)
             hh.times_displaced[new] += 1
-            hh.displaced_on[new] = day
+            # the day of the last flight from danger: an onward move does not restart the
+            # window in which a household may move on (no moving on from site to site forever)
+            hh.displaced_on[rows[kind == 0]] = day
             h.departures[day] += np.bincount(
                 hh.location[new], weights=size, minlength=self.n
             ).astype(np.int64)
