@@ -362,8 +362,9 @@ class Movement:
         """Rows of households in informal sites that move on today (not already fleeing).
 
         A household that has been in an informal site (a reception centre, an overflow
-        site, a full place) for at most ``onward_days`` since it last fled moves on with
-        daily probability ``onward_rate``, if some other place has free host or camp places
+        site, a full place) for at most ``onward_days`` since it last fled from danger (an
+        onward move does not restart the count) moves on with daily probability
+        ``onward_rate``, if some other place has free host or camp places
         (:meth:`destinations` sends it to one). After that it has settled in an informal
         settlement and stays until danger or a lull moves it.
         """
@@ -451,6 +452,10 @@ class Movement:
             e = cond.expected
             safe = e[None, :] <= np.maximum(e, b.fear_tolerance)[:, None]
             groups.append((kind == 1, with_room[None, :] & safe))
+        # Every move looks as far as the danger at the place left takes it (rules.reach_factor,
+        # by origin): the long way from the front, nearby from scattered strikes or from an
+        # overflow site in a quiet place.
+        by_danger = rules.reach_factor(cond.expected, b.fear_tolerance, b.reach_danger_exponent)
         for k, scale in enumerate(self.reach_km):
             for members, cand in groups:
                 mine = members & (reach == k)
@@ -462,7 +467,7 @@ class Movement:
                     self.border_km,
                     room,
                     cand,
-                    scale,
+                    scale * by_danger,
                     b.safety_weight,
                     b.border_pull_km,
                 )
@@ -498,7 +503,9 @@ class Movement:
             size = hh.size[new]
             self._change(new, status=ON_THE_MOVE)
             hh.times_displaced[new] += 1
-            hh.displaced_on[new] = day
+            # the day of the last flight from danger: an onward move does not restart the
+            # window in which a household may move on (no moving on from site to site forever)
+            hh.displaced_on[rows[kind == 0]] = day
             h.departures[day] += np.bincount(
                 hh.location[new], weights=size, minlength=self.n
             ).astype(np.int64)
