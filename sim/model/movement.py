@@ -48,7 +48,7 @@ from sim.model.rowsets import RowSet, sorted_unique
 from sim.scenario.schema import Behaviour
 
 #: Flight from a place whose bound ``max(propensity) * hazard`` is above this compares each
-#: household's uniform with its own ``propensity * hazard`` (else with the bound first).
+#: household's uniform with a bound of its own ``propensity * hazard`` (else with the place's).
 _PLACE_BOUND = 0.05
 
 _SETTLED = np.zeros(N_STATUS, bool)
@@ -137,7 +137,7 @@ class Movement:
         self._ids_are_rows = self._by_home is None and np.array_equal(
             hh.id, np.arange(hh.n, dtype=hh.id.dtype)
         )
-        self._top_propensity = None  # (propensity column, largest value by home place)
+        self._top_propensity = None  # (column read, shape, propensity bound by home place)
         self.moving = RowSet("on the move", self._on_the_move, hh.n)
         self.informal = RowSet("in informal sites", self._in_informal_sites, hh.n)
         self.staying_away = RowSet("staying away from home", self._stays_away, hh.n)
@@ -290,10 +290,9 @@ class Movement:
 
         The rule of :meth:`flight`: the household's Exponential(1) draw ``-log(1 - u)`` below
         ``x h`` (checked only where ``u < x h``, since ``1 - exp(-y) <= y``), with ``x`` its
-        propensity. Since
-        ``x`` lies between a lower and an upper bound (:meth:`Population.propensity_bound`),
-        the exact ``x`` (an inverse gamma CDF) is computed only where the bounds do not
-        decide: a few households a day.
+        propensity. Since ``x`` lies between a lower and an upper bound
+        (:meth:`Population.propensity_bound`), the exact ``x`` (an inverse gamma CDF) is
+        computed only where the bounds do not decide: a few households a run.
         """
         pop = self.pop
         maybe = np.flatnonzero(~decided & (u < pop.propensity_bound(rows) * hazard))
@@ -318,8 +317,9 @@ class Movement:
         whose uniform (:meth:`flight`'s rule) is below a bound of their ``x h``: their own
         (:meth:`Population.propensity_bound`), or where the hazard is low ``bound``, one
         for the whole place (``u < x h`` needs ``u < max(x) h``), computed as ``x h`` is,
-        so that no household is missed. The uniforms are compared in cache-sized chunks as they are
-        made (:func:`sim.model.rng.below`), and only the few below are looked at further.
+        so that no household is missed. The uniforms are compared in cache-sized chunks as
+        they are made (:func:`sim.model.rng.below`), and only the few below are looked at
+        further.
         """
         hh = self.pop.households
         start, stop = int(self._home_start[place]), int(self._home_start[place + 1])

@@ -369,7 +369,8 @@ _BOUND_BUCKETS = 4096
 
 
 def _buckets(frame: Frame) -> np.ndarray:
-    """The ``propensity_bucket`` column (uint16): bucket ``k`` holds uniforms in ``[k, k + 1) / K``."""
+    """The ``propensity_bucket`` column (uint16): bucket ``k`` holds the uniforms in
+    ``[k, k + 1) / K``."""
     bucket = (frame.propensity_draw * _BOUND_BUCKETS).astype(np.intp)
     return np.minimum(bucket, _BOUND_BUCKETS - 1).astype(np.uint16)
 
