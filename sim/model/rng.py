@@ -134,6 +134,11 @@ def below(
             return np.arange(n, dtype=np.intp)
         limit = math.ceil(bound * _TWO53)
         threshold = np.uint64(limit << 11)  # m < limit  <=>  hash < limit * 2**11
+        # The last step, hash = y ^ (y >> 31), keeps the top 31 bits of y: a hash below the
+        # threshold needs y below the next multiple of 2**33 above them; only those few
+        # take the last step (when that bound is below 2**64).
+        top = (((limit << 11) - 1) >> 33) + 1
+        before_last = np.uint64(top << 33) if top < (1 << 31) else None
     key = int(_day_key(seed, stream, day))
     gamma = int(_GAMMA)
     z = np.empty(min(n, _CHUNK), np.uint64)
@@ -153,6 +158,14 @@ def below(
             np.right_shift(zz, shift, out=tt)
             zz ^= tt
             zz *= mult
+        if factor is None and before_last is not None:
+            k = np.flatnonzero(zz < before_last)
+            if len(k):
+                y = zz[k]
+                k = k[(y ^ (y >> _S31)) < threshold]
+            if len(k):
+                hits.append(k + a)
+            continue
         np.right_shift(zz, _S31, out=tt)
         zz ^= tt
         if factor is None:
