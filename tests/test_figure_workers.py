@@ -4,6 +4,7 @@ the caller, and ending the worker ends its helper (no timing is asserted here)."
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 from pathlib import Path
 
@@ -37,29 +38,31 @@ def _gone(pid: int) -> bool:
 
 
 @needs_fork
-def test_every_figure_is_drawn_once_by_the_two_processes(a_run, monkeypatch):
+def test_every_figure_is_drawn_once_by_the_worker_or_its_helper(a_run, monkeypatch):
     scenario, out, summary = a_run
     from sim.outputs import plots
 
     save = plots.save_png
     read, write = os.pipe()
 
-    def recording(fig, path):  # each process tells which figure it drew
+    def recording(fig, path):  # each drawing process tells which figure it drew
         os.write(write, f"{os.getpid()} {Path(path).name}\n".encode())
         return save(fig, path)
 
     monkeypatch.setattr("sim.outputs.plots.save_png", recording)
-    figure_workers.draw_shared(out, scenario, summary, figure_workers.FIGURE_ORDER)
+    with figure_workers.FigureWorkers(out, scenario) as workers:
+        workers.draw(summary)
+        workers.wait()
     os.close(write)
     with os.fdopen(read) as f:
         drawn = [line.split() for line in f]
-    # each figure drawn once, by this process or the helper (which draws how many is
-    # up to the scheduler)
+    # each figure drawn once, by the worker or its helper (which draws how many is up to
+    # the scheduler), none by this process; both are gone
     assert sorted(name for _, name in drawn) == sorted(figure_workers.FIGURE_ORDER)
-    assert len({pid for pid, _ in drawn}) <= 2
+    pids = {int(pid) for pid, _ in drawn}
+    assert len(pids) <= 2 and os.getpid() not in pids
     assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(figure_workers.FIGURE_ORDER)
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # the helper was reaped
+    assert mp.active_children() == [] and all(_gone(pid) for pid in pids)
 
 
 @needs_fork
@@ -68,17 +71,28 @@ def test_an_error_of_the_helper_reaches_the_caller(a_run, monkeypatch):
     from sim.outputs import plots
 
     me, save = os.getpid(), plots.save_png
+    failed_r, failed_w = os.pipe()
+    waited = []
 
-    def broken_in_the_helper(fig, path):
-        if os.getpid() != me:
+    def broken_in_the_helper(fig, path):  # the worker is our child, its helper is not
+        if os.getppid() != me:
+            os.write(failed_w, b"x")
             raise ValueError(f"the helper cannot draw {Path(path).name}")
+        if not waited:  # the worker's first figure waits for the helper's failure
+            os.read(failed_r, 1)
+            waited.append(True)
         return save(fig, path)
 
     monkeypatch.setattr("sim.outputs.plots.save_png", broken_in_the_helper)
-    with pytest.raises(ValueError, match="the helper cannot draw"):
-        figure_workers.draw_shared(out, scenario, summary, figure_workers.FIGURE_ORDER)
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)
+    try:
+        with figure_workers.FigureWorkers(out, scenario) as workers:
+            workers.draw(summary)
+            with pytest.raises(ValueError, match="the helper cannot draw"):
+                workers.wait()
+    finally:
+        os.close(failed_r)
+        os.close(failed_w)
+    assert mp.active_children() == []
 
 
 @needs_fork

@@ -163,9 +163,15 @@ def _day_label(d: date, year: bool = False) -> str:
     return f"{d.day} {d:%b}" + (f" {d.year}" if year else "")
 
 
-def save_png(fig: Figure, path: Path | str) -> Path:
+def save_png(
+    fig: Figure, path: Path | str, compress_level: int | None = PNG_COMPRESS_LEVEL
+) -> Path:
     """Write ``fig`` as a PNG of :data:`DPI` dots per inch, with no timestamp (identical
     figures give identical bytes).
+
+    ``compress_level``: zlib level (:data:`PNG_COMPRESS_LEVEL`), or None for Pillow's own
+    (what ``savefig`` writes: the same bytes as ``fig.savefig(path, dpi=DPI,
+    metadata={"Software": None})``).
 
     Drawn once: the canvas runs the figure's layout engine and renders in one pass, then
     the pixels are written as ``savefig`` would write them (``matplotlib.image.imsave``).
@@ -185,7 +191,7 @@ def save_png(fig: Figure, path: Path | str) -> Path:
         origin="upper",
         dpi=fig.dpi,
         metadata={"Software": None},
-        pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL},
+        pil_kwargs=None if compress_level is None else {"compress_level": compress_level},
     )
     return Path(path)
 
