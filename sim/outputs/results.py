@@ -122,8 +122,13 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
         series = df[col]
         if not (series.dtype == object or pd.api.types.is_string_dtype(series)):
             continue
-        mask = series.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_STARTS))
-        if bool(mask.any()):
+        # each distinct value checked once (a column of place names or dates repeats a
+        # few hundred values over thousands of rows)
+        formulas = [
+            v for v in pd.unique(series) if isinstance(v, str) and v.startswith(_FORMULA_STARTS)
+        ]
+        if formulas:
+            mask = series.isin(formulas)
             if out is df:
                 out = df.copy()
             out[col] = out[col].astype(object)
