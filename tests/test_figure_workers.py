@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import select
+import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +121,35 @@ def test_closing_the_workers_while_they_draw_ends_the_helper_too(a_run, monkeypa
         for fd in (started_w, never_r, never_w):
             os.close(fd)
     assert all(_gone(pid) for pid in pids)
+
+
+@needs_fork
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux")
+def test_a_killed_worker_takes_its_helper_with_it(a_run, monkeypatch):
+    scenario, out, summary = a_run
+    started_r, started_w = os.pipe()
+    never_r, never_w = os.pipe()
+    alive_r, alive_w = os.pipe()  # both drawing processes inherit the write end
+
+    def stuck(fig, path):
+        os.write(started_w, f"{os.getpid()}\n".encode())
+        os.read(never_r, 1)
+
+    monkeypatch.setattr("sim.outputs.plots.save_png", stuck)
+    workers = figure_workers.FigureWorkers(out, scenario)
+    os.close(alive_w)
+    try:
+        workers.draw(summary)
+        with os.fdopen(started_r) as started:  # both processes are drawing
+            pids = {int(started.readline()), int(started.readline())}
+        worker = workers._workers[0][0].pid
+        os.kill(worker, signal.SIGKILL)  # no handler runs: the kernel ends the helper
+        # end of file: no process holds the pipe open, the helper has exited (its
+        # parent gone, it is reaped by whoever adopted it, not by us)
+        ready, _, _ = select.select([alive_r], [], [], 120)
+        assert ready and os.read(alive_r, 1) == b""
+    finally:
+        workers.close()
+        for fd in (started_w, never_r, never_w, alive_r):
+            os.close(fd)
+    assert worker in pids and len(pids) == 2

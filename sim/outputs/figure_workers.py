@@ -130,11 +130,22 @@ def draw_shared(
         draw_my_share()
         return
     result, report = ctx.Pipe(duplex=False)
-    pid = os.fork()
+    # SIGTERM (the parent ending us) waits until the helper exists and we can end it too
+    me = os.getpid()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        raise
     if pid == 0:  # the helper: draw, report, leave without running the parent's exit code
         try:
             result.close()
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _die_with_parent()
+            if os.getppid() != me:  # the worker died before we could follow it
+                os._exit(0)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             try:
                 draw_my_share()
                 report.send(None)
@@ -158,6 +169,7 @@ def draw_shared(
         os._exit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, end_helper)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     try:
         mine: BaseException | None = None
         try:
@@ -186,6 +198,18 @@ def draw_shared(
         raise mine
     if theirs is not None:
         raise theirs
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when the process that forked it dies (however it
+    dies), so that a helper is never left drawing into a folder nobody waits for."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's SIGTERM handler ends us
+        pass
 
 
 class FigureWorkers:
