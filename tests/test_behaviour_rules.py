@@ -540,6 +540,42 @@ def test_ismi_shares_are_arrivals_of_a_pcode_over_a_region(tmp_path):
     assert r[2] == pytest.approx((got[2] / 0.25 - 1) / 0.25)
 
 
+def test_ismi_ranks_put_the_named_sub_districts_beside_the_model_s_largest():
+    """ISMI names only the largest sub-districts; the report shows the model's largest share
+    among those it did not name, to compare with ISMI's smallest named share."""
+    from datetime import date
+
+    from sim.analysis.calibration_report import ismi_ranks
+
+    rows = []
+    arrivals = {"A": ("P1", "IDL+", 50), "B": ("P2", "IDL+", 30), "C": ("P3", "IDL+", 20)}
+    arrivals["D"] = ("P4", "NAL", 500)  # another region: not in the shares
+    for name, (pcode, region, n) in arrivals.items():
+        rows.append(
+            {
+                "date": "2019-07-10",
+                "location": name,
+                "pcode": pcode,
+                "region": region,
+                "arrivals": n,
+                "departures": 0,
+            }
+        )
+    loc = pd.DataFrame(rows)
+    july = (date(2019, 7, 1), date(2019, 7, 31))
+    t = [
+        Target("arrival_share", *july, 0.6, "fit", "s", "pcode=P1", "region=IDL+"),
+        Target("arrival_share", *july, 0.1, "fit", "s", "pcode=P3", "region=IDL+"),
+    ]
+    r = ismi_ranks(t, [(None, loc)], {"P2": "Bee"}).iloc[0]
+    assert r["month"] == "2019-07" and r["measure"] == "arrival_share"
+    assert r["smallest_named"] == pytest.approx(0.1)
+    # P2 (not named by ISMI) has 0.3 of the model's arrivals, more than ISMI's smallest named
+    assert r["largest_unnamed"] == pytest.approx(0.3)
+    assert r["largest_unnamed_pcode"] == "Bee (P2)"
+    assert r["model_top"].startswith("P1 0.500; Bee (P2) 0.300; P3 0.200")
+
+
 def test_forward_difference_hessian_of_a_quadratic_is_exact():
     from sim.analysis.calibration import _hessian
 
@@ -623,3 +659,108 @@ def test_people_head_for_a_full_camp_area_rather_than_a_town_with_a_little_room(
     # a strong camp pull: most go to the full camp area anyway (and settle beside it)
     total = got[50.0].sum()
     assert got[50.0]["Reception"] > 0.6 * total
+
+
+def test_reach_factor_shrinks_the_reach_of_people_leaving_mild_danger():
+    e = np.array([0.0, 0.02, 0.3, 1.0, 1.2])
+    f = rules.reach_factor(e, 0.05, 2.0)
+    assert f == pytest.approx([0.05**2, 0.05**2, 0.09, 1.0, 1.0])
+    assert (rules.reach_factor(e, 0.05, 0.0) == 1.0).all()
+    # a scale per origin is the same as each row computed with its own scale
+    cost = np.array([[0.0, 10, 30], [10, 0, 20], [30, 20, 0]])
+    expected = np.zeros(3)
+    border = np.array([5.0, 5.0, 5.0])
+    room = np.array([100.0, 100.0, 100.0])
+    cand = np.ones(3, bool)
+    scales = np.array([5.0, 20.0, 80.0])
+    p = rules.attractiveness(cost, expected, border, room, cand, scales, 2.0, 50.0)
+    for i, s in enumerate(scales):
+        assert p[i] == pytest.approx(
+            rules.attractiveness(cost, expected, border, room, cand, s, 2.0, 50.0)[i]
+        )
+
+
+def test_people_fleeing_an_assault_go_farther_than_people_leaving_light_strikes(world):
+    """Near Town (10 km) and Safe Town (30 km) offer the same room. With the reach tied to
+    the danger fled (reach_danger_exponent 2), households leaving light strikes on Front Town
+    mostly stop in Near Town; under a ground assault many more go on to Safe Town. Without it
+    (exponent 0) people leaving light strikes go on to Safe Town as well."""
+    _world(world)
+    beh = _behaviour(
+        QUIET, flee_rate=2.0, destination_distance_km=20.0, safety_weight=0.0, border_pull_km=1000.0
+    )
+    light = _bomb("Front Town", "2019-05-02", "2019-05-20", intensity=0.3)
+    heavy = _assault("Front Town", "2019-05-02", "2019-05-20")
+    ratio = {}
+    for b in (0.0, 2.0):
+        for label, event in (("light", light), ("heavy", heavy)):
+            sc = world.scenario(
+                _behaviour(beh, reach_danger_exponent=b) + event, name=f"{label}{b}.toml"
+            )
+            arr = simulate(load_scenario(sc), 1, 0.1).locations.groupby("location")["arrivals"]
+            arr = arr.sum()
+            assert arr["Near Town"] > 0
+            ratio[label, b] = arr["Safe Town"] / arr["Near Town"]
+    assert ratio["heavy", 2.0] > 5 * ratio["light", 2.0]
+    assert ratio["light", 2.0] < 0.05  # light strikes: hardly anyone goes the long way
+    assert ratio["light", 0.0] > 0.3  # without the rule they do
+
+
+def test_people_moving_on_from_a_quiet_reception_centre_look_nearby(world):
+    """From the full reception centre (quiet once the strikes on Front Town stop), onward
+    moves go to the nearest place with room (Front Town, 5 km) when the reach follows the
+    danger left behind; with the same reach for every move, many go on to Near Town and Safe
+    Town (15 and 35 km)."""
+    _world(world)
+    beh = _behaviour(
+        QUIET,
+        flee_rate=1.0,
+        destination_distance_km=2.0,
+        host_preference=1.0,
+        onward_rate=0.1,
+        safety_weight=0.0,
+        fear_tolerance=0.05,
+        host_capacity_share=0.5,
+    )
+    event = _bomb("Front Town", "2019-05-02", "2019-05-04", intensity=1.0)
+    got = {}
+    for b in (0.0, 2.0):
+        sc = world.scenario(
+            _behaviour(beh, reach_danger_exponent=b, destination_distance_km=30.0, camp_weight=50.0)
+            + event,
+            name=f"onward{b}.toml",
+        )
+        loc = simulate(load_scenario(sc), 1, 0.1).locations
+        later = pd.to_datetime(loc["date"]) >= pd.Timestamp("2019-05-06")
+        got[b] = loc[later].groupby("location")["arrivals"].sum()
+        assert loc[later].groupby("location")["departures"].sum()["Reception"] > 1000
+    far = ["Near Town", "Safe Town", "Far Town"]
+    share_far = {b: g[far].sum() / g.sum() for b, g in got.items()}
+    assert share_far[0.0] > 0.3
+    assert share_far[2.0] < 0.05
+    assert got[2.0]["Front Town"] > 0.9 * got[2.0].sum()
+
+
+def test_moving_on_does_not_restart_the_window_for_moving_on(world):
+    """Households may move on from informal sites for onward_days after they fled from
+    danger; an onward move keeps that day (displaced_on), so a household that lands in
+    another full place does not get a new window (no moving from site to site all summer)."""
+    from sim.model.population import IN_INFORMAL
+
+    _world(world)
+    beh = _behaviour(
+        QUIET, flee_rate=1.0, destination_distance_km=2.0, host_preference=1.0, onward_rate=1.0
+    )
+    event = _bomb("Front Town", "2019-05-02", "2019-05-04", intensity=1.0)
+    m = DisplacementModel(load_scenario(world.scenario(beh + event)), seed=1, population_scale=0.1)
+    hh = m.population.households
+    while m.day < 4:  # the strikes end on 4 May: whoever leaves a site after is moving on
+        m.step()
+    fled_on, moves = hh.displaced_on.copy(), hh.times_displaced.copy()
+    in_site = hh.status == IN_INFORMAL
+    m.step()
+    moved_on = in_site & (hh.times_displaced > moves)
+    assert moved_on.sum() > 10
+    assert (hh.displaced_on[moved_on] == fled_on[moved_on]).all()
+    assert (hh.times_displaced[moved_on] >= 2).all()  # it is still counted as a movement
+    m.close()

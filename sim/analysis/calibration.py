@@ -32,6 +32,10 @@ figures are used; nothing of the December 2019 - March 2020 offensive.
     camp weight): how many go all the way to Dana and its camps rather than to Idleb city
     or the next town (ISMI: 71 % of May's arrivals in Idleb and surroundings went to Dana
     sub-district, whose camps were full).
+``reach_danger_exponent``
+    how far people go by the danger they flee: the long way to the border camps from the
+    front (ISMI May: Dana 71 %), nearer quiet places from scattered strikes (ISMI June and
+    July: Dana 29 % and 23 %, Maaret Tamsrin, Salqin and Darkush much of the rest).
 
 Fixed, although they matter: ``fear_exponent`` (6.96, from the earlier totals-only 2019
 fit: with the front's threat inside the expected danger, the data no longer separate it
@@ -216,7 +220,7 @@ def load_targets(scenario: Scenario, uses: Sequence[str] = ("fit",)) -> list[Tar
     return out
 
 
-def _select(sub: pd.DataFrame, spec: str) -> pd.Series:
+def select_places(sub: pd.DataFrame, spec: str) -> pd.Series:
     """Rows of a locations table matching ``key=value`` (``region=NW``: both ISMI regions)."""
     key, val = spec.split("=", 1)
     if key not in sub:
@@ -262,8 +266,8 @@ def model_values(
             lw = (loc_dates >= t.period_start) & (loc_dates <= t.as_of)
             sub = locations[lw]
             col = "arrivals" if t.kind == "arrival_share" else "departures"
-            inside = sub.loc[_select(sub, t.places) & _select(sub, t.whole), col].sum()
-            total = sub.loc[_select(sub, t.whole), col].sum()
+            inside = sub.loc[select_places(sub, t.places) & select_places(sub, t.whole), col].sum()
+            total = sub.loc[select_places(sub, t.whole), col].sum()
             out.append(float(inside / total) if total > 0 else float("nan"))
         elif t.kind == "share_in_sites":
             d = daily.set_index(pd.to_datetime(daily["date"]).dt.date)

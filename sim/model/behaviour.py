@@ -109,7 +109,7 @@ def attractiveness(
     border_km: np.ndarray,
     room: np.ndarray,
     candidate: np.ndarray,
-    distance_km: float,
+    distance_km: float | np.ndarray,
     safety_weight: float,
     border_pull_km: float,
 ) -> np.ndarray:
@@ -123,11 +123,15 @@ def attractiveness(
     border crossing, ``room`` the shelter ``j`` offers (:func:`shelter`, people; any
     positive scale: rows are normalised). Places with ``room_j = 0`` are never chosen.
     ``candidate`` is by destination ``(n,)`` or by origin and destination ``(n, n)``.
+    ``distance_km`` (km) is one scale, or one per origin ``(n,)`` (:func:`reach_factor`).
     Computed in logs and normalised per row.
     """
+    scale = np.asarray(distance_km, dtype=float)
+    if scale.ndim == 1:
+        scale = scale[:, None]
     with np.errstate(divide="ignore"):
         logw = (
-            -cost_km / distance_km
+            -cost_km / scale
             + safety_weight * np.log1p(-np.minimum(fear, 1.0 - 1e-12))[None, :]
             - (border_km / border_pull_km)[None, :]
             + np.log(room)[None, :]
@@ -140,6 +144,22 @@ def attractiveness(
     w = np.where(np.isfinite(top), np.exp(logw - np.where(np.isfinite(top), top, 0.0)), 0.0)
     total = w.sum(axis=1, keepdims=True)
     return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+
+
+def reach_factor(expected: np.ndarray, floor: float, exponent: float) -> np.ndarray:
+    """Multiplier (0-1) of a moving household's distance scale by the danger it leaves.
+
+    ``f_i = max(E_i, floor) ** exponent``, ``E_i`` the danger expected at the place it leaves
+    (0-1), ``floor`` the background fear people live with (``fear_tolerance``; a positive
+    floor keeps the scale positive), ``exponent`` = ``reach_danger_exponent`` (-). Under a
+    ground assault or with the front at the door (``E`` near 1) households go as far as their
+    reach takes them; leaving occasional strikes (``E`` = 0.3, exponent 2: a tenth of the
+    reach) they go to the nearest quiet place; moving on from an overflow site in a quiet
+    place, to the nearest place with room. ``exponent`` 0: 1 everywhere.
+    """
+    if exponent == 0:
+        return np.ones_like(expected, dtype=float)
+    return np.maximum(np.clip(expected, 0.0, 1.0), max(floor, 1e-6)) ** exponent
 
 
 def reach_distances(median_km: float, spread: float, quantiles) -> np.ndarray:

@@ -318,9 +318,9 @@ class DisplacementModel(mesa.Model):
             "threat": (none if cond is None else cond.expected).tolist(),
             "government_held": np.asarray(government, dtype=bool).tolist(),
         }
-        for name, values in columns.items():
-            for p, v in zip(self.places, values, strict=True):
-                setattr(p, name, v)
+        names = list(columns)
+        for p, values in zip(self.places, zip(*columns.values(), strict=True), strict=True):
+            p.__dict__.update(zip(names, values, strict=True))  # plain attributes: no setters
 
     def check_invariants(self, d: int) -> None:
         """Raise :class:`InvariantError` if any invariant fails at the end of day ``d``."""
@@ -358,6 +358,7 @@ class DisplacementModel(mesa.Model):
         moving = hh.status == ON_THE_MOVE
         if (hh.destination[moving] < 0).any():
             problems.append("travellers without a destination")
+        problems += self.movement.check_index()
         if problems:
             date = self.config.start.toordinal() + d
             from datetime import date as _date

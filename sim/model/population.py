@@ -10,7 +10,8 @@ Two frames (struct of arrays, after LASER's ``LaserFrame``):
     ``id`` (canonical id: entry ``id`` of each day's random draws belongs to it, so
     results do not depend on row order), ``size`` (people), ``home``, ``location``,
     ``status``, ``destination``, ``next_node``, ``km_left`` (km to ``next_node``),
-    ``propensity`` (to flee, mean 1), ``times_displaced``, ``displaced_on``,
+    ``propensity`` (to flee, mean 1), ``times_displaced`` (flights and onward moves),
+    ``displaced_on`` (day of the last flight from danger; onward moves leave it),
     ``first_displaced_on``, ``fled_in_report`` (fled at least once since the first
     reported day),
     ``returning``, ``pre_displaced`` (already in a camp when the scenario starts),

@@ -19,6 +19,8 @@ Design (after Starsim's common random numbers):
 
 from __future__ import annotations
 
+import functools
+import math
 import zlib
 
 import numpy as np
@@ -57,7 +59,9 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = (np.uint64(k) for k in (30, 27, 31, 11))
 
 
+@functools.lru_cache(maxsize=1024)
 def _day_key(seed: int, stream: str, day: int) -> np.uint64:
+    """The key of a stream's day (a SeedSequence: 30 us, so remembered; several draws a day)."""
     seq = np.random.SeedSequence(entropy=int(seed), spawn_key=(_key(stream), int(day)))
     return np.uint64(seq.generate_state(1, dtype=np.uint64)[0])
 
@@ -86,6 +90,83 @@ def uniforms(seed: int, stream: str, day: int, ids: np.ndarray) -> np.ndarray:
     out = z.astype(np.float64)
     out *= 1.0 / 9007199254740992.0
     return out
+
+
+#: Ids hashed per pass of :func:`below`: a few scratch arrays of this many 8-byte words
+#: stay in the CPU cache.
+_CHUNK = 1 << 15
+#: ``arange(_CHUNK) * golden_gamma`` (mod 2**64): the counters of a run of consecutive ids
+_STEPS = np.arange(_CHUNK, dtype=np.uint64) * _GAMMA
+_TWO53 = 1 << 53
+
+
+def below(
+    seed: int,
+    stream: str,
+    day: int,
+    bound: float,
+    ids: np.ndarray | None = None,
+    start: int = 0,
+    stop: int = 0,
+    factor: np.ndarray | None = None,
+) -> np.ndarray:
+    """Positions ``k`` where ``uniforms(seed, stream, day, ids)[k] < bound``, ascending.
+
+    The same numbers as :func:`uniforms` (entry for entry), compared in cache-sized chunks
+    without making the uniforms: ``u = m / 2**53`` with ``m`` the top 53 bits of the hash,
+    so ``u < bound`` exactly when ``m < ceil(bound * 2**53)``. The ids are ``ids``, or when
+    ``ids`` is None the consecutive ids ``start, ..., stop - 1`` (then no id array is read
+    at all). With ``factor`` (one per id, 0 <= factor, ``bound * factor`` not subnormal) the
+    test is ``u < factor[k] * bound`` as float64 computes it (``m < factor[k] * (bound *
+    2**53)``: scaling by a power of two is exact). For a rule that needs only the few
+    households whose uniform is small (flight), this is the whole cost of the draw.
+    """
+    if stream not in STREAMS:
+        raise ValueError(f"unknown random stream {stream!r}; known: {STREAMS}")
+    n = (stop - start) if ids is None else len(ids)
+    if n <= 0 or not bound > 0:  # also NaN: u < NaN is never true
+        return np.empty(0, np.intp)
+    if factor is not None:
+        scaled = np.float64(bound) * np.float64(_TWO53)
+        limit_of = np.empty(min(n, _CHUNK), np.float64)
+    else:
+        limit = math.ceil(bound * _TWO53)
+        if limit >= _TWO53:  # every uniform is below 1 <= bound
+            return np.arange(n, dtype=np.intp)
+        threshold = np.uint64(limit << 11)  # m < limit  <=>  hash < limit * 2**11
+    key = int(_day_key(seed, stream, day))
+    gamma = int(_GAMMA)
+    z = np.empty(min(n, _CHUNK), np.uint64)
+    t = np.empty_like(z)
+    hits = []
+    for a in range(0, n, _CHUNK):
+        m = min(_CHUNK, n - a)
+        zz, tt = z[:m], t[:m]
+        if ids is None:  # counters of consecutive ids: steps from the first one's
+            first = np.uint64(((start + a) * gamma + key) & 0xFFFFFFFFFFFFFFFF)
+            np.add(_STEPS[:m], first, out=zz)
+        else:
+            zz[:] = ids[a : a + m]
+            zz *= _GAMMA
+            zz += np.uint64(key)
+        for shift, mult in ((_S30, _M1), (_S27, _M2)):
+            np.right_shift(zz, shift, out=tt)
+            zz ^= tt
+            zz *= mult
+        np.right_shift(zz, _S31, out=tt)
+        zz ^= tt
+        if factor is None:
+            k = np.flatnonzero(zz < threshold)
+        else:
+            zz >>= _S11  # m, exact as a float64
+            lim = limit_of[:m]
+            np.multiply(factor[a : a + m], scaled, out=lim)
+            k = np.flatnonzero(zz < lim)
+        if len(k):
+            hits.append(k + a)
+    if not hits:
+        return np.empty(0, np.intp)
+    return hits[0] if len(hits) == 1 else np.concatenate(hits)
 
 
 def exponentials(seed: int, stream: str, day: int, ids: np.ndarray) -> np.ndarray:

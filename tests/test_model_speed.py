@@ -1,0 +1,133 @@
+"""The simulation's fast paths (issue 16) decide what the plain rules decide.
+
+* ``rng.below`` finds exactly the uniforms below a bound (scalar or per id);
+* the household index (``RowSet``) is what a scan of every household finds;
+* flight from the households indexed by home place equals the plain scan of every household,
+  day by day, in a real scenario;
+* settling without the households that cannot get a place gives the same run.
+No timing is asserted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.model import behaviour as rules
+from sim.model import movement as movement_module
+from sim.model import rng
+from sim.model.model import DisplacementModel
+from sim.model.population import ABROAD, IN_INFORMAL, ON_THE_MOVE
+from sim.model.rowsets import RowSet, sorted_unique
+from sim.scenario.loading import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO_2019 = ROOT / "scenarios" / "idlib_2019.toml"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_below_finds_exactly_the_uniforms_under_the_bound(seed):
+    gen = np.random.default_rng(seed)
+    for _ in range(40):
+        n = int(gen.integers(0, 70_000))  # across chunk boundaries
+        start = int(gen.integers(0, 2**31 - n - 1))
+        day = int(gen.integers(0, 400))
+        ids = np.arange(start, start + n)
+        u = rng.uniforms(seed, "flee", day, ids)
+        factor = gen.gamma(0.3, 1 / 0.3, n).astype(np.float32)
+        factor[: n // 10] = 0.0
+        bounds = [0.0, 1e-9, 1e-3, 0.3, 1.0, 3.0, np.nan, gen.random()]
+        if n:  # bounds equal to a uniform, and just above it
+            k = int(gen.integers(0, n))
+            bounds += [u[k], np.nextafter(u[k], 2.0), u[k] / max(float(factor[k]), 1e-30)]
+        for b in map(np.float64, bounds):
+            got = rng.below(seed, "flee", day, b, start=start, stop=start + n)
+            assert np.array_equal(got, np.flatnonzero(u < b))
+            got = rng.below(seed, "flee", day, b, start=start, stop=start + n, factor=factor)
+            assert np.array_equal(got, np.flatnonzero(u < factor * b))
+            some = gen.permutation(ids)[: n // 3].astype(np.int32)
+            v = rng.uniforms(seed, "flee", day, some)
+            assert np.array_equal(rng.below(seed, "flee", day, b, ids=some), np.flatnonzero(v < b))
+
+
+def test_the_household_index_is_what_a_scan_finds():
+    gen = np.random.default_rng(5)
+    status = gen.integers(0, 7, 5000).astype(np.int8)
+    in_set = RowSet("on the move", lambda r: status[r] == ON_THE_MOVE, len(status))
+    for _ in range(60):
+        rows = gen.integers(0, len(status), int(gen.integers(0, 300)))  # repeats too
+        status[rows] = gen.integers(0, 7, len(rows))
+        in_set.note(rows)
+        if gen.random() < 0.5:
+            assert np.array_equal(in_set.rows(), np.flatnonzero(status == ON_THE_MOVE))
+    assert in_set.check(len(status)) is None
+    status[7] = ON_THE_MOVE if status[7] != ON_THE_MOVE else IN_INFORMAL  # not noted
+    assert in_set.check(len(status)) is not None
+    a = gen.integers(0, 50, 300)
+    assert np.array_equal(sorted_unique(a), np.unique(a))
+
+
+def _plain_flight(m: DisplacementModel, day: int) -> np.ndarray:
+    """Flight as a scan of every household (the rule as docs/model.md states it)."""
+    mv, cond, hh = m.movement, m.conditions, m.population.households
+    b = mv.beh
+    hazard = rules.flight_hazard(
+        cond.expected,
+        cond.sustained,
+        b.flee_rate,
+        b.fear_tolerance,
+        b.fear_exponent,
+        b.bombardment_rate,
+    )
+    rows = np.flatnonzero(
+        ((hazard > 0) | cond.government)[hh.location]
+        & (hh.status != ON_THE_MOVE)
+        & (hh.status != ABROAD)
+    )
+    loc = hh.location[rows]
+    e = -np.log1p(-rng.uniforms(mv.seed, "flee", day, hh.id[rows]))
+    return rows[(e < hh.propensity[rows] * hazard[loc]) | cond.government[loc]]
+
+
+@pytest.mark.parametrize("reorder", [False, True])
+def test_flight_by_home_place_is_the_plain_scan(monkeypatch, reorder):
+    m = DisplacementModel(load_scenario(SCENARIO_2019), seed=3, population_scale=0.05)
+    if reorder:  # rows no longer grouped by home, ids no longer the rows
+        m.reorder_population(np.random.default_rng(2))
+    fast = movement_module.Movement.flight
+    days = []
+
+    def both(self, day, cond):
+        got = fast(self, day, cond)
+        assert np.array_equal(got, np.sort(_plain_flight(m, day))), day
+        days.append(len(got))
+        return got
+
+    monkeypatch.setattr(movement_module.Movement, "flight", both)
+    for _ in range(70):
+        m.step()
+    assert sum(days) > 1000  # people fled: the comparison had something to compare
+
+
+def test_settling_without_those_who_cannot_get_a_place_is_the_same_run(monkeypatch):
+    sc = load_scenario(SCENARIO_2019)
+    pruned = DisplacementModel(sc, seed=4, population_scale=0.05).run()
+    left_out = []
+    original = movement_module.Movement._may_settle
+
+    def count(self, waiting, host_free, camp_free):
+        kept = original(self, waiting, host_free, camp_free)
+        left_out.append(len(waiting) - len(kept))
+        return waiting  # everyone: the plain rule
+
+    monkeypatch.setattr(movement_module.Movement, "_may_settle", count)
+    plain = DisplacementModel(sc, seed=4, population_scale=0.05).run()
+    assert sum(left_out) > 0  # the shortcut did leave households out
+    assert plain.daily().equals(pruned.daily())
+    assert plain.locations().equals(pruned.locations())
+    hp, hq = plain.population.households, pruned.population.households
+    for name in ("status", "location", "displaced_on", "times_displaced"):
+        assert np.array_equal(getattr(hp, name), getattr(hq, name)), name
+    assert (hq.status == IN_INFORMAL).any()
