@@ -12,7 +12,7 @@ every plot and map, report.html, manifest) run as a separate process: wall secon
 seconds (user + system, the plotting child included) and peak memory (max resident set
 size of the largest process); then the phases of one run in this process: model
 (construction + simulation), tables and summary, planner outputs (needs, weekly, GeoJSON),
-plots (two batches, the second in a forked child: wall), report.html and manifest.
+plots (the figure worker and its helper: wall), report.html and manifest.
 Note the load average printed beside each figure: other processes on the machine lengthen
 the wall time, not much the CPU seconds.
 
