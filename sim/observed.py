@@ -54,8 +54,11 @@ def load_observed(path: Path | str) -> pd.DataFrame:
 
     header, rows = check_observed(path)
     df = pd.DataFrame(rows, columns=header, dtype=str)
-    df["as_of"] = pd.to_datetime(df["as_of"]).dt.date
-    df["period_start"] = pd.to_datetime(df["period_start"]).dt.date
+    # each date parsed on its own, as the check above did (pandas otherwise takes the first
+    # date's format for all and fails on "9 May 2019" after "2019-05-05": a traceback at
+    # the end of a run on a file `validate` accepted)
+    df["as_of"] = pd.to_datetime(df["as_of"], format="mixed").dt.date
+    df["period_start"] = pd.to_datetime(df["period_start"], format="mixed").dt.date
     df["value"] = df["value"].astype(float)
     return df
 

@@ -58,6 +58,8 @@ def _variants() -> dict[str, bytes]:
         "unclosed quote": base.replace(b",people,", b',"people,', 1),
         "NA": base.replace(b",people,", b",NA,", 1),
         "empty column name": base.replace(b"report_date", b"", 1),
+        "a date written out": base.replace(b"2019-05-09", b"9 May 2019", 1),
+        "slashes": base.replace(b"2019-05-09", b"2019/05/09", 1),
     }
 
 
@@ -99,3 +101,19 @@ def test_places_read_without_numpy_make_the_world_of_arrays():
         na, nb = world.names[a], world.names[b]
         assert places.route_index(na, nb) == world.route_index(na, nb)
     assert list(world.route_km) == places.route_km
+
+
+def test_a_date_written_out_is_read_as_the_same_day():
+    """`validate` accepts any date pandas reads; loading the file then reads each date on
+    its own (it failed with a traceback when the first date had another format)."""
+    import datetime as dt
+    import tempfile
+
+    base = OBSERVED_2019.read_text()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "observed.csv"
+        path.write_text(base.replace("2019-05-09", "9 May 2019", 1))
+        got = observed.load_observed(path)
+    want = observed.load_observed(OBSERVED_2019)
+    assert list(got["as_of"]) == list(want["as_of"])
+    assert dt.date(2019, 5, 9) in set(got["as_of"])
