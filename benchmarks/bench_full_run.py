@@ -12,7 +12,7 @@ every plot and map, report.html, manifest) run as a separate process: wall secon
 seconds (user + system, the plotting child included) and peak memory (max resident set
 size of the largest process); then the phases of one run in this process: model
 (construction + simulation), tables and summary, planner outputs (needs, weekly, GeoJSON),
-plots (two batches, the second in a forked child: wall), report.html and manifest.
+plots (the figure worker and its helper: wall), report.html and manifest.
 Note the load average printed beside each figure: other processes on the machine lengthen
 the wall time, not much the CPU seconds.
 
@@ -22,6 +22,7 @@ the wall time, not much the CPU seconds.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import resource
 import subprocess
@@ -143,6 +144,10 @@ def main() -> None:
     sc = load_scenario(args.scenario)
     people = round(sc.population_total * args.scale)
     print(f"machine: {os.cpu_count()} CPUs, load {load()}")
+    # The commands are timed as an installed idlibsim runs: its bytecode compiled. Where
+    # PYTHONDONTWRITEBYTECODE is set (as on the development machine) every start would
+    # otherwise compile sim/ again (50 ms of a 0.3 s `validate`).
+    compileall.compile_dir(ROOT / "sim", quiet=1)
     k = time_kernel(people, sc.n_days)
     print(f"kernel ({people:,} people x {sc.n_days} days, one uniform each): {k} (load {load()})")
 

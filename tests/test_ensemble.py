@@ -360,6 +360,25 @@ def test_local_cluster_gives_byte_identical_results(world, tmp_path):
 
 
 @needs_dask
+def _hold_the_first_task(held: str, gate: str) -> None:
+    """In a Dask worker: the first replicate to start on any worker records its process id
+    in ``held`` and then waits on the FIFO ``gate`` (forever: it is killed); the others run."""
+    real = ens.execute
+
+    def execute(task):
+        try:
+            fd = os.open(held, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return real(task)
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        with open(gate) as wait:  # blocks: no writer ever comes
+            wait.read()
+        return real(task)  # pragma: no cover - killed before
+
+    ens.execute = execute
+
+
 def test_a_worker_killed_mid_ensemble_loses_and_duplicates_nothing(world, tmp_path, monkeypatch):
     path = world.scenario(BOMB)
     n = 10
@@ -375,7 +394,12 @@ def test_a_worker_killed_mid_ensemble_loses_and_duplicates_nothing(world, tmp_pa
         real_write(df, target)
 
     monkeypatch.setattr(ens, "write_atomic_csv", recording_write)
+    held, gate = tmp_path / "held", tmp_path / "gate"
+    os.mkfifo(gate)  # nobody opens it for writing: a task reading it waits until killed
     with ens.dask_client(workers=2) as client:
+        # The first replicate to start on a worker writes the worker's pid and waits: that
+        # worker is busy, whatever the speed of the machine (the others run as usual).
+        client.run(_hold_the_first_task, str(held), str(gate))
         outcome: dict = {}
 
         def target():
@@ -389,16 +413,16 @@ def test_a_worker_killed_mid_ensemble_loses_and_duplicates_nothing(world, tmp_pa
         t = threading.Thread(target=target)
         t.start()
         deadline = time.monotonic() + 600  # generous: a busy machine; we stop when ready
-        busy = {}
-        while time.monotonic() < deadline and t.is_alive():
-            if reps.is_dir() and any(reps.glob("rep-*.csv")):
-                busy = {w: ks for w, ks in client.processing().items() if ks}
-                if busy:
-                    break
+
+        def holding_pid() -> str:  # written by the held task (a real event)
+            return held.read_text() if held.exists() else ""
+
+        while time.monotonic() < deadline and t.is_alive() and not holding_pid():
             time.sleep(0.01)
-        assert busy, "no worker was busy: the ensemble finished before a worker could be killed"
-        victim = sorted(busy)[0]
-        pid = client.run(os.getpid, workers=[victim])[victim]
+        assert held.exists() and held.read_text(), "no replicate started on a worker"
+        pid = int(held.read_text())
+        victim = next(w for w, p in client.run(os.getpid).items() if p == pid)
+        busy = {victim: client.processing()[victim]}
         os.kill(pid, signal.SIGKILL)
         t.join(120)
         assert not t.is_alive()

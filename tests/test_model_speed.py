@@ -28,6 +28,7 @@ SCENARIO_2019 = ROOT / "scenarios" / "idlib_2019.toml"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.filterwarnings("ignore:invalid value encountered in multiply")  # 0 * inf bounds
 def test_below_finds_exactly_the_uniforms_under_the_bound(seed):
     gen = np.random.default_rng(seed)
     for _ in range(40):
@@ -38,7 +39,7 @@ def test_below_finds_exactly_the_uniforms_under_the_bound(seed):
         u = rng.uniforms(seed, "flee", day, ids)
         factor = gen.gamma(0.3, 1 / 0.3, n).astype(np.float32)
         factor[: n // 10] = 0.0
-        bounds = [0.0, 1e-9, 1e-3, 0.3, 1.0, 3.0, np.nan, gen.random()]
+        bounds = [0.0, 1e-9, 1e-3, 0.3, 1 - 2**-53, 1.0, 3.0, np.inf, np.nan, gen.random()]
         if n:  # bounds equal to a uniform, and just above it
             k = int(gen.integers(0, n))
             bounds += [u[k], np.nextafter(u[k], 2.0), u[k] / max(float(factor[k]), 1e-30)]
@@ -117,8 +118,8 @@ def test_settling_without_those_who_cannot_get_a_place_is_the_same_run(monkeypat
     left_out = []
     original = movement_module.Movement._may_settle
 
-    def count(self, waiting, host_free, camp_free):
-        kept = original(self, waiting, host_free, camp_free)
+    def count(self, day, waiting, host_free, camp_free):
+        kept = original(self, day, waiting, host_free, camp_free)
         left_out.append(len(waiting) - len(kept))
         return waiting  # everyone: the plain rule
 
@@ -131,3 +132,42 @@ def test_settling_without_those_who_cannot_get_a_place_is_the_same_run(monkeypat
     for name in ("status", "location", "displaced_on", "times_displaced"):
         assert np.array_equal(getattr(hp, name), getattr(hq, name)), name
     assert (hq.status == IN_INFORMAL).any()
+
+
+@pytest.mark.parametrize("shape", [0.3031, 1.0, 4.0])
+def test_propensities_computed_for_some_households_are_the_column(shape):
+    from sim.model.population import Population
+
+    pop = Population.create(np.array([3000, 2000]), np.array([0, 500]), 5.0, shape, seed=6)
+    gen = np.random.default_rng(1)
+    rows = gen.integers(0, pop.n_households, 400)
+    some = pop.propensity_of(rows)  # computed for these rows only
+    assert "propensity" not in pop.households.columns
+    again = pop.propensity_of(rows[::-1])
+    column = pop.households.propensity  # the whole column, made when read
+    assert np.array_equal(some, column[rows]) and np.array_equal(again, column[rows[::-1]])
+    fresh = Population.create(np.array([3000, 2000]), np.array([0, 500]), 5.0, shape, seed=6)
+    bound = fresh.propensity_bound(slice(None))
+    assert (bound >= column).all()  # a bound, never below
+    assert np.median(bound / np.maximum(column, 1e-300)) < 1.01  # and a close one
+    # a reordered population and a new shape keep following the households
+    shuffled = fresh.permuted(np.random.default_rng(3))
+    shuffled.set_propensity_shape(6, 0.5)
+    fresh.set_propensity_shape(6, 0.5)
+    order = np.argsort(shuffled.households.id)
+    assert np.array_equal(
+        shuffled.propensity_of(order), fresh.propensity_of(np.arange(fresh.n_households))
+    )
+    assert np.array_equal(shuffled.households.propensity[order], fresh.households.propensity)
+
+
+def test_a_population_and_its_index_pickle():
+    """Derived columns and the index's tests are module functions and methods (no lambdas)."""
+    import pickle
+
+    m = DisplacementModel(load_scenario(SCENARIO_2019), seed=1, population_scale=0.01)
+    m.step()
+    pop = pickle.loads(pickle.dumps(m.population))
+    assert np.array_equal(pop.households.propensity, m.population.households.propensity)
+    movement = pickle.loads(pickle.dumps(m.movement))
+    assert np.array_equal(movement.moving.rows(), m.movement.moving.rows())

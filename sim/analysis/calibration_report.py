@@ -314,7 +314,8 @@ def write_report(scenario: Scenario, result: Fit, folder: Path, quick: bool = Fa
         "ARD, REACH ISMI departure shares": ard(ismi[ismi["measure"] == "departure_share"]),
     }
     fig = plot_fit(runs, targets, scenario)
-    fig.savefig(folder / "fit.png", dpi=150, metadata={"Software": None})
+    # each drawn once (savefig draws a constrained layout twice); the bytes savefig wrote
+    P.save_png(fig, folder / "fit.png", compress_level=None)
 
     scale_rows = None if quick else scale_check(scenario, result)
     if scale_rows is not None:
@@ -322,9 +323,7 @@ def write_report(scenario: Scenario, result: Fit, folder: Path, quick: bool = Fa
     sens = None if quick else sensitivity(scenario, result)
     if sens is not None:
         write_csv(sens, folder / "sensitivity.csv")
-        plot_sensitivity(sens).savefig(
-            folder / "sensitivity.png", dpi=150, metadata={"Software": None}
-        )
+        P.save_png(plot_sensitivity(sens), folder / "sensitivity.png", compress_level=None)
     checks = unfitted_checks(scenario, runs)
     write_csv(checks, folder / "checks.csv")
     ranks = ismi_ranks(targets, runs, sub_district_names(scenario))
@@ -335,7 +334,7 @@ def write_report(scenario: Scenario, result: Fit, folder: Path, quick: bool = Fa
     winter = None if quick else winter_prediction(result)
     if winter is not None:
         write_csv(winter[0], folder / "winter_prediction.csv")
-        winter[1].savefig(folder / "winter_prediction.png", dpi=150, metadata={"Software": None})
+        P.save_png(winter[1], folder / "winter_prediction.png", compress_level=None)
     (folder / "report.md").write_text(
         report_text(
             scenario, result, table, metrics, scale_rows, sens, checks, winter, quick, stay, ranks

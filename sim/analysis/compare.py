@@ -839,7 +839,8 @@ def save_comparison(
     csv_path = output.with_suffix(".csv")
     try:
         with staged(csv_path) as tmp_csv, staged(output) as tmp_png:
-            fig.savefig(tmp_png, dpi=DPI, format="png", metadata={"Software": None})
+            # drawn once (savefig draws a constrained layout twice); the bytes savefig wrote
+            P.save_png(fig, tmp_png, compress_level=None)
             write_csv(table, tmp_csv)
     finally:
         fig.clear()

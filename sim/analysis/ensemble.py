@@ -212,7 +212,8 @@ def execute(task: RunTask) -> pd.DataFrame:
 
     tune_allocator()  # whatever MALLOC_* the worker was started with (sim.memory)
 
-    return simulate(task.load(), seed=task.seed, population_scale=task.population_scale).daily
+    sc = task.load()
+    return simulate(sc, seed=task.seed, population_scale=task.population_scale, summary=False).daily
 
 
 # --------------------------------------------------------------------------------------

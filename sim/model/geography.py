@@ -13,9 +13,10 @@ The geography is read from two CSV files, always by column name (as Flee's
 ``routes.csv``
     ``from, to, km`` (+ ``road``, ``source``): undirected road links, length in km.
 
-:func:`load` checks both files thoroughly (missing columns, duplicated names, unknown
+:func:`read` checks both files thoroughly (missing columns, duplicated names, unknown
 kinds, impossible numbers or coordinates, roads to unknown places, a disconnected road
-network) and returns a :class:`World`.
+network) and returns their :class:`Places` as Python lists (validating a scenario needs no
+NumPy); :func:`load` returns the model's :class:`World` of arrays.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from sim.errors import InputError, Problem, clip, decode_text, did_you_mean, read_bytes
+
+if TYPE_CHECKING:
+    import numpy as np
 
 KINDS = ("sub_district", "town", "camp_cluster", "crossing", "host_area", "abroad", "government")
 #: Kinds where the model places civilians at the start.
@@ -118,6 +121,8 @@ class World:
 
     def edge_km(self) -> np.ndarray:
         """Dense (n, n) matrix of road lengths, inf where there is no road."""
+        import numpy as np
+
         m = np.full((self.n, self.n), np.inf)
         m[self.route_from, self.route_to] = self.route_km
         m[self.route_to, self.route_from] = self.route_km
@@ -127,6 +132,7 @@ class World:
         """All-pairs shortest road distance (km) on the whole network, ignoring control."""
         # SciPy's graph routines are imported here, not with the module: checking a
         # scenario (`idlibsim validate`) needs none of them (0.2 s of imports)
+        import numpy as np
         from scipy.sparse import csr_matrix
         from scipy.sparse.csgraph import dijkstra
 
@@ -140,7 +146,75 @@ class World:
         return dijkstra(g, directed=False)
 
     def is_kind(self, *kinds: str) -> np.ndarray:
+        import numpy as np
+
         return np.isin(self.kind, kinds)
+
+
+@dataclass
+class Places:
+    """The checked rows of a locations file and a routes file, as Python lists: what
+    validating a scenario needs, without importing NumPy. :meth:`world` makes the arrays.
+
+    ``columns``: every column of the locations file but ``name`` (``kind``, ``control`` as
+    its code, ``lat`` ... ``border_km``, ``district``, ``governorate``, ``pcode``).
+    """
+
+    names: list[str]
+    columns: dict[str, list[Any]]
+    route_from: list[int]
+    route_to: list[int]
+    route_km: list[float]
+    route_road: list[str]
+    index: dict[str, int] = field(default_factory=dict)
+    _routes: dict[tuple[int, int], int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self._routes = {}
+        for r, (a, b) in enumerate(zip(self.route_from, self.route_to, strict=True)):
+            self._routes[(a, b)] = r
+            self._routes[(b, a)] = r
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    @property
+    def kind(self) -> list[str]:
+        return self.columns["kind"]
+
+    @property
+    def camp_population(self) -> list[float]:
+        return self.columns["camp_population"]
+
+    def route_index(self, a: str, b: str) -> int | None:
+        return self._routes.get((self.index[a], self.index[b]))
+
+    def world(self) -> World:
+        """The places and roads as the model's arrays."""
+        import numpy as np
+
+        cols = self.columns
+        return World(
+            names=self.names,
+            kind=np.array(cols["kind"], dtype=object),
+            control=np.array(cols["control"], dtype=np.int8),
+            lat=np.array(cols["lat"]),
+            lon=np.array(cols["lon"]),
+            population=np.array(cols["population"]),
+            camp_population=np.array(cols["camp_population"]),
+            camp_capacity=np.array(cols["camp_capacity"]),
+            hosting_population=np.array(cols["hosting_population"]),
+            border_km=np.array(cols["border_km"], dtype=float),
+            district=cols["district"],
+            governorate=cols["governorate"],
+            route_from=np.array(self.route_from, dtype=np.int64),
+            route_to=np.array(self.route_to, dtype=np.int64),
+            route_km=np.array(self.route_km, dtype=float),
+            route_road=self.route_road,
+            pcode=cols["pcode"],
+        )
 
 
 def _read_csv(
@@ -417,7 +491,12 @@ def _number(
 
 
 def load(locations_file: Path, routes_file: Path) -> World:
-    """Read and check the locations and routes files."""
+    """Read and check the locations and routes files: the model's arrays."""
+    return read(locations_file, routes_file).world()
+
+
+def read(locations_file: Path, routes_file: Path) -> Places:
+    """Read and check the locations and routes files: their rows as Python lists."""
     problems: list[Problem] = []
     rows, lines = _read_csv(locations_file, LOCATION_COLUMNS, "locations")
     names: list[str] = []
@@ -637,29 +716,14 @@ def load(locations_file: Path, routes_file: Path) -> World:
     if problems:
         raise InputError(problems)
 
-    world = World(
-        names=names,
-        kind=np.array(cols["kind"], dtype=object),
-        control=np.array(cols["control"], dtype=np.int8),
-        lat=np.array(cols["lat"]),
-        lon=np.array(cols["lon"]),
-        population=np.array(cols["population"]),
-        camp_population=np.array(cols["camp_population"]),
-        camp_capacity=np.array(cols["camp_capacity"]),
-        hosting_population=np.array(cols["hosting_population"]),
-        border_km=np.array(cols["border_km"], dtype=float),
-        district=cols["district"],
-        governorate=cols["governorate"],
-        route_from=np.array(rf, dtype=np.int64),
-        route_to=np.array(rt, dtype=np.int64),
-        route_km=np.array(rk, dtype=float),
-        route_road=road,
-        pcode=cols["pcode"],
-    )
-    ncomp, labels = _components(world.n, rf, rt)
+    places = Places(names, cols, rf, rt, rk, road)
+    ncomp, labels = _components(places.n, rf, rt)
     if ncomp > 1:
-        main = np.bincount(labels).argmax()
-        cut = [names[i] for i in range(world.n) if labels[i] != main]
+        size = [0] * ncomp
+        for label in labels:
+            size[label] += 1
+        main = size.index(max(size))  # the largest component, the first of equals
+        cut = [names[i] for i in range(places.n) if labels[i] != main]
         raise InputError(
             [
                 Problem(
@@ -672,10 +736,10 @@ def load(locations_file: Path, routes_file: Path) -> World:
                 )
             ]
         )
-    return world
+    return places
 
 
-def _components(n: int, a: list[int], b: list[int]) -> tuple[int, np.ndarray]:
+def _components(n: int, a: list[int], b: list[int]) -> tuple[int, list[int]]:
     """Connected components of the undirected graph on ``n`` nodes with edges ``a[k]-b[k]``.
 
     Returns their number and each node's component, numbered in the order of each
@@ -695,7 +759,7 @@ def _components(n: int, a: list[int], b: list[int]) -> tuple[int, np.ndarray]:
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
     number: dict[int, int] = {}
-    labels = np.array([number.setdefault(root(i), len(number)) for i in range(n)], dtype=np.int64)
+    labels = [number.setdefault(root(i), len(number)) for i in range(n)]
     return len(number), labels
 
 

@@ -15,6 +15,12 @@
 The formulas are in :mod:`sim.model.behaviour`; here they are applied to the households. All
 random draws are one uniform per household per stream per day (common random numbers),
 indexed by household id.
+
+Speed (issue 16): the phases read only the households that can change, through an index
+kept by :meth:`Movement._change` (households by home place, and :class:`RowSet` s of
+those on the move, in informal sites and staying away from home). **Every change of a
+household's status or location must go through** :meth:`Movement._change`; check mode
+compares the index with a scan every day and names it if it is stale.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from sim.model.rowsets import RowSet, sorted_unique
 from sim.scenario.schema import Behaviour
 
 #: Flight from a place whose bound ``max(propensity) * hazard`` is above this compares each
-#: household's uniform with its own ``propensity * hazard`` (else with the bound first).
+#: household's uniform with a bound of its own ``propensity * hazard`` (else with the place's).
 _PLACE_BOUND = 0.05
 
 _SETTLED = np.zeros(N_STATUS, bool)
@@ -131,14 +137,16 @@ class Movement:
         self._ids_are_rows = self._by_home is None and np.array_equal(
             hh.id, np.arange(hh.n, dtype=hh.id.dtype)
         )
-        self._top_propensity = None  # (propensity column, largest value by home place)
-        self.moving = RowSet(
-            "on the move", lambda r: self.pop.households.status[r] == ON_THE_MOVE, hh.n
-        )
-        self.informal = RowSet(
-            "in informal sites", lambda r: self.pop.households.status[r] == IN_INFORMAL, hh.n
-        )
+        self._top_propensity = None  # (column read, shape, propensity bound by home place)
+        self.moving = RowSet("on the move", self._on_the_move, hh.n)
+        self.informal = RowSet("in informal sites", self._in_informal_sites, hh.n)
         self.staying_away = RowSet("staying away from home", self._stays_away, hh.n)
+
+    def _on_the_move(self, rows: np.ndarray) -> np.ndarray:
+        return self.pop.households.status[rows] == ON_THE_MOVE
+
+    def _in_informal_sites(self, rows: np.ndarray) -> np.ndarray:
+        return self.pop.households.status[rows] == IN_INFORMAL
 
     def _stays_away(self, rows: np.ndarray) -> np.ndarray:
         hh = self.pop.households
@@ -190,15 +198,17 @@ class Movement:
         n, size = self.n, hh.size[rows]
         home = hh.home[rows]
         before = hh.location[rows] * N_STATUS + hh.status[rows]
-        was_away = (hh.location[rows] != home) | (hh.status[rows] == ON_THE_MOVE)
+        was_away = self.away[rows]  # (location != home) | on the move, kept up to date here
         if status is not None:
             hh.status[rows] = status
         if location is not None:
             hh.location[rows] = location
         after = hh.location[rows] * N_STATUS + hh.status[rows]
         is_away = (hh.location[rows] != home) | (hh.status[rows] == ON_THE_MOVE)
-        delta = np.bincount(after, weights=size, minlength=n * N_STATUS) - np.bincount(
-            before, weights=size, minlength=n * N_STATUS
+        delta = np.bincount(
+            np.concatenate((after, before)),
+            weights=np.concatenate((size, -size)),
+            minlength=n * N_STATUS,
         )
         self.counts += delta.astype(np.int64).reshape(n, N_STATUS)
         flip = was_away != is_away
@@ -246,49 +256,82 @@ class Movement:
         # government-held place all leave; elsewhere only those whose uniform is below a
         # bound can flee); then those staying away from home (settled displaced).
         leave, maybe = [], []
-        for p in np.flatnonzero(threat):
-            (leave if gov[p] else maybe).append(self._flight_at_home(day, p, hazard, gov))
+        filled = self._home_start[1:] > self._home_start[:-1]
+        place_bound = self._home_top_propensity() * hazard
+        for p in np.flatnonzero(threat & filled).tolist():
+            found = self._flight_at_home(day, p, hazard[p], place_bound[p], gov[p])
+            (leave if gov[p] else maybe).append(found)
         rows = np.concatenate(maybe) if maybe else np.empty(0, np.intp)
         rows = rows[~self.away[rows]]  # (of those whose home is there, the ones at home)
         away = self.staying_away.rows()
-        rows = np.r_[rows, away[threat[hh.location[away]]]]
+        away = away[threat[hh.location[away]]]
+        if len(away):  # those in government-held places all leave; of the others, those
+            loc = hh.location[away]  # whose uniform is below a bound of their x h
+            bound = self.pop.propensity_bound(away) * hazard[loc]
+            bound[gov[loc]] = 1.0
+            pos = below(self.seed, "flee", day, 1.0, ids=hh.id[away], factor=bound)
+            rows = np.concatenate((rows, away[pos]))
         if len(rows):
             loc = hh.location[rows]
             u = uniforms(self.seed, "flee", day, hh.id[rows])
-            flee = _flees(u, hh.propensity[rows] * hazard[loc])
-            flee |= gov[loc]  # everyone in a government-held place leaves
-            leave.append(rows[flee])
+            # everyone in a government-held place leaves; the others flee by the rule, which
+            # needs their propensities only where u is below their bound (a table look-up)
+            go = gov[loc]
+            go[self._flee_by_bounds(rows, u, hazard[loc], go)] = True
+            leave.append(rows[go])
         rows = np.concatenate(leave) if leave else np.empty(0, np.intp)
         rows.sort()
         return rows
 
+    def _flee_by_bounds(
+        self, rows: np.ndarray, u: np.ndarray, hazard: np.ndarray, decided: np.ndarray
+    ) -> np.ndarray:
+        """Positions (in ``rows``) of the households not ``decided`` that flee by the rule.
+
+        The rule of :meth:`flight`: the household's Exponential(1) draw ``-log(1 - u)`` below
+        ``x h`` (checked only where ``u < x h``, since ``1 - exp(-y) <= y``), with ``x`` its
+        propensity. Since ``x`` lies between a lower and an upper bound
+        (:meth:`Population.propensity_bound`), the exact ``x`` (an inverse gamma CDF) is
+        computed only where the bounds do not decide: a few households a run.
+        """
+        pop = self.pop
+        maybe = np.flatnonzero(~decided & (u < pop.propensity_bound(rows) * hazard))
+        if len(maybe) == 0:
+            return maybe
+        u, h, rows = u[maybe], hazard[maybe], rows[maybe]
+        e = -np.log1p(-u)  # the Exponential(1) draw
+        low, high = pop.propensity_bound(rows, lower=True) * h, pop.propensity_bound(rows) * h
+        flee = (u < low) & (e < low)  # below x h whatever x is
+        unsure = np.flatnonzero(~flee & (e < high))
+        if len(unsure):
+            xh = pop.propensity_of(rows[unsure]) * h[unsure]
+            flee[unsure] = (u[unsure] < xh) & (e[unsure] < xh)
+        return maybe[flee]
+
     def _flight_at_home(
-        self, day: int, place: int, hazard: np.ndarray, government: np.ndarray
+        self, day: int, place: int, hazard: float, bound: float, government: bool
     ) -> np.ndarray:
         """Rows of households staying at their home ``place`` that may flee today.
 
         In a government-held place, everyone there (they all leave). Elsewhere only those
-        whose uniform (:meth:`flight`'s rule) is below their ``x h``, or below a bound of it
-        for the whole place where the hazard is low (``u < x h`` needs ``u < max(x) h``,
-        computed as ``x h`` is, so no household is missed): the uniforms are compared in
-        cache-sized chunks as they are made (:func:`sim.model.rng.below`), and only the
-        few households below are looked at further.
+        whose uniform (:meth:`flight`'s rule) is below a bound of their ``x h``: their own
+        (:meth:`Population.propensity_bound`), or where the hazard is low ``bound``, one
+        for the whole place (``u < x h`` needs ``u < max(x) h``), computed as ``x h`` is,
+        so that no household is missed. The uniforms are compared in cache-sized chunks as
+        they are made (:func:`sim.model.rng.below`), and only the few below are looked at
+        further.
         """
         hh = self.pop.households
         start, stop = int(self._home_start[place]), int(self._home_start[place + 1])
-        if start == stop:
-            return np.empty(0, np.intp)
         block = None if self._by_home is None else self._by_home[start:stop]
-        if government[place]:  # everyone still there leaves
+        if government:  # everyone still there leaves
             here = self.away[start:stop] if block is None else self.away[block]
             pos = np.flatnonzero(~here)
             return pos + start if block is None else block[pos]
-        h = hazard[place]
-        bound = np.float64(self._home_top_propensity()[place]) * h
         factor = None
-        if bound > _PLACE_BOUND:  # too many below the bound: each household's own x h
-            prop = hh.propensity
-            factor, bound = (prop[start:stop] if block is None else prop[block]), h
+        if bound > _PLACE_BOUND:  # too many below the bound: each household's own bound
+            factor = self.pop.propensity_bound(slice(start, stop) if block is None else block)
+            bound = hazard
         if self._ids_are_rows:
             pos = below(self.seed, "flee", day, bound, start=start, stop=stop, factor=factor)
         else:
@@ -297,17 +340,23 @@ class Movement:
         return pos + start if block is None else block[pos]
 
     def _home_top_propensity(self) -> np.ndarray:
-        """Largest propensity among the households of each home place (0 where none)."""
-        prop = self.pop.households.propensity
-        if self._top_propensity is None or self._top_propensity[0] is not prop:
-            by_home = prop if self._by_home is None else prop[self._by_home]
+        """A bound of the propensities of the households of each home place (0 where none)."""
+        pop = self.pop
+        hh = pop.households
+        known = hh.columns.get("propensity")  # the propensities themselves, if ever read
+        column = hh.propensity_bucket if known is None else known
+        cached = self._top_propensity
+        if cached is None or cached[0] is not column or cached[1] != pop.propensity_shape:
+            by_home = column if self._by_home is None else column[self._by_home]
             starts = self._home_start[:-1]
             filled = starts < self._home_start[1:]
-            top = np.zeros(self.n, prop.dtype)
+            top = np.zeros(self.n)
             if filled.any():
-                top[filled] = np.maximum.reduceat(by_home, starts[filled])
-            self._top_propensity = (prop, top)
-        return self._top_propensity[1]
+                most = np.maximum.reduceat(by_home, starts[filled])
+                # (the bound of the highest bucket: the bound grows with the bucket)
+                top[filled] = most if known is not None else pop.bound_of_buckets(most)
+            self._top_propensity = (column, pop.propensity_shape, top)
+        return self._top_propensity[2]
 
     def onward(self, day: int, cond: Conditions, fleeing: np.ndarray) -> np.ndarray:
         """Rows of households in informal sites that move on today (not already fleeing).
@@ -390,12 +439,8 @@ class Movement:
         candidate = self.candidate_kind & ~cond.government
         room, free = self.shelter(cond, counts)
         with_room = candidate & (free >= self.min_room)
-        rows = np.r_[fleeing, onward, reroute].astype(np.intp)
-        kind = np.r_[
-            np.zeros(len(fleeing), np.int8),
-            np.ones(len(onward), np.int8),
-            np.full(len(reroute), 2, np.int8),
-        ]
+        rows = np.concatenate((fleeing, onward, reroute)).astype(np.intp, copy=False)
+        kind = np.repeat(np.arange(3, dtype=np.int8), (len(fleeing), len(onward), len(reroute)))
         u = self._uniforms("destination", day, rows)
         origin = hh.location[rows]
         reach = hh.reach_class[rows]
@@ -426,10 +471,7 @@ class Movement:
                     b.safety_weight,
                     b.border_pull_km,
                 )
-                # (only the origins' rows of prob are read: the cumulative sums of the others
-                # would be thrown away)
-                at, row = np.unique(origin[mine], return_inverse=True)
-                choice[mine] = rules.choose(prob[at], row, u[mine])
+                choice[mine] = rules.choose(prob, origin[mine], u[mine])
         ok = choice >= 0
         # Onward moves only up to the free places of each destination (served by draw):
         # the others wait for a later day rather than move into another informal site.
@@ -536,15 +578,18 @@ class Movement:
         b = self.beh
         p_home = rules.return_probability(cond.expected, b.return_fear_threshold, b.return_rate)
         p_home[cond.government] = 0.0
+        if not (p_home > 0).any():
+            return
         # settled displaced away from home: IN_HOST, IN_CAMP or IN_INFORMAL (consecutive codes)
         rows = self.staying_away.rows()
+        p = p_home[hh.home[rows]]
         st = hh.status[rows]
-        rows = rows[(st >= IN_HOST) & (st <= IN_INFORMAL)]
-        rows = rows[p_home[hh.home[rows]] > 0]
-        rows = rows[day - hh.displaced_on[rows] >= b.return_min_days]
+        ok = (p > 0) & (st >= IN_HOST) & (st <= IN_INFORMAL)
+        ok &= day - hh.displaced_on[rows] >= b.return_min_days
+        rows, p = rows[ok], p[ok]
         if len(rows) == 0:
             return
-        go = rows[self._uniforms("return", day, rows) < p_home[hh.home[rows]]]
+        go = rows[self._uniforms("return", day, rows) < p]
         if len(go) == 0:
             return
         self._change(go, status=ON_THE_MOVE)
@@ -570,35 +615,47 @@ class Movement:
         budget = np.full(len(rows), self.beh.travel_km_per_day)
         flow = np.zeros(self.world.n_routes)
         flow_fwd = np.zeros(self.world.n_routes)
+        government = cond.government
+        # a: positions still travelling today (budget left, not there, a road ahead); only
+        # those that reached a place in a step can go on in the next one
+        a = np.flatnonzero((budget > 0) & (loc != dest) & (nxt >= 0))
         for _ in range(self.n + 1):
-            active = (budget > 0) & (loc != dest) & (nxt >= 0)
-            # queue at a border crossing: the crossing admits people in phase 6
-            at_border = active & self.border_edge[loc, np.maximum(nxt, 0)]
-            budget[at_border] = 0.0
-            active &= ~at_border
-            if not active.any():
+            if len(a) == 0:
                 break
+            la, na = loc[a], nxt[a]
+            # queue at a border crossing: the crossing admits people in phase 6
+            at_border = self.border_edge[la, np.maximum(na, 0)]
+            if at_border.any():
+                budget[a[at_border]] = 0.0
+                keep = ~at_border
+                a, la, na = a[keep], la[keep], na[keep]
+                if len(a) == 0:
+                    break
+            ba, lefta = budget[a], left[a]
             # nobody stops inside a government-held place: it is crossed in one go
-            through = active & cond.government[loc]
-            budget[through] = np.maximum(budget[through], left[through])
-            reach = active & (budget >= left)
-            budget[reach] -= left[reach]
-            part = active & ~reach
-            left[part] -= budget[part]
-            budget[part] = 0.0
-            r = np.flatnonzero(reach)
-            if len(r):
-                flow += np.bincount(
-                    self.route_id[loc[r], nxt[r]], weights=size[r], minlength=len(flow)
-                )
-                rid = self.route_id[loc[r], nxt[r]]
-                fwd = self.world.route_from[rid] == loc[r]  # travelling the road from -> to
-                flow_fwd += np.bincount(rid[fwd], weights=size[r][fwd], minlength=len(flow))
-                loc[r] = nxt[r]
-                go_on = r[loc[r] != dest[r]]
-                nxt[go_on] = self.next_hop[loc[go_on], dest[go_on]]
-                ok = nxt[go_on] >= 0
-                left[go_on] = np.where(ok, self.edge_km[loc[go_on], np.maximum(nxt[go_on], 0)], 0.0)
+            through = government[la]
+            if through.any():
+                ba = np.where(through, np.maximum(ba, lefta), ba)
+            reach = ba >= lefta
+            part = ~reach
+            budget[a] = np.where(reach, ba - lefta, 0.0)
+            left[a[part]] = lefta[part] - ba[part]
+            r = a[reach]
+            if len(r) == 0:
+                break
+            lr, nr = la[reach], na[reach]
+            rid = self.route_id[lr, nr]
+            flow += np.bincount(rid, weights=size[r], minlength=len(flow))
+            fwd = self.world.route_from[rid] == lr  # travelling the road from -> to
+            flow_fwd += np.bincount(rid[fwd], weights=size[r][fwd], minlength=len(flow))
+            loc[r] = nr
+            on = nr != dest[r]
+            go_on, lg = r[on], nr[on]
+            ng = self.next_hop[lg, dest[go_on]]
+            nxt[go_on] = ng
+            ok = ng >= 0
+            left[go_on] = np.where(ok, self.edge_km[lg, np.maximum(ng, 0)], 0.0)
+            a = go_on[ok & (budget[go_on] > 0)]
         moved = loc != loc0
         self._change(rows[moved], location=loc[moved])
         hh.next_node[rows] = nxt
@@ -655,10 +712,10 @@ class Movement:
         host_free = self.host_capacity - counts[:, IN_HOST]
         camp_free = camp_cap - counts[:, IN_CAMP]
         room = (host_free >= self.min_room) | (camp_free >= self.min_room)
-        waiting = self.informal.rows()
+        waiting = self.informal.rows() if room.any() else np.empty(0, np.intp)
         waiting = waiting[room[hh.location[waiting]]]
-        waiting = self._may_settle(waiting, host_free, camp_free)
-        rows = np.r_[waiting, arrivals].astype(np.intp)
+        waiting = self._may_settle(day, waiting, host_free, camp_free)
+        rows = np.concatenate((waiting, arrivals)).astype(np.intp, copy=False)
         if len(rows):
             key = hh.displaced_on[rows] + self._uniforms("settle", day, rows)
             loc, size, ids = hh.location[rows], hh.size[rows], hh.id[rows]
@@ -705,7 +762,7 @@ class Movement:
                 self._arrive(inn)
 
     def _may_settle(
-        self, waiting: np.ndarray, host_free: np.ndarray, camp_free: np.ndarray
+        self, day: int, waiting: np.ndarray, host_free: np.ndarray, camp_free: np.ndarray
     ) -> np.ndarray:
         """Of the households waiting in informal sites, those that may get a place today.
 
@@ -720,7 +777,7 @@ class Movement:
             return waiting
         hh = self.pop.households
         n = self.n
-        days = self.history.n_days + 1  # displaced_on + 1: 0 (before the scenario) to n_days
+        days = day + 2  # displaced_on + 1: 0 (before the scenario) to day + 1
         host = hh.host_draw[waiting] < self.beh.host_preference
         group = host * n + hh.location[waiting]
         on = hh.displaced_on[waiting].astype(np.intp) + 1
@@ -729,7 +786,7 @@ class Movement:
         ).reshape(2 * n, days)
         ahead = np.cumsum(people, axis=1) - people  # people displaced on earlier days
         camp = np.maximum(camp_free, 0.0)
-        free = np.r_[camp, np.maximum(host_free, 0.0) + camp]
+        free = np.concatenate((camp, np.maximum(host_free, 0.0) + camp))
         # a household can be placed only with fewer than `free` people ahead of it (sizes
         # are at least 1; the + 1 also absorbs the rounding of the sum above)
         return waiting[ahead[group, on] < free[group] + 1.0]
@@ -756,18 +813,6 @@ def _among(rows: np.ndarray, sorted_rows: np.ndarray) -> np.ndarray:
     """Whether each of ``rows`` is in ``sorted_rows`` (ascending)."""
     at = np.minimum(np.searchsorted(sorted_rows, rows), len(sorted_rows) - 1)
     return sorted_rows[at] == rows
-
-
-def _flees(u: np.ndarray, xh: np.ndarray) -> np.ndarray:
-    """Whether each household flees: its Exponential(1) draw ``-log(1 - u)`` is below ``x h``.
-
-    Since ``1 - exp(-y) <= y`` it can only be where ``u < x h``, so the logarithm is taken
-    for those rows only (same result, less work).
-    """
-    flee = u < xh
-    maybe = np.flatnonzero(flee)
-    flee[maybe] = -np.log1p(-u[maybe]) < xh[maybe]
-    return flee
 
 
 def border_distance_km(world: World, road_km: np.ndarray, is_crossing: np.ndarray) -> np.ndarray:

@@ -75,5 +75,8 @@ def sorted_unique(rows: np.ndarray) -> np.ndarray:
     """``np.unique(rows)`` for integers, by a sort (NumPy 2's unique is ten times slower here)."""
     rows = np.sort(rows)
     if len(rows) > 1:
-        rows = rows[np.r_[True, rows[1:] != rows[:-1]]]
+        first = np.empty(len(rows), bool)
+        first[0] = True
+        np.not_equal(rows[1:], rows[:-1], out=first[1:])
+        rows = rows[first]
     return rows

@@ -1,26 +1,45 @@
-"""The figures of a run, drawn by processes forked before the simulation starts.
+"""The figures of a run, drawn by a process forked before the simulation starts.
 
-A run is one simulation (one core) followed by about five CPU seconds of figures. Forked
-before the model is built, one process per batch of :data:`sim.outputs.report.BATCHES` imports
-Matplotlib and loads the map boundaries on the other core while the model runs, then
-waits. Once the run's tables are written, each is sent the summary and draws its batch
-from the folder's CSV files (the same bytes as :func:`sim.outputs.report.render_plots`, which
-draws them in this process), while this process writes the planner tables.
+A run is one simulation (one core) followed by about four CPU seconds of figures. Forked
+before the model is built, one process imports Matplotlib and loads the map boundaries on
+the other core while the model runs, then waits. Once the run's tables are written it is
+sent the summary; it reads the tables, forks a helper (which inherits Matplotlib, the fonts
+and the tables: nothing is imported twice) and the two draw :data:`FIGURE_ORDER`, each
+taking the next figure not yet taken (the slowest first, so that both finish together),
+while the run's process writes the planner tables. Each figure is drawn alone from the
+folder's tables: the same bytes as :func:`sim.outputs.report.render_plots`, whoever draws it.
 
 Errors (and a Ctrl-C raised while drawing) come back through a pipe and are raised in
-the parent; a parent that stops early ends its workers (:meth:`FigureWorkers.close`).
-Workers ignore SIGINT: the parent handles it and ends them.
+the parent; a parent that stops early ends its worker (:meth:`FigureWorkers.close`), which
+ends its helper first. The worker ignores SIGINT: the parent handles it and ends it.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import threading
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+#: The run's figures, the slowest to draw first (CPU seconds at full scale, 2019 scenario:
+#: camp_occupancy 0.85, flow_map 0.6, situation_by_week 0.55, needs 0.45, each choropleth
+#: pair 0.4, the three line charts 0.25-0.3): two processes taking the next one in turn
+#: finish within a figure of each other.
+FIGURE_ORDER = (
+    "camp_occupancy.png",
+    "flow_map.png",
+    "situation_by_week.png",
+    "needs.png",
+    "map_displaced_from.png",
+    "map_staying.png",
+    "cumulative_displacement.png",
+    "displaced_by_setting.png",
+    "displaced_by_district.png",
+)
 
 
 def available() -> bool:
@@ -56,7 +75,7 @@ def _send(conn: Connection, obj: Any) -> None:
         pass
 
 
-def _worker(conn: Connection, folder: Path, scenario: Any, batch: tuple[str, ...]) -> None:
+def _worker(conn: Connection, folder: Path, scenario: Any, names: tuple[str, ...]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
     try:
         try:
@@ -69,22 +88,133 @@ def _worker(conn: Connection, folder: Path, scenario: Any, batch: tuple[str, ...
             return
         if summary is None:
             return
-        from sim.outputs.report import draw_batch
-
-        draw_batch(folder, scenario, summary, batch)
+        draw_shared(folder, scenario, summary, names)
         _send(conn, None)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, raised there
         try:
             _send(conn, exc)
         except Exception:  # an exception that does not pickle: its text
             text = traceback.format_exc()
-            _send(conn, RuntimeError(f"drawing {', '.join(batch)} failed:\n{text}"))
+            _send(conn, RuntimeError(f"drawing {', '.join(names)} failed:\n{text}"))
     finally:
         conn.close()
 
 
+def draw_shared(
+    folder: Path, scenario: Any, summary: dict[str, Any], names: tuple[str, ...]
+) -> None:
+    """Draw the figures ``names`` of a run folder in this process and a forked helper, each
+    taking the next figure in turn; raise the first error of either.
+
+    The folder's daily.csv and locations.csv are read once, before the fork. Only in a
+    single-threaded process (a lock held by another thread would stay held in the helper).
+    """
+    import pandas as pd
+
+    from sim.outputs.report import draw_batch
+
+    tables = (pd.read_csv(folder / "daily.csv"), pd.read_csv(folder / "locations.csv"))
+    ctx = mp.get_context("fork")
+    taken = ctx.Value("i", 0)  # in shared memory: the helper sees the same counter
+
+    def draw_my_share() -> None:
+        while True:
+            with taken.get_lock():
+                i = taken.value
+                taken.value = i + 1
+            if i >= len(names):
+                return
+            draw_batch(folder, scenario, summary, (names[i],), tables)
+
+    if len(names) < 2 or threading.active_count() != 1:
+        draw_my_share()
+        return
+    result, report = ctx.Pipe(duplex=False)
+    # SIGTERM (the parent ending us) waits until the helper exists and we can end it too
+    me = os.getpid()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        raise
+    if pid == 0:  # the helper: draw, report, leave without running the parent's exit code
+        try:
+            result.close()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _die_with_parent()
+            if os.getppid() != me:  # the worker died before we could follow it
+                os._exit(0)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            try:
+                draw_my_share()
+                report.send(None)
+            except BaseException as exc:  # noqa: BLE001 - sent to the process that forked us
+                try:
+                    report.send(exc)
+                except Exception:  # an exception that does not pickle: its text
+                    report.send(RuntimeError(f"drawing figures failed:\n{traceback.format_exc()}"))
+        finally:
+            os._exit(0)
+    report.close()
+    reaped = False
+
+    def end_helper(signum: int, frame: Any) -> None:  # SIGTERM from the parent: both go
+        if not reaped:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+        os._exit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, end_helper)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    try:
+        mine: BaseException | None = None
+        try:
+            draw_my_share()
+        except BaseException as exc:  # noqa: BLE001 - raised below, after the helper is gone
+            mine = exc
+            with taken.get_lock():
+                taken.value = len(names)  # the helper takes nothing more
+        try:
+            theirs = result.recv()
+        except EOFError:
+            theirs = RuntimeError("the figure helper process ended without reporting")
+        os.waitpid(pid, 0)
+        reaped = True
+    finally:
+        if not reaped:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+            reaped = True
+        signal.signal(signal.SIGTERM, previous)
+        result.close()
+    if mine is not None:
+        raise mine
+    if theirs is not None:
+        raise theirs
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when the process that forked it dies (however it
+    dies), so that a helper is never left drawing into a folder nobody waits for."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's SIGTERM handler ends us
+        pass
+
+
 class FigureWorkers:
-    """One forked process per figure batch, started before the simulation.
+    """A forked process that draws the figures (with a helper it forks), started before the
+    simulation.
 
     Use as a context manager (``close`` ends the workers whatever happens)::
 
@@ -95,22 +225,19 @@ class FigureWorkers:
             workers.wait()  # raises a worker's error here
     """
 
-    def __init__(self, folder: Path, scenario: Any):
-        from sim.outputs.report import BATCHES
-
+    def __init__(self, folder: Path, scenario: Any, names: tuple[str, ...] = FIGURE_ORDER):
         ctx = mp.get_context("fork")
         self._workers: list[tuple[Any, Connection]] = []
-        for batch in BATCHES:
-            parent_end, child_end = ctx.Pipe()
-            proc = ctx.Process(
-                target=_worker,
-                args=(child_end, Path(folder), scenario, batch),
-                name=f"idlibsim-figures-{len(self._workers) + 1}",
-                daemon=True,
-            )
-            proc.start()
-            child_end.close()
-            self._workers.append((proc, parent_end))
+        parent_end, child_end = ctx.Pipe()
+        proc = ctx.Process(
+            target=_worker,
+            args=(child_end, Path(folder), scenario, tuple(names)),
+            name="idlibsim-figures",
+            daemon=True,
+        )
+        proc.start()
+        child_end.close()
+        self._workers.append((proc, parent_end))
 
     def draw(self, summary: dict[str, Any]) -> None:
         """Start drawing: the run's tables are in the folder now."""
@@ -132,7 +259,7 @@ class FigureWorkers:
             raise errors[0]
 
     def close(self) -> None:
-        """End the workers (at once if they are still drawing or waiting)."""
+        """End the worker and its helper (at once if they are still drawing or waiting)."""
         for proc, conn in self._workers:
             conn.close()
             if proc.is_alive():

@@ -93,7 +93,9 @@ def map_extent(bounds: Boundaries, pcodes: dict[str, str]) -> tuple[float, float
 
 def _modelled(locations: pd.DataFrame, pcodes: dict[str, str]) -> dict[str, str]:
     """The pcodes of the places the zone is made of (government cities are context only)."""
-    kinds = dict(zip(locations["location"], locations["kind"], strict=False))
+    # one row per place (its last: as a dict of every row keeps the last), not per place-day
+    last = locations.drop_duplicates("location", keep="last")
+    kinds = dict(zip(last["location"], last["kind"], strict=False))
     return {n: p for n, p in pcodes.items() if kinds.get(n) not in (None, "government", "abroad")}
 
 
@@ -203,12 +205,14 @@ def draw_day(
     gov_pcodes: set[str],
     extent: tuple[float, float, float, float],
     names: bool = False,
+    control: Control | None = None,
 ) -> Any:
     """The map of reported day ``i`` (0 = first) of ``wide`` (dates x pcodes, people): the
     sub-districts filled by that day's values, those captured by that day hatched.
+    ``control``: :class:`Control` of ``locations`` when several days are drawn.
     Returns the day (as in the table's ``date`` column)."""
     day = wide.index[i]
-    _, cap = control_pcodes(locations, pcodes, day)
+    _, cap = (control or Control(locations, pcodes)).on(day)
     vals = wide.iloc[i].to_dict() if wide.size else {}
     draw_base(ax, bounds, vals, cmap, norm, gov_pcodes, cap, names=names, extent=extent)
     return day
@@ -222,15 +226,33 @@ def control_pcodes(
     A sub-district counts as held or captured when any sub-district place in it is (a
     sub-district place stands for the whole area; camps and towns do not).
     """
-    loc = locations[locations["kind"].isin(("sub_district", "government"))]
-    dates = sorted(loc["date"].unique())
-    if not dates:
-        return set(), set()
-    first = loc[loc["date"] == dates[0]].set_index("location")["government_held"]
-    last = loc[loc["date"] == (day or dates[-1])].set_index("location")["government_held"]
-    gov = {pcodes.get(n, "") for n, v in first.items() if v}
-    cap = {pcodes.get(n, "") for n, v in last.items() if v and not first.get(n, 0)}
-    return gov - {""}, cap - {""}
+    return Control(locations, pcodes).on(day)
+
+
+class Control:
+    """:func:`control_pcodes` of one ``locations`` table for any day: the table is split by
+    day once (a map of twelve days filtered the place-days twelve times)."""
+
+    def __init__(self, locations: pd.DataFrame, pcodes: dict[str, str]):
+        self._loc = locations[locations["kind"].isin(("sub_district", "government"))]
+        self._rows = self._loc.groupby("date").indices  # day -> row positions
+        self.dates = sorted(self._rows)
+        self._pcodes = pcodes
+        self._first = self._held(self.dates[0]) if self.dates else None
+
+    def _held(self, day: Any) -> pd.Series:
+        rows = self._rows.get(day, [])
+        return self._loc.iloc[rows].set_index("location")["government_held"]
+
+    def on(self, day: str | None = None) -> tuple[set[str], set[str]]:
+        """(held from the first day, captured by ``day``), as pcodes."""
+        if self._first is None:
+            return set(), set()
+        first, pcodes = self._first, self._pcodes
+        last = self._held(day or self.dates[-1])
+        gov = {pcodes.get(n, "") for n, v in first.items() if v}
+        cap = {pcodes.get(n, "") for n, v in last.items() if v and not first.get(n, 0)}
+        return gov - {""}, cap - {""}
 
 
 def _legend_classes(breaks: list, cmap, what: str) -> list:
@@ -483,8 +505,11 @@ def situation_small_multiples(
     fig = P._new_figure(3.0 * ncols, 3.0 * nrows + 1.6)
     axes = [fig.add_subplot(nrows, ncols, k + 1) for k in range(len(picks))]
     totals = series["staying_net"].sum(axis=1)
+    control = Control(locations, pcodes)
     for ax, i in zip(axes, picks, strict=False):
-        day = draw_day(ax, locations, bounds, pcodes, wide, i, cmap, norm, gov, ext)
+        day = draw_day(
+            ax, locations, bounds, pcodes, wide, i, cmap, norm, gov, ext, control=control
+        )
         ax.set_title(
             f"{P._day_label(pd.Timestamp(day).date())}: {P.format_people(round(totals.iloc[i], -3))} staying",
             fontsize=8, loc="left",

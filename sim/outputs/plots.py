@@ -38,7 +38,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.textpath import TextToPath
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import Formatter, FuncFormatter, Locator, MaxNLocator
 
 from sim.observed import drawn_at, load_observed
 from sim.outputs.folders import RunFolder
@@ -163,9 +163,15 @@ def _day_label(d: date, year: bool = False) -> str:
     return f"{d.day} {d:%b}" + (f" {d.year}" if year else "")
 
 
-def save_png(fig: Figure, path: Path | str) -> Path:
+def save_png(
+    fig: Figure, path: Path | str, compress_level: int | None = PNG_COMPRESS_LEVEL
+) -> Path:
     """Write ``fig`` as a PNG of :data:`DPI` dots per inch, with no timestamp (identical
     figures give identical bytes).
+
+    ``compress_level``: zlib level (:data:`PNG_COMPRESS_LEVEL`), or None for Pillow's own
+    (what ``savefig`` writes: the same bytes as ``fig.savefig(path, dpi=DPI,
+    metadata={"Software": None})``).
 
     Drawn once: the canvas runs the figure's layout engine and renders in one pass, then
     the pixels are written as ``savefig`` would write them (``matplotlib.image.imsave``).
@@ -185,7 +191,7 @@ def save_png(fig: Figure, path: Path | str) -> Path:
         origin="upper",
         dpi=fig.dpi,
         metadata={"Software": None},
-        pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL},
+        pil_kwargs=None if compress_level is None else {"compress_level": compress_level},
     )
     return Path(path)
 
@@ -315,6 +321,76 @@ def _frame_height(
     return h
 
 
+class _OncePerView(Locator):
+    """The ticks of ``locator``, computed once per view interval of the axis.
+
+    Drawing a figure asks each axis for its ticks many times (every layout pass, and for
+    every axis sharing it: 444 times for the 12 panels of the camp plot); a date locator
+    works them out with ``dateutil.rrule`` each time. The same ticks, computed once.
+    For locators whose ticks depend only on the view interval (not on the axis' size).
+    """
+
+    def __init__(self, locator: Locator):
+        self.locator = locator
+        self._view: tuple[float, float] | None = None
+        self._ticks: Any = None
+
+    def set_axis(self, axis: Any) -> None:
+        self.axis = axis
+        self.locator.set_axis(axis)
+
+    def __call__(self) -> Any:
+        view = tuple(self.axis.get_view_interval())
+        if view != self._view:
+            self._ticks, self._view = self.locator(), view
+        return self._ticks
+
+    def tick_values(self, vmin: float, vmax: float) -> Any:
+        return self.locator.tick_values(vmin, vmax)
+
+    def nonsingular(self, v0: float, v1: float) -> tuple[float, float]:
+        return self.locator.nonsingular(v0, v1)
+
+    def view_limits(self, vmin: float, vmax: float) -> tuple[float, float]:
+        return self.locator.view_limits(vmin, vmax)
+
+
+class _LabelsOnce(Formatter):
+    """The tick labels of ``formatter``, worked out once per set of tick positions (a
+    figure's draw asks for them as often as for the ticks, :class:`_OncePerView`). For
+    formatters whose label of a tick depends only on its position."""
+
+    def __init__(self, formatter: Formatter):
+        self.formatter = formatter
+        self._locs: tuple[float, ...] | None = None
+        self._labels: list[str] = []
+
+    def set_axis(self, axis: Any) -> None:
+        self.axis = axis
+        self.formatter.set_axis(axis)
+
+    def format_ticks(self, values: Any) -> list[str]:
+        locs = tuple(values)
+        if locs != self._locs:
+            self._labels, self._locs = self.formatter.format_ticks(values), locs
+        return list(self._labels)
+
+    def __call__(self, x: float, pos: Any = None) -> str:
+        return self.formatter(x, pos)
+
+    def format_data(self, value: float) -> str:
+        return self.formatter.format_data(value)
+
+    def format_data_short(self, value: float) -> str:
+        return self.formatter.format_data_short(value)
+
+    def get_offset(self) -> str:
+        return self.formatter.get_offset()
+
+    def set_locs(self, locs: Any) -> None:
+        self.formatter.set_locs(locs)
+
+
 def _style_axes(ax: Axes, grid_axis: str = "y") -> None:
     """A light grid behind the data along ``grid_axis`` (the rest is :data:`STYLE`)."""
     if grid_axis:
@@ -364,8 +440,8 @@ def format_date_axis(
             return f"{d:%b}" + (f" {d.year}" if new_year else "")
         return _day_label(d, year=new_year)
 
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(FuncFormatter(fmt))
+    ax.xaxis.set_major_locator(_OncePerView(locator))
+    ax.xaxis.set_major_formatter(_LabelsOnce(FuncFormatter(fmt)))
     lo, hi = mdates.date2num(first), mdates.date2num(last)
     if hi <= lo:  # a single day
         lo, hi = lo - 0.5, hi + 0.5
@@ -377,8 +453,10 @@ def format_date_axis(
 def _format_people_axis(ax: Axes, label: str = "People", axis: str = "y") -> None:
     """People on an axis, from zero, ticks as "100k"; the unit in the label."""
     target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_formatter(FuncFormatter(format_people))
-    target.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10], integer=True))
+    target.set_major_formatter(_LabelsOnce(FuncFormatter(format_people)))
+    target.set_major_locator(
+        _OncePerView(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10], integer=True))
+    )
     if axis == "y":
         ax.set_ylim(bottom=0)
         ax.set_ylabel(label, fontsize=LABEL_PT, color=INK)

@@ -17,6 +17,7 @@ only when complete, so an interrupted run never leaves a folder that looks finis
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -37,6 +38,14 @@ MANIFEST_VERSION = 1
 
 
 def versions() -> dict[str, str]:
+    """Python, platform and package versions, for manifests (a new dict each call)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    # read once per process: each lookup scans the installed packages' metadata (60 ms for
+    # the seven, and an ensemble rewrites its manifest after every replicate)
     out = {"python": platform.python_version(), "platform": platform.platform()}
     for pkg in ("idlibsim", "mesa", "numpy", "scipy", "pandas", "matplotlib", "networkx"):
         try:
@@ -113,8 +122,13 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
         series = df[col]
         if not (series.dtype == object or pd.api.types.is_string_dtype(series)):
             continue
-        mask = series.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_STARTS))
-        if bool(mask.any()):
+        # each distinct value checked once (a column of place names or dates repeats a
+        # few hundred values over thousands of rows)
+        formulas = [
+            v for v in pd.unique(series) if isinstance(v, str) and v.startswith(_FORMULA_STARTS)
+        ]
+        if formulas:
+            mask = series.isin(formulas)
             if out is df:
                 out = df.copy()
             out[col] = out[col].astype(object)

@@ -258,7 +258,7 @@ class _Prefixed(Report):
 
 
 def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario:
-    from sim.model import geography  # late import: NumPy (`idlibsim schema` needs none)
+    from sim.model import geography  # read without NumPy: `validate` imports none
 
     rep.unknown_keys(merged, TOP_LEVEL_KEYS, "")
     sec: dict[str, Any] = {}
@@ -339,7 +339,7 @@ def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario
                     break
     if g is not None:
         try:
-            world = geography.load(Path(g.locations), Path(g.routes))
+            world = geography.read(Path(g.locations), Path(g.routes))
             files += [Path(g.locations), Path(g.routes)]
         except InputError as exc:
             rep.problems.extend(exc.problems)
@@ -370,10 +370,10 @@ def _build(merged: dict, rep: Report, root: Path, files: list[Path]) -> Scenario
     if g is not None:
         check_names(g.government_held, "geography.government_held")
     pop = sec["population"]
-    if world is not None and pop is not None and pop.total <= world.camp_population.sum():
+    if world is not None and pop is not None and pop.total <= sum(world.camp_population):
         rep.add(
             "population.total",
-            f"{pop.total:,} people is not more than the {int(world.camp_population.sum()):,} camp residents of the locations file",
+            f"{pop.total:,} people is not more than the {int(sum(world.camp_population)):,} camp residents of the locations file",
             "raise the total or lower camp_population in the locations file",
         )
 
@@ -457,7 +457,7 @@ def _parameter_file(raw: dict, rep: Report, files: list[Path]) -> dict[str, Any]
 
 
 def _check_observed(obs: Path, rep: Report) -> None:
-    from ..observed import load_observed  # late import: pandas
+    from ..observed import check_observed
 
     try:
         text = decode_text(obs, read_bytes(obs, "observed data"), "the observed data CSV file")
@@ -469,7 +469,7 @@ def _check_observed(obs: Path, rep: Report) -> None:
                     )
                 ]
             )
-        load_observed(obs)
+        check_observed(obs)
     except InputError as exc:
         rep.problems.extend(exc.problems)
 

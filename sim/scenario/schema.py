@@ -85,7 +85,7 @@ def param(
 class Table(BaseModel):
     """A TOML table: unknown keys are errors, values are frozen once checked."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --------------------------------------------------------------------------------------
