@@ -501,8 +501,17 @@ def unfitted_checks(scenario: Scenario, runs) -> pd.DataFrame:
                     ].sum()
                     for _, loc in runs
                 ]
-            elif r.direction == "return":
-                what = f"spontaneous returns ({r.place})"
+            elif r.direction == "return" and r.place in places:
+                # returns to one sub-district: people arriving home there (the place table)
+                what = f"spontaneous returns to {r.place} (arrived home)"
+                vals = [
+                    loc.loc[
+                        _between(loc["date"], a, b) & (loc["location"] == r.place), "returns_home"
+                    ].sum()
+                    for _, loc in runs
+                ]
+            elif r.direction == "return" and r.place == "all":
+                what = "spontaneous returns (all; set off home)"
                 vals = [d.loc[_between(d["date"], a, b), "returns_started"].sum() for d, _ in runs]
             else:
                 continue

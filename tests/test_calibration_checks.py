@@ -1,0 +1,56 @@
+"""The calibration report's unfitted checks compare like with like (place with place)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+
+from sim.analysis.calibration_report import unfitted_checks
+
+SOURCE = "test source"
+
+
+def _scenario(tmp_path: Path) -> SimpleNamespace:
+    observed = tmp_path / "observed"
+    observed.mkdir()
+    (observed / "flows_2019.csv").write_text(
+        "period_start,period_end,direction,place,pcode,value,measure,source\n"
+        f"2019-06-01,2019-06-30,return,all,,4509,spontaneous returns,{SOURCE}\n"
+        f"2019-06-01,2019-06-30,return,Town A,SY1,2730,spontaneous returns,{SOURCE}\n"
+        f"2019-06-01,2019-06-30,return,Nowhere,SY9,5,spontaneous returns,{SOURCE}\n"
+    )
+    # no share_in_sites check targets: an empty targets file
+    return SimpleNamespace(
+        observed=observed / "displacement.csv",
+        report_from=dt.date(2019, 5, 1),
+        end=dt.date(2019, 8, 31),
+        targets=(),
+    )
+
+
+def _run():
+    days = pd.to_datetime(["2019-06-10", "2019-06-11"])
+    daily = pd.DataFrame({"date": days, "returns_started": [100, 50]})
+    places = pd.DataFrame(
+        {
+            "date": list(days) * 2,
+            "location": ["Town A", "Town A", "Town B", "Town B"],
+            "returns_home": [7, 3, 40, 60],
+            "departures": [0, 0, 0, 0],
+        }
+    )
+    return daily, places
+
+
+def test_returns_to_one_place_count_only_that_place(tmp_path, monkeypatch):
+    import sim.analysis.calibration_report as cr
+
+    monkeypatch.setattr(cr, "load_targets", lambda scenario, uses: [])
+    checks = unfitted_checks(_scenario(tmp_path), [_run()]).set_index("check")
+    by_what = {k.split(",")[0]: v for k, v in checks["model"].items()}
+    assert by_what["spontaneous returns to Town A (arrived home)"] == 10  # not all places' 150
+    assert by_what["spontaneous returns (all; set off home)"] == 150
+    assert not any("Nowhere" in k for k in by_what)  # a place the model lacks is not compared
