@@ -21,6 +21,7 @@ def _scenario(tmp_path: Path) -> SimpleNamespace:
         f"2019-06-01,2019-06-30,return,all,,4509,spontaneous returns,{SOURCE}\n"
         f"2019-06-01,2019-06-30,return,Town A,SY1,2730,spontaneous returns,{SOURCE}\n"
         f"2019-06-01,2019-06-30,return,Nowhere,SY9,5,spontaneous returns,{SOURCE}\n"
+        f"2019-06-01,2019-06-30,from,Town B,SY2,900,departures,{SOURCE}\n"
     )
     # no share_in_sites check targets: an empty targets file
     return SimpleNamespace(
@@ -39,7 +40,7 @@ def _run():
             "date": list(days) * 2,
             "location": ["Town A", "Town A", "Town B", "Town B"],
             "returns_home": [7, 3, 40, 60],
-            "departures": [0, 0, 0, 0],
+            "departures": [1, 2, 30, 4],
         }
     )
     return daily, places
@@ -53,4 +54,5 @@ def test_returns_to_one_place_count_only_that_place(tmp_path, monkeypatch):
     by_what = {k.split(",")[0]: v for k, v in checks["model"].items()}
     assert by_what["spontaneous returns to Town A (arrived home)"] == 10  # not all places' 150
     assert by_what["spontaneous returns (all; set off home)"] == 150
+    assert by_what["departures from Town B"] == 34  # that place's departures only
     assert not any("Nowhere" in k for k in by_what)  # a place the model lacks is not compared

@@ -493,20 +493,17 @@ def unfitted_checks(scenario: Scenario, runs) -> pd.DataFrame:
             a, b = pd.Timestamp(r.period_start).date(), pd.Timestamp(r.period_end).date()
             if a < scenario.report_from or b > scenario.end:
                 continue
-            if r.direction == "from" and r.place in places:
-                what = f"departures from {r.place}"
+            # a place's own column in the place-day table, summed over the period
+            column = {"from": "departures", "return": "returns_home"}.get(r.direction)
+            if column and r.place in places:
+                what = (
+                    f"departures from {r.place}"
+                    if r.direction == "from"
+                    else f"spontaneous returns to {r.place} (arrived home)"
+                )
                 vals = [
                     loc.loc[
-                        _between(loc["date"], a, b) & (loc["location"] == r.place), "departures"
-                    ].sum()
-                    for _, loc in runs
-                ]
-            elif r.direction == "return" and r.place in places:
-                # returns to one sub-district: people arriving home there (the place table)
-                what = f"spontaneous returns to {r.place} (arrived home)"
-                vals = [
-                    loc.loc[
-                        _between(loc["date"], a, b) & (loc["location"] == r.place), "returns_home"
+                        _between(loc["date"], a, b) & (loc["location"] == r.place), column
                     ].sum()
                     for _, loc in runs
                 ]
