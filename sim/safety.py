@@ -38,6 +38,7 @@ import shutil
 import signal
 import stat
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -241,19 +242,75 @@ def exchange(a: Path, b: Path) -> None:
     os.rename(aside, a)
 
 
+#: The signals that end a run (:mod:`sim.cli` turns each into KeyboardInterrupt or
+#: ``Terminated``); :func:`signals_held` defers them.
+HELD_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+class _Deferral:
+    """The handler of the held signals while :func:`signals_held` holds them: it records a
+    signal; once the hold has ended (``holding`` False) it passes one on to the handler it
+    replaced, so a deferral left installed by an interrupted clean-up still behaves as the
+    original handler."""
+
+    def __init__(self) -> None:
+        self.holding = True
+        self.came: list[int] = []
+        self.replaced: dict[int, Any] = {}
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.holding:
+            self.came.append(signum)
+            return
+        handler = self.replaced.get(signum, signal.SIG_DFL)
+        if callable(handler):
+            handler(signum, frame)
+        else:  # the default action (the process ends with the signal)
+            signal.signal(signum, handler)
+            signal.raise_signal(signum)
+
+
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Defer SIGINT/SIGTERM/SIGHUP for the duration (a cleanup or a swap is not cut short)."""
-    sigs = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    """Defer SIGINT/SIGTERM/SIGHUP for the duration (a cleanup or a swap is not cut short):
+    a signal that comes meanwhile takes effect on leaving, as if it came then.
+
+    Blocking them in this thread (``pthread_sigmask``) is not enough: the kernel gives a
+    signal sent to the process to any thread that does not block it (NumPy's OpenBLAS
+    starts threads when it is imported), and CPython then runs the Python handler in the
+    main thread at its next instruction, whatever the main thread blocks. So in the main
+    thread each handler of these signals (a Python one or the default action) is replaced
+    for the duration by a :class:`_Deferral` that records the signal; on leaving, the
+    handlers are put back (unless the block installed its own) and the first signal that
+    came is raised again. Handlers run only in the main thread, so another thread needs
+    only the mask.
+    """
     try:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
     except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
         yield
         return
+    deferral = _Deferral()
     try:
+        if threading.current_thread() is threading.main_thread():
+            for signum in HELD_SIGNALS:
+                handler = signal.getsignal(signum)
+                if handler is not None and handler is not signal.SIG_IGN:
+                    deferral.replaced[signum] = handler
+                    signal.signal(signum, deferral)
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        deferral.holding = False  # from here on a signal goes to the handler it was for
+        try:
+            for signum, handler in deferral.replaced.items():
+                if signal.getsignal(signum) is deferral:
+                    signal.signal(signum, handler)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        if deferral.came:
+            signal.raise_signal(deferral.came[0])
 
 
 # --------------------------------------------------------------------------------------
@@ -484,21 +541,22 @@ class FolderWriter:
         return False
 
     def abort(self) -> None:
-        """Remove the temporary folder and release the lock."""
-        try:
-            if self.tmp is not None:
-                with signals_held():
+        """Remove the temporary folder and release the lock (a signal waits until both are
+        done: a second Ctrl-C does not cut the clean-up short)."""
+        with signals_held():
+            try:
+                if self.tmp is not None:
                     shutil.rmtree(self.tmp, ignore_errors=True)
-                self.tmp = None
-        finally:
-            self._unlock()
+                    self.tmp = None
+            finally:
+                self._unlock()
 
     def commit(self) -> None:
         """Rename the finished temporary folder into place (exchange with an old run)."""
         assert self.tmp is not None, "open() first"
         tmp = self.tmp
-        try:
-            with signals_held():
+        with signals_held():
+            try:
                 (tmp / MARKER).unlink(missing_ok=True)
                 if is_empty_folder(self.target):
                     os.rmdir(self.target)  # nothing in it: a no-replace rename follows
@@ -510,14 +568,13 @@ class FolderWriter:
                 else:
                     rename_no_replace(tmp, self.target)
                 self.tmp = None
-        except BaseException:
-            if self.tmp is not None:
-                with signals_held():
+            except BaseException:
+                if self.tmp is not None:
                     shutil.rmtree(tmp, ignore_errors=True)
-                self.tmp = None
-            raise
-        finally:
-            self._unlock()
+                    self.tmp = None
+                raise
+            finally:
+                self._unlock()
 
     # -- lock --------------------------------------------------------------------------
     def _lock(self) -> None:

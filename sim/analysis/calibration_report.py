@@ -237,10 +237,10 @@ def calibrate_and_report(scenario: Scenario, args: Any) -> int:
                 "outputs_sha256": output_files(tmp),
             }
         )
+        writer.commit()
     except BaseException:
         writer.abort()
         raise
-    writer.commit()
     _log(f"report and fitted parameters: {writer.target}")
     if shipped_params is not None:
         _check_parameter_file(shipped_params)

@@ -44,10 +44,7 @@ from sim.model.model import population_weight
 from sim.outputs.folders import RunFolder
 from sim.outputs.results import PROJECT_ROOT, portable, versions, write_csv, write_json
 from sim.outputs.runner import check_population_scale, simulate
-from sim.safety import (
-    FolderWriter,
-    sha256_limited,
-)
+from sim.safety import FolderWriter, sha256_limited, signals_held
 from sim.scenario.loading import Scenario, scenario_from_dict
 from sim.scenario.schema import PATH_FIELDS
 
@@ -397,8 +394,10 @@ def rerun(run_dir: Path | str, out: Path | str | None = None, check: bool = Fals
         if k != "platform" and str(now.get(k)) != str(v)
     }
     writer = FolderWriter(out, kind="rerun") if out else None
-    tmp = Path(tempfile.mkdtemp(prefix="idlibsim-rerun-"))
+    tmp: Path | None = None
     try:
+        with signals_held():  # the folder is recorded (for the clean-up) as it is made
+            tmp = Path(tempfile.mkdtemp(prefix="idlibsim-rerun-"))
         if writer is not None:
             writer.open()  # refuses an existing --out before the run
         sc = scenario_from_manifest(man, man_path)
@@ -446,7 +445,9 @@ def rerun(run_dir: Path | str, out: Path | str | None = None, check: bool = Fals
             writer.abort()
         raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            with signals_held():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def format_report(rep: RerunReport) -> str:

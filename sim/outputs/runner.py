@@ -21,7 +21,7 @@ from sim.outputs.needs import needs_table, peak_needs
 from sim.outputs.places import staying_summary
 from sim.outputs.results import default_run_dir, manifest, write_csv, write_json
 from sim.provenance import source_info
-from sim.safety import FolderWriter, output_files, refuse_in_spawned_child
+from sim.safety import FolderWriter, output_files, refuse_in_spawned_child, signals_held
 from sim.scenario.loading import Scenario
 
 #: Fewest person-rows a run may have (below, a "population scale" is a typo, not a model).
@@ -104,14 +104,17 @@ def run(
             workers = figure_workers.FigureWorkers(tmp, scenario)
         res = simulate(scenario, seed, population_scale, check=check, progress=progress)
         write_run_files(res, tmp, plots=plots, command=command, workers=workers)
-    except BaseException:
         if workers is not None:
             workers.close()
-        writer.abort()
+        writer.commit()
+    except BaseException:
+        # Whatever stopped the run (a second Ctrl-C included), the workers end before their
+        # folder is removed, and nothing of it is left.
+        with signals_held():
+            if workers is not None:
+                workers.close()
+            writer.abort()
         raise
-    if workers is not None:
-        workers.close()
-    writer.commit()
     res.run_dir = writer.target
     return res
 
