@@ -42,6 +42,14 @@ FIGURE_ORDER = (
 )
 
 
+#: How long :meth:`FigureWorkers.close` waits for a worker to end on SIGTERM (its handler ends
+#: its helper first and waits for it) before killing it. Only a worker that never answers
+#: waits this long; a busy machine can delay the answer by seconds, and a killed worker's
+#: helper is ended by the kernel without being waited for (its last write could then race
+#: the removal of the run's temporary folder).
+END_WAIT_SECONDS = 60
+
+
 def available() -> bool:
     """Whether figures can be drawn by forked workers: the ``fork`` start method exists
     (Linux) and this process runs a single thread (a lock held by another thread would
@@ -159,13 +167,18 @@ def draw_shared(
     report.close()
     reaped = False
 
-    def end_helper(signum: int, frame: Any) -> None:  # SIGTERM from the parent: both go
+    def kill_helper() -> None:  # at once, and wait until it is gone
+        nonlocal reaped
         if not reaped:
             try:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
             except OSError:
                 pass
+            reaped = True
+
+    def end_helper(signum: int, frame: Any) -> None:  # SIGTERM from the parent: both go
+        kill_helper()
         os._exit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, end_helper)
@@ -185,13 +198,7 @@ def draw_shared(
         os.waitpid(pid, 0)
         reaped = True
     finally:
-        if not reaped:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except OSError:
-                pass
-            reaped = True
+        kill_helper()  # unless reaped above
         signal.signal(signal.SIGTERM, previous)
         result.close()
     if mine is not None:
@@ -264,7 +271,7 @@ class FigureWorkers:
             conn.close()
             if proc.is_alive():
                 proc.terminate()
-            proc.join(5)
+            proc.join(END_WAIT_SECONDS)
             if proc.is_alive():  # pragma: no cover - terminate failed
                 proc.kill()
                 proc.join()
