@@ -201,22 +201,25 @@ def load_targets(scenario: Scenario, uses: Sequence[str] = ("fit",)) -> list[Tar
         for r in obs.itertuples()
         if r.use in uses
     ]
-    shares = scenario.observed.parent / "destinations_2019.csv"
-    if shares.exists():
-        df = pd.read_csv(shares, dtype=str, keep_default_na=False)
-        for r in df.itertuples():
-            a, b = date.fromisoformat(r.period_start), date.fromisoformat(r.as_of)
-            if r.use in uses and first <= a and b <= last:
-                out.append(Target(r.measure, a, b, float(r.value), r.use, r.source, r.places))
-    ismi = scenario.observed.parent / "ismi_shares_2019.csv"
-    if ismi.exists():
-        df = pd.read_csv(ismi, dtype=str, keep_default_na=False)
-        for r in df.itertuples():
-            a, b = date.fromisoformat(r.period_start), date.fromisoformat(r.as_of)
-            if r.use in uses and first <= a and b <= last:
-                out.append(
-                    Target(r.measure, a, b, float(r.value), r.use, r.source, r.places, r.whole)
-                )
+    parent = scenario.observed.parent
+    out += _share_targets(parent / "destinations_2019.csv", uses, first, last)
+    out += _share_targets(parent / "ismi_shares_2019.csv", uses, first, last, whole=True)
+    return out
+
+
+def _share_targets(
+    path: Path, uses: Sequence[str], first: date, last: date, whole: bool = False
+) -> list[Target]:
+    """The rows of a file of shares observed within ``first``-``last`` (none if there is no
+    file); ``whole``: the target names the whole the share is of (REACH ISMI's rows)."""
+    if not path.exists():
+        return []
+    out = []
+    for r in pd.read_csv(path, dtype=str, keep_default_na=False).itertuples():
+        a, b = date.fromisoformat(r.period_start), date.fromisoformat(r.as_of)
+        if r.use in uses and first <= a and b <= last:
+            of = r.whole if whole else ""
+            out.append(Target(r.measure, a, b, float(r.value), r.use, r.source, r.places, of))
     return out
 
 
@@ -394,6 +397,18 @@ class Fit:
     fixed: dict[str, float] = field(default_factory=dict)
     hessian: list[list[float]] = field(default_factory=list)
 
+    def estimated(self, name: str) -> bool:
+        """Whether the 95 % interval of ``name`` was estimated (both bounds finite; not
+        where the Hessian is not positive definite along it)."""
+        lo, hi = self.ci95[name]
+        return math.isfinite(lo) and math.isfinite(hi)
+
+    def interval_text(self, name: str, fmt: Callable[[float], str], not_estimated: str) -> str:
+        """The 95 % interval of ``name`` as ``"<lo> to <hi>"``, each bound written by
+        ``fmt``; ``not_estimated`` where it was not estimated."""
+        lo, hi = self.ci95[name]
+        return f"{fmt(lo)} to {fmt(hi)}" if self.estimated(name) else not_estimated
+
 
 def fit(
     scenario: Scenario,
@@ -553,12 +568,9 @@ def write_parameters(
         "[behaviour]",
     ]
     for name in result.names:
-        lo, hi = result.ci95[name]
         unit = unit_of(Behaviour.model_fields[name])
-        interval = (
-            f"95% interval {_fmt(lo)} to {_fmt(hi)}"
-            if math.isfinite(lo) and math.isfinite(hi)
-            else "95% interval not estimated (the Hessian is not positive definite)"
+        interval = "95% interval " + result.interval_text(
+            name, _fmt, "not estimated (the Hessian is not positive definite)"
         )
         lines.append(f"{name} = {_fmt(result.values[name])}  # {unit}; {interval}")
     for name, value in result.fixed.items():

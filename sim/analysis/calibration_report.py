@@ -435,7 +435,7 @@ def sensitivity(scenario: Scenario, result: Fit, seeds: int = SENSITIVITY_SEEDS)
     for name in result.names:
         lo, hi = result.ci95[name]
         v = result.values[name]
-        if not (math.isfinite(lo) and math.isfinite(hi)):
+        if not result.estimated(name):
             lo, hi = v * 0.7, v * 1.3
         ranges[name] = (lo, hi, "fitted: 95% interval")
     for name, (lo, hi) in SENSITIVITY_RANGES.items():
@@ -801,10 +801,7 @@ def report_text(
     ]
     for p in FIT_PARAMETERS:
         if p.name in result.values:
-            lo, hi = result.ci95[p.name]
-            interval = (
-                f"{lo:.3g} to {hi:.3g}" if math.isfinite(lo) and math.isfinite(hi) else NO_INTERVAL
-            )
+            interval = result.interval_text(p.name, lambda v: f"{v:.3g}", NO_INTERVAL)
             L.append(f"| `{p.name}` | {result.values[p.name]:.4g} | {interval} | {p.why} |")
     for name, value in result.fixed.items():
         why = FIXED_IN_FIT[name][1] if name in FIXED_IN_FIT else "held fixed in the fit"
