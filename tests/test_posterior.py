@@ -16,6 +16,7 @@ from sim.analysis.posterior_fit import (
     observed,
     posterior_predictive,
     transform,
+    write_report,
 )
 from sim.scenario.loading import load_scenario
 
@@ -98,6 +99,10 @@ def test_a_fit_on_a_tiny_world_is_deterministic_and_resumes_from_its_checkpoints
         sc, a.draws, a.weights, ["flee_rate"], a.targets, n=2, scale=0.1
     )
     assert len(frames) == 2 and vals.shape == (2, 2) and np.isfinite(vals).all()
+    write_report(a, tmp_path / "report", (frames, vals), None, 0.0)
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "![2019](predictive_2019.png)" in report
+    assert (tmp_path / "report" / "predictive_2019.png").stat().st_size > 10_000
     # one more wave resumes the first two and runs only the third
     c = fit_posterior(sc, tmp_path / "ck", 0.1, 3, 10, 6, log=logs.append, specs=specs)
     assert c.runs_this_call == 6 and len(c.u) == 22

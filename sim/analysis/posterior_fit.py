@@ -745,6 +745,10 @@ def write_report(
             "(not the population). Observed: OCHA/CCCM figures counted from about the first "
             "day (filled: fitted).",
         )
+        from sim.outputs.plots import format_date_axis
+
+        # "1 May", "15 May", ... and the year below: ISO dates nearly touched at this width
+        format_date_axis(fig.axes[0], pd.Timestamp(first), pd.Timestamp(last), pad=0.02)
         fig.savefig(folder / "predictive_2019.png", dpi=120, metadata={"Software": None})
         pd.concat(
             [_band(frames, c).assign(metric=c) for c in ("displacements_cumulative", "displaced_people_cumulative")]
