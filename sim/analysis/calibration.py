@@ -181,6 +181,12 @@ class Target:
         return SITES_SIGMA if self.kind == "share_in_sites" else SHARE_SIGMA
 
 
+def figure_format(share: bool, decimals: int = 3) -> Callable[[float], str]:
+    """How the reports write an observed or modelled figure: a share with ``decimals``
+    decimals, a count (people, movements) with thousands separators."""
+    return (lambda v: f"{v:.{decimals}f}") if share else (lambda v: f"{v:,.0f}")
+
+
 def load_targets(scenario: Scenario, uses: Sequence[str] = ("fit",)) -> list[Target]:
     """The observed figures of the scenario's reported period (series and destination shares)."""
     if scenario.observed is None:

@@ -39,6 +39,7 @@ from sim.analysis.calibration import (
     STAYING,
     Fit,
     Target,
+    figure_format,
     fit,
     fit_summary,
     load_targets,
@@ -824,7 +825,7 @@ def report_text(
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in table.itertuples():
-        fmt = (lambda v: f"{v:,.0f}") if r.measure in MEASURES else (lambda v: f"{v:.3f}")
+        fmt = figure_format(r.measure not in MEASURES)
         L.append(
             f"| {r.measure} | {r.places} | {r.period_start} to {r.as_of} | {r.use} | {fmt(r.observed)} | {fmt(r.model_mean)} | {fmt(r.model_p05)} to {fmt(r.model_p95)} | {_pct(r.relative_error)} |"
         )
@@ -921,7 +922,7 @@ def report_text(
             "|---|---|---|---|",
         ]
         for r in checks.itertuples():
-            f = (lambda v: f"{v:.2f}") if r.observed < 2 else (lambda v: f"{v:,.0f}")
+            f = figure_format(r.observed < 2, 2)
             L.append(f"| {r.check} | {f(r.observed)} | {f(r.model)} | {r.source} |")
     if winter is not None:
         df = winter[0]

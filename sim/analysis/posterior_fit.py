@@ -64,6 +64,7 @@ from sim.analysis.calibration import (
     FIT_PARAMETERS,
     FitParameter,
     Target,
+    figure_format,
     load_targets,
     target_values,
 )
@@ -768,7 +769,7 @@ def write_report(
             "|---|---|---|---|",
         ]
         for r in tab.itertuples():
-            f = (lambda v: f"{v:.3f}") if r.observed < 2 else (lambda v: f"{v:,.0f}")
+            f = figure_format(r.observed < 2)
             L.append(
                 f"| {r.target} | {f(r.observed)} | {f(r.median)} | {f(r.p05)} to {f(r.p95)}"
                 + ("" if r.inside_90 else " (outside)")
