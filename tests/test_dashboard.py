@@ -134,44 +134,65 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_until_serving(url: str, proc: subprocess.Popen, log: Path, seconds: float) -> None:
-    """Poll the server until it answers (or fail with its log if it exits or never does)."""
+def _wait_until_serving(url: str, proc: subprocess.Popen, log: Path, seconds: float) -> bool:
+    """Poll the server until it answers (True); False if it exited because its port was
+    taken meanwhile; fail with its log if it exits otherwise or never answers."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            if "address already in use" in log.read_text().lower():
+                return False
             pytest.fail(f"the dashboard server exited ({proc.returncode}):\n{log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
                 if r.status == 200:
-                    return
+                    return True
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.2)  # a poll interval, not a wait for a state
     pytest.fail(f"the dashboard server did not answer within {seconds:.0f} s:\n{log.read_text()}")
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 @pytest.fixture
 def server(tmp_path, scenarios_copy):
-    port = _free_port()
     results = tmp_path / "results"
     log = tmp_path / "server.log"
-    cmd = [sys.executable, "-m", "sim", "dashboard", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--no-open", "--scenarios", str(scenarios_copy), "--results", str(results)]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True
+    # A port found free here can be taken by another process (another suite on the machine)
+    # before the server binds it: the server then exits saying so, and gets another port.
+    for _ in range(5):
+        port = _free_port()
+        cmd = [sys.executable, "-m", "sim", "dashboard", "--host", "127.0.0.1", "--port", str(port)]
+        cmd += ["--no-open", "--scenarios", str(scenarios_copy), "--results", str(results)]
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True
+            )
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            serving = _wait_until_serving(url, proc, log, 180)
+        except BaseException:
+            _stop(proc)
+            raise
+        if serving:
+            break
+        _stop(proc)
+    else:
+        pytest.fail(
+            f"five ports in a row were taken before the server bound them:\n{log.read_text()}"
         )
-    url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_until_serving(url, proc, log, 180)
         yield {"url": url, "scenarios": scenarios_copy, "results": results}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _stop(proc)
 
 
 @pytest.mark.slow
