@@ -112,6 +112,7 @@ def attractiveness(
     distance_km: float | np.ndarray,
     safety_weight: float,
     border_pull_km: float,
+    origins: np.ndarray | None = None,
 ) -> np.ndarray:
     """Probability that a household fleeing from ``i`` heads for ``j`` (rows sum to 1 or 0).
 
@@ -125,10 +126,22 @@ def attractiveness(
     ``candidate`` is by destination ``(n,)`` or by origin and destination ``(n, n)``.
     ``distance_km`` (km) is one scale, or one per origin ``(n,)`` (:func:`reach_factor`).
     Computed in logs and normalised per row.
+
+    ``origins`` (place indices): only these rows, shape ``(len(origins), n)``, each equal
+    bit for bit to its row of the whole matrix (every step is per element or per row). A
+    day's movers leave from a few places: this skips the rows nobody reads (issue 16).
     """
     scale = np.asarray(distance_km, dtype=float)
     if scale.ndim == 1:
         scale = scale[:, None]
+    cand = candidate if candidate.ndim == 2 else candidate[None, :]
+    if origins is not None:
+        origins = np.asarray(origins, dtype=np.intp)
+        cost_km = cost_km[origins]
+        if scale.ndim == 2 and scale.shape[0] > 1:
+            scale = scale[origins]
+        if cand.shape[0] > 1:
+            cand = cand[origins]
     with np.errstate(divide="ignore"):
         logw = (
             -cost_km / scale
@@ -136,9 +149,11 @@ def attractiveness(
             - (border_km / border_pull_km)[None, :]
             + np.log(room)[None, :]
         )
-    cand = candidate if candidate.ndim == 2 else candidate[None, :]
     ok = cand & np.isfinite(cost_km)
-    np.fill_diagonal(ok, False)
+    if origins is None:
+        np.fill_diagonal(ok, False)
+    else:
+        ok[np.arange(len(origins)), origins] = False
     logw = np.where(ok, logw, -np.inf)
     top = logw.max(axis=1, keepdims=True)
     w = np.where(np.isfinite(top), np.exp(logw - np.where(np.isfinite(top), top, 0.0)), 0.0)

@@ -43,7 +43,7 @@ from sim.model.population import (
     SETTLED_DISPLACED,
     Population,
 )
-from sim.model.rng import below, uniforms
+from sim.model.rng import below, below_ranges, uniforms
 from sim.model.rowsets import RowSet, sorted_unique
 from sim.scenario.schema import Behaviour
 
@@ -258,9 +258,14 @@ class Movement:
         leave, maybe = [], []
         filled = self._home_start[1:] > self._home_start[:-1]
         place_bound = self._home_top_propensity() * hazard
-        for p in np.flatnonzero(threat & filled).tolist():
-            found = self._flight_at_home(day, p, hazard[p], place_bound[p], gov[p])
-            (leave if gov[p] else maybe).append(found)
+        places = np.flatnonzero(threat & filled)
+        if self._by_home is None and self._ids_are_rows:  # all places in one call (issue 16)
+            leave += [self._flight_at_home(day, p, 0.0, 0.0, True) for p in places[gov[places]]]
+            maybe.append(self._flight_at_homes(day, places[~gov[places]], hazard, place_bound))
+        else:
+            for p in places.tolist():
+                found = self._flight_at_home(day, p, hazard[p], place_bound[p], gov[p])
+                (leave if gov[p] else maybe).append(found)
         rows = np.concatenate(maybe) if maybe else np.empty(0, np.intp)
         rows = rows[~self.away[rows]]  # (of those whose home is there, the ones at home)
         away = self.staying_away.rows()
@@ -338,6 +343,20 @@ class Movement:
             ids = hh.id[start:stop] if block is None else hh.id[block]
             pos = below(self.seed, "flee", day, bound, ids=ids, factor=factor)
         return pos + start if block is None else block[pos]
+
+    def _flight_at_homes(
+        self, day: int, places: np.ndarray, hazard: np.ndarray, bound: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`_flight_at_home` of several places not held by the government, in one
+        call of :func:`sim.model.rng.below_ranges` (rows stored by home, ids = rows)."""
+        starts, stops = self._home_start[places], self._home_start[places + 1]
+        own = bound[places] > _PLACE_BOUND  # each household's own bound (see _flight_at_home)
+        factors = [
+            self.pop.propensity_bound(slice(int(a), int(b))) if o else None
+            for a, b, o in zip(starts.tolist(), stops.tolist(), own.tolist(), strict=True)
+        ]
+        bounds = np.where(own, hazard[places], bound[places])
+        return below_ranges(self.seed, "flee", day, starts, stops, bounds, factors)
 
     def _home_top_propensity(self) -> np.ndarray:
         """A bound of the propensities of the households of each home place (0 where none)."""
@@ -458,9 +477,13 @@ class Movement:
         by_danger = rules.reach_factor(cond.expected, b.fear_tolerance, b.reach_danger_exponent)
         for k, scale in enumerate(self.reach_km):
             for members, cand in groups:
-                mine = members & (reach == k)
-                if not mine.any():
+                mine = np.flatnonzero(members & (reach == k))
+                if len(mine) == 0:
                     continue
+                # only the rows of the places they leave (the same numbers, issue 16)
+                leaving = np.zeros(self.n, bool)
+                leaving[origin[mine]] = True
+                places = np.flatnonzero(leaving)
                 prob = rules.attractiveness(
                     self.cost,
                     cond.expected,
@@ -470,8 +493,10 @@ class Movement:
                     scale * by_danger,
                     b.safety_weight,
                     b.border_pull_km,
+                    origins=places,
                 )
-                choice[mine] = rules.choose(prob, origin[mine], u[mine])
+                row_of = np.cumsum(leaving) - 1  # place -> its row of prob
+                choice[mine] = rules.choose(prob, row_of[origin[mine]], u[mine])
         ok = choice >= 0
         # Onward moves only up to the free places of each destination (served by draw):
         # the others wait for a later day rather than move into another informal site.
