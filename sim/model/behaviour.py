@@ -127,9 +127,12 @@ def attractiveness(
     ``distance_km`` (km) is one scale, or one per origin ``(n,)`` (:func:`reach_factor`).
     Computed in logs and normalised per row.
 
-    ``origins`` (place indices): only these rows, shape ``(len(origins), n)``, each equal
-    bit for bit to its row of the whole matrix (every step is per element or per row). A
-    day's movers leave from a few places: this skips the rows nobody reads (issue 16).
+    ``origins`` (place indices, repeats allowed): only the rows of these origins, shape
+    ``(len(origins), n)``; a per-origin ``distance_km`` or ``candidate`` is then given per
+    row (``distance_km[r]``, ``candidate[r]`` for ``origins[r]``). Each row equals bit for
+    bit the row of the whole matrix with the same inputs (every step is per element or per
+    row): a day's movers leave from a few places, in a few reach classes, so one call
+    computes the rows read instead of a whole matrix per class (issue 16).
     """
     scale = np.asarray(distance_km, dtype=float)
     if scale.ndim == 1:
@@ -138,10 +141,6 @@ def attractiveness(
     if origins is not None:
         origins = np.asarray(origins, dtype=np.intp)
         cost_km = cost_km[origins]
-        if scale.ndim == 2 and scale.shape[0] > 1:
-            scale = scale[origins]
-        if cand.shape[0] > 1:
-            cand = cand[origins]
     with np.errstate(divide="ignore"):
         logw = (
             -cost_km / scale

@@ -466,37 +466,39 @@ class Movement:
         choice = np.full(len(rows), -1, dtype=np.intp)
         # Who moves on looks only at places with room that are no more dangerous than
         # where it is (never toward the front): one candidate set per origin.
-        groups = [(kind != 1, candidate)]
+        onward_cand = None
         if (kind == 1).any():
             e = cond.expected
             safe = e[None, :] <= np.maximum(e, b.fear_tolerance)[:, None]
-            groups.append((kind == 1, with_room[None, :] & safe))
+            onward_cand = with_room[None, :] & safe
         # Every move looks as far as the danger at the place left takes it (rules.reach_factor,
         # by origin): the long way from the front, nearby from scattered strikes or from an
-        # overflow site in a quiet place.
+        # overflow site in a quiet place. One row of attractiveness per (who moves on or not,
+        # reach class, place left) that someone needs today, all in one call (issue 16).
         by_danger = rules.reach_factor(cond.expected, b.fear_tolerance, b.reach_danger_exponent)
-        for k, scale in enumerate(self.reach_km):
-            for members, cand in groups:
-                mine = np.flatnonzero(members & (reach == k))
-                if len(mine) == 0:
-                    continue
-                # only the rows of the places they leave (the same numbers, issue 16)
-                leaving = np.zeros(self.n, bool)
-                leaving[origin[mine]] = True
-                places = np.flatnonzero(leaving)
-                prob = rules.attractiveness(
-                    self.cost,
-                    cond.expected,
-                    self.border_km,
-                    room,
-                    cand,
-                    scale * by_danger,
-                    b.safety_weight,
-                    b.border_pull_km,
-                    origins=places,
-                )
-                row_of = np.cumsum(leaving) - 1  # place -> its row of prob
-                choice[mine] = rules.choose(prob, row_of[origin[mine]], u[mine])
+        n, n_class = self.n, len(self.reach_km)
+        key = ((kind == 1) * n_class + reach.astype(np.intp)) * n + origin
+        needed = np.zeros(2 * n_class * n, bool)
+        needed[key] = True
+        keys = np.flatnonzero(needed)
+        group, place = np.divmod(keys, n)
+        on, k = np.divmod(group, n_class)
+        cand = np.broadcast_to(candidate, (len(keys), n))
+        if onward_cand is not None:
+            cand = np.where(on[:, None] == 1, onward_cand[place], cand)
+        prob = rules.attractiveness(
+            self.cost,
+            cond.expected,
+            self.border_km,
+            room,
+            cand,
+            self.reach_km[k] * by_danger[place],
+            b.safety_weight,
+            b.border_pull_km,
+            origins=place,
+        )
+        row_of = np.cumsum(needed) - 1  # key -> its row of prob
+        choice[:] = rules.choose(prob, row_of[key], u)
         ok = choice >= 0
         # Onward moves only up to the free places of each destination (served by draw):
         # the others wait for a later day rather than move into another informal site.
