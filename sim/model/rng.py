@@ -182,6 +182,11 @@ def below(
     return hits[0] if len(hits) == 1 else np.concatenate(hits)
 
 
+#: Runs of more ids than this are tested on their own by :func:`below` (its per-call cost is
+#: then small beside the hashing, which is cheaper there: no id arrays, no limit per id).
+_SMALL_RUN = 4096
+
+
 def below_ranges(
     seed: int,
     stream: str,
@@ -196,10 +201,10 @@ def below_ranges(
     Run ``r`` holds the ids ``starts[r], ..., stops[r] - 1``; its test is
     ``below(seed, stream, day, bounds[r], start=starts[r], stop=stops[r],
     factor=factors[r])``. The result is the ids those calls find (``positions +
-    starts[r]``), run after run: the same ids, but small runs share one pass of
-    cache-sized chunks (a day's flight asks about 30 places: one call instead of 30,
-    which at a tenth of the population costs more than the hashing). Runs longer than a
-    chunk are handed to :func:`below`.
+    starts[r]``), run after run: the same ids, but small runs share the passes of
+    cache-sized chunks (a day's flight asks about 30 places: a few calls instead of 30,
+    which at a tenth of the population cost more than the hashing). Runs of more than
+    :data:`_SMALL_RUN` ids are handed to :func:`below`.
     """
     if stream not in STREAMS:
         raise ValueError(f"unknown random stream {stream!r}; known: {STREAMS}")
@@ -207,58 +212,51 @@ def below_ranges(
     stops = np.asarray(stops, dtype=np.int64)
     bounds = np.asarray(bounds, dtype=np.float64)
     factors = [None] * len(starts) if factors is None else list(factors)
-    found: list[np.ndarray] = []
-    batch: list[int] = []
-    size = 0
+    found: list[tuple[np.ndarray, np.ndarray]] = []  # (ids, their runs)
+    batches: dict[bool, list[int]] = {False: [], True: []}  # scalar bounds, factors
+    sizes = {False: 0, True: 0}
 
-    def flush() -> None:
-        nonlocal size
-        if batch:
-            found.append(_below_batch(seed, stream, day, starts, stops, bounds, factors, batch))
-        batch.clear()
-        size = 0
+    def flush(scaled: bool) -> None:
+        runs = batches[scaled]
+        if runs:
+            found.append(_below_batch(seed, stream, day, starts, stops, bounds, factors, runs))
+        runs.clear()
+        sizes[scaled] = 0
 
     for r in range(len(starts)):
         n = int(stops[r] - starts[r])
         if n <= 0 or not bounds[r] > 0:
             continue
-        if n > _CHUNK:
-            flush()
+        scaled = factors[r] is not None
+        if n > _SMALL_RUN or (not scaled and bounds[r] >= 1.0):
             s = int(starts[r])
-            found.append(
-                below(seed, stream, day, float(bounds[r]), start=s, stop=s + n, factor=factors[r])
-                + s
-            )
+            ids = below(seed, stream, day, float(bounds[r]), start=s, stop=s + n, factor=factors[r])
+            found.append((ids + s, np.full(len(ids), r)))
             continue
-        if size + n > _CHUNK:
-            flush()
-        batch.append(r)
-        size += n
-    flush()
+        if sizes[scaled] + n > _CHUNK:
+            flush(scaled)
+        batches[scaled].append(r)
+        sizes[scaled] += n
+    flush(False)
+    flush(True)
     if not found:
         return np.empty(0, np.int64)
-    return np.concatenate(found).astype(np.int64, copy=False)
+    ids = np.concatenate([f[0] for f in found]).astype(np.int64, copy=False)
+    runs = np.concatenate([f[1] for f in found])
+    return ids[np.argsort(runs, kind="stable")]  # run after run, ascending within each
 
 
-def _below_batch(seed, stream, day, starts, stops, bounds, factors, runs) -> np.ndarray:
-    """The ids of ``runs`` (each bound > 0, together at most a chunk) found by :func:`below`."""
+def _below_batch(
+    seed, stream, day, starts, stops, bounds, factors, runs
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of ``runs`` (bounds in (0, 1) or factors, together at most a chunk) found by
+    :func:`below`, and the run of each: the same two tests, with one limit per id."""
+    runs = np.asarray(runs, dtype=np.intp)
     lens = (stops[runs] - starts[runs]).astype(np.int64)
     total = int(lens.sum())
     offsets = np.cumsum(lens) - lens
     ids = np.repeat(starts[runs] - offsets, lens)
     ids += np.arange(total, dtype=np.int64)
-    # Each id's limit of m, the top 53 bits of its hash (u < bound  <=>  m < limit), as
-    # float64 (m < 2**53 and the scalar limits <= 2**53 are exact): below's two tests.
-    lim = np.empty(total, np.float64)
-    for r, a, n in zip(runs, offsets.tolist(), lens.tolist(), strict=True):
-        bound, factor = bounds[r], factors[r]
-        if factor is not None:
-            scaled = np.float64(bound) * np.float64(_TWO53)
-            np.multiply(factor, scaled, out=lim[a : a + n])
-        elif bound >= 1.0:
-            lim[a : a + n] = np.inf
-        else:
-            lim[a : a + n] = float(math.ceil(bound * _TWO53))
     z = ids.astype(np.uint64)
     z *= _GAMMA
     z += np.uint64(int(_day_key(seed, stream, day)))
@@ -267,10 +265,26 @@ def _below_batch(seed, stream, day, starts, stops, bounds, factors, runs) -> np.
         np.right_shift(z, shift, out=t)
         z ^= t
         z *= mult
-    np.right_shift(z, _S31, out=t)
-    z ^= t
-    z >>= _S11
-    return ids[z.view(np.int64).astype(np.float64) < lim]
+    if factors[runs[0]] is None:  # scalar bounds: hash < limit * 2**11 (see below)
+        limits = [math.ceil(b * _TWO53) for b in bounds[runs].tolist()]
+        threshold = np.repeat(np.array([m << 11 for m in limits], np.uint64), lens)
+        # only ids with y below the next multiple of 2**33 above the threshold's top 31
+        # bits can hash below it (below's shortcut; 2**64 - 1: every id)
+        tops = [(((m << 11) - 1) >> 33) + 1 for m in limits]
+        last = [(top << 33) - 1 if top < (1 << 31) else (1 << 64) - 1 for top in tops]
+        k = np.flatnonzero(z <= np.repeat(np.array(last, np.uint64), lens))
+        y = z[k]
+        k = k[(y ^ (y >> _S31)) < threshold[k]]
+    else:  # m < factor * bound * 2**53, as float64 (m < 2**53: exact)
+        lim = np.empty(total, np.float64)
+        for r, a, n in zip(runs.tolist(), offsets.tolist(), lens.tolist(), strict=True):
+            scaled = np.float64(bounds[r]) * np.float64(_TWO53)
+            np.multiply(factors[r], scaled, out=lim[a : a + n])
+        np.right_shift(z, _S31, out=t)
+        z ^= t
+        z >>= _S11
+        k = np.flatnonzero(z < lim)
+    return ids[k], np.repeat(runs, lens)[k]
 
 
 def exponentials(seed: int, stream: str, day: int, ids: np.ndarray) -> np.ndarray:
