@@ -211,3 +211,20 @@ def test_attractiveness_of_some_origins_is_their_rows_bit_for_bit(seed):
                     cost, expected, border, room, per_row, scale[some], 3.0, 40.0, origins=some
                 )
                 assert np.array_equal(part, full[some])
+
+
+def test_remembered_routes_are_the_routes_of_the_same_inputs():
+    gen = np.random.default_rng(4)
+    n = 12
+    edge = np.where(gen.random((n, n)) < 0.3, gen.uniform(5, 60, (n, n)), np.inf)
+    edge = np.minimum(edge, edge.T)
+    for _ in range(5):
+        blocked = gen.random((n, n)) < 0.1
+        government = gen.random(n) < 0.2
+        for penalty in (0.0, 500.0):
+            got = rules.routes_remembered(edge, blocked, government, penalty)
+            want = rules.routes(edge, blocked, government, penalty)
+            for a, b in zip(got, want, strict=True):
+                assert np.array_equal(a, b) and not a.flags.writeable
+            again = rules.routes_remembered(edge, blocked.copy(), government.copy(), penalty)
+            assert all(a is b for a, b in zip(again, got, strict=True))

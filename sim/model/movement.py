@@ -173,7 +173,7 @@ class Movement:
         # No way back from abroad; into Turkey only through an open crossing.
         blocked[self.is_abroad, :] = True
         blocked |= self.border_edge & ~cond.crossing_open[:, None]
-        self.next_hop, self.cost, self.km = rules.routes(
+        self.next_hop, self.cost, self.km = rules.routes_remembered(
             self.edge_km, blocked, cond.government, self.beh.front_line_penalty_km
         )
 
