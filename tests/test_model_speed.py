@@ -228,3 +228,14 @@ def test_remembered_routes_are_the_routes_of_the_same_inputs():
                 assert np.array_equal(a, b) and not a.flags.writeable
             again = rules.routes_remembered(edge, blocked.copy(), government.copy(), penalty)
             assert all(a is b for a, b in zip(again, got, strict=True))
+
+
+def test_day_keys_made_together_are_numpys_seed_sequence():
+    seeds = [0, 1, 2**32 - 1, 2**32, 2**63 - 1, 2**64 + 5, 2**100 + 3]
+    seeds += [int(s) for s in np.random.default_rng(2).integers(0, 2**63, 5)]
+    for seed in seeds:
+        for stream in rng.STREAMS:
+            rng._DAY_KEYS.clear()
+            for day in (0, 1, 17, 255, 256, 1000):
+                seq = np.random.SeedSequence(entropy=seed, spawn_key=(rng._key(stream), day))
+                assert rng._day_key(seed, stream, day) == seq.generate_state(1, np.uint64)[0]
