@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +61,8 @@ def simulate(
     model = DisplacementModel(scenario, seed=seed, population_scale=population_scale, check=check)
     model.run(progress=progress)
     daily, locations, routes = model.daily(), model.locations(), model.route_flows()
-    model.close()
+    model.close()  # frees the population's arrays now (no full collection needed)
     del model
-    gc.collect()  # the model's agents and arrays form reference cycles: free them now
     wall = time.perf_counter() - t0
     headline = summarize(scenario, daily, locations, routes) if summary else {}
     return RunResult(
