@@ -171,3 +171,71 @@ def test_a_population_and_its_index_pickle():
     assert np.array_equal(pop.households.propensity, m.population.households.propensity)
     movement = pickle.loads(pickle.dumps(m.movement))
     assert np.array_equal(movement.moving.rows(), m.movement.moving.rows())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.filterwarnings("ignore:invalid value encountered in multiply")  # 0 * inf bounds
+def test_below_for_several_runs_of_ids_is_below_for_each(seed):
+    gen = np.random.default_rng(seed)
+    for _ in range(150):
+        k = int(gen.integers(0, 9))
+        lens = gen.integers(0, 45_000 if gen.random() < 0.2 else 3_000, k)  # some > a chunk
+        starts = np.cumsum(lens + gen.integers(0, 500, k)) - lens + int(gen.integers(0, 2**31))
+        stops = starts + lens
+        bounds = gen.choice([0.0, 1e-4, 0.01, 0.3, 1.0, 2.0, np.inf, np.nan, gen.random()], k)
+        factors = [gen.gamma(0.3, 1 / 0.3, n) if gen.random() < 0.5 else None for n in lens]
+        day = int(gen.integers(0, 300))
+        want = [
+            rng.below(seed, "flee", day, b, start=int(a), stop=int(e), factor=f) + a
+            for a, e, b, f in zip(starts, stops, bounds, factors, strict=True)
+        ]
+        got = rng.below_ranges(seed, "flee", day, starts, stops, bounds, factors)
+        assert np.array_equal(got, np.concatenate(want) if want else np.empty(0, np.int64))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_attractiveness_of_some_origins_is_their_rows_bit_for_bit(seed):
+    gen = np.random.default_rng(seed)
+    for n in (2, 9, 65, 130):
+        cost = gen.uniform(1, 400, (n, n))
+        cost[gen.random((n, n)) < 0.1] = np.inf
+        expected, border = gen.random(n), gen.uniform(0, 300, n)
+        room = gen.uniform(0, 1e4, n) * (gen.random(n) < 0.8)
+        scale = gen.uniform(5, 200, n)
+        for cand in (gen.random(n) < 0.7, gen.random((n, n)) < 0.5):
+            full = rules.attractiveness(cost, expected, border, room, cand, scale, 3.0, 40.0)
+            for m in sorted({1, min(3, n), n, 2 * n}):
+                some = gen.choice(n, m, replace=m > n)  # repeats: several reach classes
+                per_row = cand[some] if cand.ndim == 2 else cand
+                part = rules.attractiveness(
+                    cost, expected, border, room, per_row, scale[some], 3.0, 40.0, origins=some
+                )
+                assert np.array_equal(part, full[some])
+
+
+def test_remembered_routes_are_the_routes_of_the_same_inputs():
+    gen = np.random.default_rng(4)
+    n = 12
+    edge = np.where(gen.random((n, n)) < 0.3, gen.uniform(5, 60, (n, n)), np.inf)
+    edge = np.minimum(edge, edge.T)
+    for _ in range(5):
+        blocked = gen.random((n, n)) < 0.1
+        government = gen.random(n) < 0.2
+        for penalty in (0.0, 500.0):
+            got = rules.routes_remembered(edge, blocked, government, penalty)
+            want = rules.routes(edge, blocked, government, penalty)
+            for a, b in zip(got, want, strict=True):
+                assert np.array_equal(a, b) and not a.flags.writeable
+            again = rules.routes_remembered(edge, blocked.copy(), government.copy(), penalty)
+            assert all(a is b for a, b in zip(again, got, strict=True))
+
+
+def test_day_keys_made_together_are_numpys_seed_sequence():
+    seeds = [0, 1, 2**32 - 1, 2**32, 2**63 - 1, 2**64 + 5, 2**100 + 3]
+    seeds += [int(s) for s in np.random.default_rng(2).integers(0, 2**63, 5)]
+    for seed in seeds:
+        for stream in rng.STREAMS:
+            rng._DAY_KEYS.clear()
+            for day in (0, 1, 17, 255, 256, 1000):
+                seq = np.random.SeedSequence(entropy=seed, spawn_key=(rng._key(stream), day))
+                assert rng._day_key(seed, stream, day) == seq.generate_state(1, np.uint64)[0]

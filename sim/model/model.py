@@ -54,14 +54,32 @@ def population_weight(scale: float) -> int:
     return k
 
 
+class _Today:
+    """A :class:`Location` attribute: the place's entry of the model's arrays of today.
+
+    The model computes the places' state as arrays once a day (:meth:`DisplacementModel.
+    _update_places`); an agent reads its entry when asked (a Python int, float or bool),
+    instead of 65 agents being given 15 attributes every day whether or not anyone looks.
+    """
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, agent, owner=None):
+        if agent is None:
+            return self
+        return agent.model._place_state[self.name].item(agent.index)
+
+
 class Location(FixedAgent):
     """A place on the road network (sub-district, camp cluster, crossing, host area ...).
 
     The people are not Mesa agents (they are rows of :class:`~sim.model.population.Population`,
-    800,000 of them); each location carries what is true of its place today, set by the
-    model at the end of every day (:meth:`DisplacementModel.step`), so that the
-    DataCollector's reporters, the dashboard and a user's own code read the places as Mesa
-    agents. Counts are people (person-rows times the population weight).
+    800,000 of them); each location carries what is true of its place today, as the
+    model computed it at the end of the day (:meth:`DisplacementModel.step`; read-only
+    attributes that look up the model's arrays of the day), so that the dashboard and a
+    user's own code read the places as Mesa agents, and the DataCollector's place totals
+    are their sums. Counts are people (person-rows times the population weight).
 
     Attributes
     ----------
@@ -92,11 +110,12 @@ class Location(FixedAgent):
         self.name = w.names[index]
         self.kind = str(w.kind[index])
         self.lat, self.lon = float(w.lat[index]), float(w.lon[index])
-        self.at_home = self.returned = self.on_the_move = self.abroad = 0
-        self.in_host_community = self.in_camp = self.in_informal_site = 0
-        self.residents = self.displaced_staying = self.camp_capacity = self.camp_overflow = 0
-        self.intensity = self.fear = self.threat = 0.0
-        self.government_held = False
+
+    at_home, returned, on_the_move, abroad = _Today(), _Today(), _Today(), _Today()
+    in_host_community, in_camp, in_informal_site = _Today(), _Today(), _Today()
+    residents, displaced_staying = _Today(), _Today()
+    camp_capacity, camp_overflow = _Today(), _Today()
+    intensity, fear, threat, government_held = _Today(), _Today(), _Today(), _Today()
 
 
 class DisplacementModel(mesa.Model):
@@ -258,7 +277,8 @@ class DisplacementModel(mesa.Model):
         self.running = self.day < self.config.n_days
 
     def close(self) -> None:
-        """Let go of the model's memory once its tables are taken.
+        """Let go of the model's memory once its tables are taken (the model cannot be
+        used afterwards).
 
         Mesa 3.3 numbers agents with a class-level counter keyed by model
         (``mesa.Agent._ids``), which keeps every model, and its arrays, alive for the
@@ -268,6 +288,14 @@ class DisplacementModel(mesa.Model):
         ids = getattr(mesa.Agent, "_ids", None)
         if isinstance(ids, dict):
             ids.pop(self, None)
+        # The model, its agents and the movement's household index form reference cycles,
+        # which only a full collection frees (0.06 s in a process that imported pandas and
+        # SciPy: a tenth of a replicate at population scale 0.1). Letting go of the
+        # population, the index and the records here frees their arrays at once instead.
+        movement = self.__dict__.get("movement")
+        if movement is not None:
+            movement.__dict__.clear()
+        self.population = self.movement = self.history = None
 
     def run(self, progress: bool = False) -> DisplacementModel:
         """Simulate every day of the scenario."""
@@ -307,20 +335,18 @@ class DisplacementModel(mesa.Model):
         c = (self.current_counts * self.population.weight).T  # (status, place), people
         staying = c[IN_HOST] + c[IN_CAMP] + c[IN_INFORMAL]
         none = np.zeros(len(self.places))
-        columns = {
-            **dict(zip(STATUS_NAMES, c.tolist(), strict=True)),  # attributes named as statuses
-            "residents": (staying + c[AT_HOME] + c[RETURNED]).tolist(),
-            "displaced_staying": staying.tolist(),
-            "camp_overflow": (c[IN_INFORMAL] * self._camp_places).tolist(),
-            "camp_capacity": np.rint(camp_capacity).astype(np.int64).tolist(),
-            "intensity": np.asarray(intensity, dtype=float).tolist(),
-            "fear": (none if cond is None else cond.fear).tolist(),
-            "threat": (none if cond is None else cond.expected).tolist(),
-            "government_held": np.asarray(government, dtype=bool).tolist(),
+        # copies: what the agents read stays today's (the agents read them: Location)
+        self._place_state = {
+            **dict(zip(STATUS_NAMES, c, strict=True)),  # attributes named as statuses
+            "residents": staying + c[AT_HOME] + c[RETURNED],
+            "displaced_staying": staying,
+            "camp_overflow": c[IN_INFORMAL] * self._camp_places,
+            "camp_capacity": np.rint(camp_capacity).astype(np.int64),
+            "intensity": np.array(intensity, dtype=float),
+            "fear": none if cond is None else cond.fear.copy(),
+            "threat": none if cond is None else cond.expected.copy(),
+            "government_held": np.array(government, dtype=bool),
         }
-        names = list(columns)
-        for p, values in zip(self.places, zip(*columns.values(), strict=True), strict=True):
-            p.__dict__.update(zip(names, values, strict=True))  # plain attributes: no setters
 
     def check_invariants(self, d: int) -> None:
         """Raise :class:`InvariantError` if any invariant fails at the end of day ``d``."""
@@ -426,10 +452,11 @@ PLACE_TOTALS = (*STATUS_NAMES, "camp_overflow")
 
 
 def place_totals(model: DisplacementModel) -> dict[str, int]:
-    """People summed over the :class:`Location` agents, by attribute (once per day)."""
+    """People summed over the :class:`Location` agents, by attribute (once per day): the
+    sums of the arrays the agents read (whole numbers: the same as adding the agents')."""
     if model._totals_day != model.day:
-        rows = model.agents.get(list(PLACE_TOTALS))  # one pass over the 65 places
-        model._totals = dict(zip(PLACE_TOTALS, map(sum, zip(*rows, strict=True)), strict=True))
+        state = model._place_state
+        model._totals = {a: int(state[a].sum()) for a in PLACE_TOTALS}
         model._totals_day = model.day
     return model._totals
 

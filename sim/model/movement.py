@@ -43,7 +43,7 @@ from sim.model.population import (
     SETTLED_DISPLACED,
     Population,
 )
-from sim.model.rng import below, uniforms
+from sim.model.rng import below, below_ranges, uniforms
 from sim.model.rowsets import RowSet, sorted_unique
 from sim.scenario.schema import Behaviour
 
@@ -173,7 +173,7 @@ class Movement:
         # No way back from abroad; into Turkey only through an open crossing.
         blocked[self.is_abroad, :] = True
         blocked |= self.border_edge & ~cond.crossing_open[:, None]
-        self.next_hop, self.cost, self.km = rules.routes(
+        self.next_hop, self.cost, self.km = rules.routes_remembered(
             self.edge_km, blocked, cond.government, self.beh.front_line_penalty_km
         )
 
@@ -258,9 +258,14 @@ class Movement:
         leave, maybe = [], []
         filled = self._home_start[1:] > self._home_start[:-1]
         place_bound = self._home_top_propensity() * hazard
-        for p in np.flatnonzero(threat & filled).tolist():
-            found = self._flight_at_home(day, p, hazard[p], place_bound[p], gov[p])
-            (leave if gov[p] else maybe).append(found)
+        places = np.flatnonzero(threat & filled)
+        if self._by_home is None and self._ids_are_rows:  # all places in one call (issue 16)
+            leave += [self._flight_at_home(day, p, 0.0, 0.0, True) for p in places[gov[places]]]
+            maybe.append(self._flight_at_homes(day, places[~gov[places]], hazard, place_bound))
+        else:
+            for p in places.tolist():
+                found = self._flight_at_home(day, p, hazard[p], place_bound[p], gov[p])
+                (leave if gov[p] else maybe).append(found)
         rows = np.concatenate(maybe) if maybe else np.empty(0, np.intp)
         rows = rows[~self.away[rows]]  # (of those whose home is there, the ones at home)
         away = self.staying_away.rows()
@@ -338,6 +343,20 @@ class Movement:
             ids = hh.id[start:stop] if block is None else hh.id[block]
             pos = below(self.seed, "flee", day, bound, ids=ids, factor=factor)
         return pos + start if block is None else block[pos]
+
+    def _flight_at_homes(
+        self, day: int, places: np.ndarray, hazard: np.ndarray, bound: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`_flight_at_home` of several places not held by the government, in one
+        call of :func:`sim.model.rng.below_ranges` (rows stored by home, ids = rows)."""
+        starts, stops = self._home_start[places], self._home_start[places + 1]
+        own = bound[places] > _PLACE_BOUND  # each household's own bound (see _flight_at_home)
+        factors = [
+            self.pop.propensity_bound(slice(int(a), int(b))) if o else None
+            for a, b, o in zip(starts.tolist(), stops.tolist(), own.tolist(), strict=True)
+        ]
+        bounds = np.where(own, hazard[places], bound[places])
+        return below_ranges(self.seed, "flee", day, starts, stops, bounds, factors)
 
     def _home_top_propensity(self) -> np.ndarray:
         """A bound of the propensities of the households of each home place (0 where none)."""
@@ -447,31 +466,39 @@ class Movement:
         choice = np.full(len(rows), -1, dtype=np.intp)
         # Who moves on looks only at places with room that are no more dangerous than
         # where it is (never toward the front): one candidate set per origin.
-        groups = [(kind != 1, candidate)]
+        onward_cand = None
         if (kind == 1).any():
             e = cond.expected
             safe = e[None, :] <= np.maximum(e, b.fear_tolerance)[:, None]
-            groups.append((kind == 1, with_room[None, :] & safe))
+            onward_cand = with_room[None, :] & safe
         # Every move looks as far as the danger at the place left takes it (rules.reach_factor,
         # by origin): the long way from the front, nearby from scattered strikes or from an
-        # overflow site in a quiet place.
+        # overflow site in a quiet place. One row of attractiveness per (who moves on or not,
+        # reach class, place left) that someone needs today, all in one call (issue 16).
         by_danger = rules.reach_factor(cond.expected, b.fear_tolerance, b.reach_danger_exponent)
-        for k, scale in enumerate(self.reach_km):
-            for members, cand in groups:
-                mine = members & (reach == k)
-                if not mine.any():
-                    continue
-                prob = rules.attractiveness(
-                    self.cost,
-                    cond.expected,
-                    self.border_km,
-                    room,
-                    cand,
-                    scale * by_danger,
-                    b.safety_weight,
-                    b.border_pull_km,
-                )
-                choice[mine] = rules.choose(prob, origin[mine], u[mine])
+        n, n_class = self.n, len(self.reach_km)
+        key = ((kind == 1) * n_class + reach.astype(np.intp)) * n + origin
+        needed = np.zeros(2 * n_class * n, bool)
+        needed[key] = True
+        keys = np.flatnonzero(needed)
+        group, place = np.divmod(keys, n)
+        on, k = np.divmod(group, n_class)
+        cand = np.broadcast_to(candidate, (len(keys), n))
+        if onward_cand is not None:
+            cand = np.where(on[:, None] == 1, onward_cand[place], cand)
+        prob = rules.attractiveness(
+            self.cost,
+            cond.expected,
+            self.border_km,
+            room,
+            cand,
+            self.reach_km[k] * by_danger[place],
+            b.safety_weight,
+            b.border_pull_km,
+            origins=place,
+        )
+        row_of = np.cumsum(needed) - 1  # key -> its row of prob
+        choice[:] = rules.choose(prob, row_of[key], u)
         ok = choice >= 0
         # Onward moves only up to the free places of each destination (served by draw):
         # the others wait for a later day rather than move into another informal site.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from sim.outputs import figure_workers
 from sim.outputs.folders import RunFolder
 from sim.outputs.geo import place_pcodes
 from sim.outputs.needs import needs_table, peak_needs
-from sim.outputs.places import staying_summary
+from sim.outputs.places import fled_from_summary, staying_summary
 from sim.outputs.results import default_run_dir, manifest, write_csv, write_json
 from sim.provenance import source_info
 from sim.safety import FolderWriter, output_files, refuse_in_spawned_child, signals_held
@@ -62,9 +61,8 @@ def simulate(
     model = DisplacementModel(scenario, seed=seed, population_scale=population_scale, check=check)
     model.run(progress=progress)
     daily, locations, routes = model.daily(), model.locations(), model.route_flows()
-    model.close()
+    model.close()  # frees the population's arrays now (no full collection needed)
     del model
-    gc.collect()  # the model's agents and arrays form reference cycles: free them now
     wall = time.perf_counter() - t0
     headline = summarize(scenario, daily, locations, routes) if summary else {}
     return RunResult(
@@ -249,7 +247,10 @@ def summarize(
         "in_host_communities_at_end": int(last["in_host_community"]),
         "returned_at_end": int(last["returned"]),
         "abroad_at_end": int(last["abroad"]),
-        "top_origins": {k: int(v) for k, v in origin.head(8).items() if v > 0},
+        **fled_from_summary(locations),
+        # every departure: flights from home and from refuges, onward moves out of informal
+        # sites, people passing through (not where people fled from: fled_from_at_peak)
+        "departures_most_from": {k: int(v) for k, v in origin.head(8).items() if v > 0},
         **staying_summary(locations),
         "peak_needs_by_camp_cluster": peak_needs(
             needs_table(
