@@ -24,3 +24,23 @@ def test_a_scenario_is_loaded_again_when_any_file_it_read_changes(tmp_path):
     params = next(p for p in second.files if p.name.endswith("_fit.toml"))
     params.write_text(params.read_text() + "\n# an edit\n")  # same values, other contents
     assert ensemble._load_unchanged(path) is not second
+
+
+def test_a_world_is_shared_only_while_its_files_are_unchanged(tmp_path):
+    import numpy as np
+    import pytest
+
+    from sim.model import geography
+
+    data = ROOT / "scenarios" / "data"
+    locations, routes = tmp_path / "locations.csv", tmp_path / "routes.csv"
+    shutil.copy(data / "locations.csv", locations)
+    shutil.copy(data / "routes.csv", routes)
+    first = geography.load(locations, routes)
+    assert geography.load(locations, routes) is first
+    with pytest.raises(ValueError):  # shared: read-only
+        first.lat[0] = 0.0
+    assert np.array_equal(first.road_distance_km(), first._make_road_distance_km())
+    routes.write_text(routes.read_text() + "\n")  # other contents, same roads
+    second = geography.load(locations, routes)
+    assert second is not first and second.names == first.names

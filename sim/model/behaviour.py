@@ -135,7 +135,7 @@ def routes_remembered(
         found = routes(edge_km, blocked, government, penalty_km)
         for a in found:
             a.setflags(write=False)
-        if len(_ROUTES) >= 256:  # a few scenarios' worth; never grow without bound
+        if len(_ROUTES) >= 64:  # a few scenarios' worth (~100 kB each); never grow without bound
             _ROUTES.clear()
         _ROUTES[key] = found
     return found

@@ -119,8 +119,28 @@ class World:
     def route_between(self, i: int, j: int) -> int | None:
         return self._route_lookup.get((int(i), int(j)))
 
+    def freeze(self) -> None:
+        """Make the arrays read-only and remember the matrices below (a shared World)."""
+        for value in vars(self).values():
+            if hasattr(value, "setflags"):
+                value.setflags(write=False)
+        self._frozen = True
+
+    def _remembered(self, name: str, make) -> np.ndarray:
+        if not self.__dict__.get("_frozen"):
+            return make()
+        if name not in self.__dict__:
+            m = make()
+            m.setflags(write=False)
+            self.__dict__[name] = m
+        return self.__dict__[name]
+
     def edge_km(self) -> np.ndarray:
-        """Dense (n, n) matrix of road lengths, inf where there is no road."""
+        """Dense (n, n) matrix of road lengths, inf where there is no road (read-only if
+        the World is shared)."""
+        return self._remembered("_edge_km", self._make_edge_km)
+
+    def _make_edge_km(self) -> np.ndarray:
         import numpy as np
 
         m = np.full((self.n, self.n), np.inf)
@@ -129,7 +149,11 @@ class World:
         return m
 
     def road_distance_km(self) -> np.ndarray:
-        """All-pairs shortest road distance (km) on the whole network, ignoring control."""
+        """All-pairs shortest road distance (km) on the whole network, ignoring control
+        (read-only if the World is shared)."""
+        return self._remembered("_road_distance_km", self._make_road_distance_km)
+
+    def _make_road_distance_km(self) -> np.ndarray:
         # SciPy's graph routines are imported here, not with the module: checking a
         # scenario (`idlibsim validate`) needs none of them (0.2 s of imports)
         import numpy as np
@@ -490,9 +514,41 @@ def _number(
     return v
 
 
+#: Worlds this process made, by the SHA-256 of their two files (read-only: shared).
+_WORLDS: dict[tuple[str, str], World] = {}
+
+
 def load(locations_file: Path, routes_file: Path) -> World:
-    """Read and check the locations and routes files: the model's arrays."""
-    return read(locations_file, routes_file).world()
+    """Read and check the locations and routes files: the model's arrays.
+
+    The same two files' contents (SHA-256) give the same :class:`World` in one process, its
+    arrays read-only (a worker runs many replicates of one scenario: reading and checking
+    the files took ~30 ms of each, hashing them takes < 1 ms). A World is kept only if the
+    files hashed the same before and after they were read.
+    """
+    from sim.safety import sha256_limited
+
+    def digest() -> tuple[str, str]:
+        return sha256_limited(locations_file), sha256_limited(routes_file)
+
+    try:
+        key = digest()
+    except (OSError, InputError):  # read() says what is wrong with the file, as always
+        return read(locations_file, routes_file).world()
+    found = _WORLDS.get(key)
+    if found is not None:
+        return found
+    world = read(locations_file, routes_file).world()
+    try:
+        unchanged = digest() == key
+    except (OSError, InputError):
+        unchanged = False
+    if unchanged:
+        world.freeze()
+        if len(_WORLDS) >= 16:  # a few scenarios' worth; never grow without bound
+            _WORLDS.clear()
+        _WORLDS[key] = world
+    return world
 
 
 def read(locations_file: Path, routes_file: Path) -> Places:
