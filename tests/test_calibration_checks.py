@@ -56,3 +56,48 @@ def test_returns_to_one_place_count_only_that_place(tmp_path, monkeypatch):
     assert by_what["spontaneous returns (all; set off home)"] == 150
     assert by_what["departures from Town B"] == 34  # that place's departures only
     assert not any("Nowhere" in k for k in by_what)  # a place the model lacks is not compared
+
+
+def test_autumn_returns_are_checked_on_a_run_of_september_and_october(tmp_path, monkeypatch):
+    """OCHA's September-October 2019 returns are compared with a run of exactly that autumn.
+
+    The 2019 scenario ends on 31 August; the check runs the winter scenario's replay of 2019
+    and the autumn to 31 October, reporting from 1 September, and runs nothing of December
+    2019 - March 2020 (a row of that period is not compared).
+    """
+    import sim.analysis.calibration_report as cr
+
+    root = Path(__file__).resolve().parents[1]
+    flows = tmp_path / "flows_2019.csv"
+    flows.write_text(
+        "period_start,period_end,direction,place,pcode,value,measure,source\n"
+        f"2019-09-01,2019-09-30,return,all,,13000,spontaneous IDP returns,{SOURCE}\n"
+        f"2019-10-01,2019-10-31,return,all,,47250,spontaneous IDP returns,{SOURCE}\n"
+        f"2019-08-01,2019-08-31,return,all,,1,spontaneous returns,{SOURCE}\n"
+        f"2019-12-01,2019-12-31,return,all,,1,spontaneous returns,{SOURCE}\n"
+    )
+    seen = []
+    real = cr.flow_checks
+
+    def spy(path, first, last, runs):
+        seen.append((first, last, [(d["date"].iloc[0], d["date"].iloc[-1]) for d, _ in runs]))
+        return real(path, first, last, runs)
+
+    monkeypatch.setattr(cr, "flow_checks", spy)
+    fit = SimpleNamespace(
+        scenario=SimpleNamespace(path=root / "scenarios" / "idlib_2019.toml"),
+        fixed={},
+        values={},
+        scale=0.02,
+    )
+    rows = cr.autumn_checks(fit, flows, seeds=1)
+    first, last, spans = seen[0]
+    assert (first, last) == (dt.date(2019, 9, 1), dt.date(2019, 10, 31))
+    assert [(str(a)[:10], str(b)[:10]) for a, b in spans] == [("2019-09-01", "2019-10-31")]
+    checks = {r["check"]: r for r in rows}
+    assert set(checks) == {
+        "spontaneous returns (all; set off home), 2019-09-01 to 2019-09-30",
+        "spontaneous returns (all; set off home), 2019-10-01 to 2019-10-31",
+    }
+    assert all(r["model"] > 0 for r in rows)  # the lull after the ceasefire brings people home
+    assert cr.autumn_checks(fit, tmp_path / "missing.csv", seeds=1) == []

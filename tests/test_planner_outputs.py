@@ -17,7 +17,7 @@ from sim.cli import main
 from sim.errors import InputError
 from sim.outputs.geo import GEO_DIR, load_boundaries, place_pcodes
 from sim.outputs.needs import needs_table, standards
-from sim.outputs.places import staying_summary, weekly_table
+from sim.outputs.places import fled_from_summary, staying_summary, weekly_table
 from sim.outputs.report import FIGURES
 from sim.scenario.loading import load_scenario
 from sim.scenario.schema import NeedsSection
@@ -151,6 +151,39 @@ def test_staying_is_not_pass_through_arrivals():
     s = staying_summary(pd.DataFrame(rows))
     assert s["staying_at_end"] == {"End": 100}
     assert s["staying_at_peak"]["Hop"] == {"people": 100, "date": "2019-05-02"}
+
+
+def test_summary_fled_from_is_homes_left_net_of_the_first_day(run_dir):
+    s = json.loads((run_dir / "summary.json").read_text())
+    loc = pd.read_csv(run_dir / "locations.csv")
+    wide = loc.pivot(index="date", columns="location", values="displaced_from_here").sort_index()
+    net = wide - wide.iloc[0]
+    assert s["fled_from_at_peak"], "somebody fled from somewhere"
+    assert s["fled_counted_from"] == str(wide.index[0])
+    for place, v in s["fled_from_at_peak"].items():
+        assert v["people"] == int(net[place].max())
+        assert v["date"] == str(net[place].idxmax())
+    departures = loc.groupby("location")["departures"].sum()
+    for place, n in s["departures_most_from"].items():
+        assert n == int(departures[place])
+    assert "top_origins" not in s
+
+
+def test_fled_from_is_not_onward_moves_out_of_sites():
+    """A camp area people move on from is not a place people fled: they had no home there."""
+    rows = []
+    for d, (away, camp_departures) in enumerate([(0, 0), (300, 0), (300, 250)]):
+        for name, frm, dep in (("Front", away, 300 if d == 1 else 0), ("Camp", 0, camp_departures)):
+            rows.append(
+                {
+                    "date": f"2019-05-0{d + 1}", "location": name, "displaced_from_here": frm,
+                    "in_host_community": 0, "in_camp": 0, "in_informal_site": 0,
+                    "on_the_move": 0, "departures": dep,
+                }
+            )  # fmt: skip
+    s = fled_from_summary(pd.DataFrame(rows))
+    assert s["fled_from_at_peak"] == {"Front": {"people": 300, "date": "2019-05-02"}}
+    assert s["fled_counted_from"] == "2019-05-01"
 
 
 def test_geojson_has_a_feature_per_sub_district_and_camp(run_dir):

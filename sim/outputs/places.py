@@ -96,6 +96,28 @@ def staying_summary(locations: pd.DataFrame, top: int = 8) -> dict[str, Any]:
     }
 
 
+def fled_from_summary(locations: pd.DataFrame, top: int = 8) -> dict[str, Any]:
+    """Summary entries: where the people this run displaced had their homes, at each place's peak.
+
+    ``displaced_from`` net of the first reported day (people away from home whose home is the
+    place, less those already away then), at its highest: the people driven from their homes
+    there, not ``departures``, which also counts onward moves out of informal sites and
+    people passing through a place (a camp area with overflow sites would otherwise rank
+    among the places fled).
+    """
+    series = daily_series(locations)
+    net = end_and_peak(series["displaced_from"] - series["displaced_from"].iloc[0])
+    peak = net.sort_values("peak", ascending=False, kind="stable")
+    return {
+        "fled_counted_from": str(series["displaced_from"].index[0]),
+        "fled_from_at_peak": {
+            k: {"people": int(r.peak), "date": str(r.peak_date)}
+            for k, r in peak.head(top).iterrows()
+            if r.peak > 0
+        },
+    }
+
+
 def place_table(
     locations: pd.DataFrame,
     pcodes: dict[str, str],

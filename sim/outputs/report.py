@@ -639,10 +639,20 @@ def format_summary(s: dict[str, Any]) -> str:
         f"    in camps {s['in_camps_at_end']:,}, informal sites {s['in_informal_sites_at_end']:,}, "
         f"host communities {s['in_host_communities_at_end']:,}; returned {s['returned_at_end']:,}; abroad {s['abroad_at_end']:,}",
     ]
-    if s["top_origins"]:
+    if s.get("fled_from_at_peak"):
         lines.append(
-            "  fled most from: "
-            + ", ".join(f"{k} {v:,}" for k, v in list(s["top_origins"].items())[:5])
+            f"  fled most from (people away from their homes there, net of {s['fled_counted_from']}), "
+            "at each place's peak: "
+            + ", ".join(
+                f"{k} {v['people']:,} ({v['date']})"
+                for k, v in list(s["fled_from_at_peak"].items())[:5]
+            )
+        )
+    if s.get("departures_most_from"):
+        lines.append(
+            "    most departures (every move: flights, onward moves from informal sites, "
+            "passing through): "
+            + ", ".join(f"{k} {v:,}" for k, v in list(s["departures_most_from"].items())[:5])
         )
     if s.get("staying_at_end"):
         lines.append(

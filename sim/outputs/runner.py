@@ -18,7 +18,7 @@ from sim.outputs import figure_workers
 from sim.outputs.folders import RunFolder
 from sim.outputs.geo import place_pcodes
 from sim.outputs.needs import needs_table, peak_needs
-from sim.outputs.places import staying_summary
+from sim.outputs.places import fled_from_summary, staying_summary
 from sim.outputs.results import default_run_dir, manifest, write_csv, write_json
 from sim.provenance import source_info
 from sim.safety import FolderWriter, output_files, refuse_in_spawned_child
@@ -246,7 +246,10 @@ def summarize(
         "in_host_communities_at_end": int(last["in_host_community"]),
         "returned_at_end": int(last["returned"]),
         "abroad_at_end": int(last["abroad"]),
-        "top_origins": {k: int(v) for k, v in origin.head(8).items() if v > 0},
+        **fled_from_summary(locations),
+        # every departure: flights from home and from refuges, onward moves out of informal
+        # sites, people passing through (not where people fled from: fled_from_at_peak)
+        "departures_most_from": {k: int(v) for k, v in origin.head(8).items() if v > 0},
         **staying_summary(locations),
         "peak_needs_by_camp_cluster": peak_needs(
             needs_table(
