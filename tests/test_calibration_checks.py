@@ -126,3 +126,19 @@ def test_the_calibration_runs_keep_the_columns_the_checks_read(world, tmp_path):
     ]
     here = res.locations["location"] == "Bombed Town"
     assert rows[1]["model"] == res.locations.loc[here, "departures"].sum() > 0
+
+
+def test_the_ismi_goal_is_on_destination_shares_and_departures_are_shown_beside_it():
+    from sim.analysis.calibration_report import ismi_goal_lines
+
+    metrics = {
+        "ARD, REACH ISMI shares by sub-district (all fitted)": 0.446,
+        "ARD, REACH ISMI arrival shares": 0.336,
+        "ARD, REACH ISMI departure shares": 0.702,
+    }
+    text = "\n".join(ismi_goal_lines(metrics))
+    assert "destination shares by sub-district, ARD <= 0.35: met (0.336)" in text
+    assert "departure shares are fitted too but are not in the goal: ARD 0.702" in text
+    metrics["ARD, REACH ISMI arrival shares"] = 0.41
+    assert "ARD <= 0.35: NOT met (0.410)" in "\n".join(ismi_goal_lines(metrics))
+    assert ismi_goal_lines({}) == []
