@@ -7,8 +7,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
+from conftest import BOMB
 
-from sim.analysis.calibration_report import unfitted_checks
+from sim.analysis.calibration import locations_with_governorate
+from sim.analysis.calibration_report import flow_checks, unfitted_checks
+from sim.outputs.runner import simulate
+from sim.scenario.loading import load_scenario
 
 SOURCE = "test source"
 
@@ -101,3 +105,40 @@ def test_autumn_returns_are_checked_on_a_run_of_september_and_october(tmp_path, 
     }
     assert all(r["model"] > 0 for r in rows)  # the lull after the ceasefire brings people home
     assert cr.autumn_checks(fit, tmp_path / "missing.csv", seeds=1) == []
+
+
+def test_the_calibration_runs_keep_the_columns_the_checks_read(world, tmp_path):
+    """The report's checks run on the calibration's own tables (locations_with_governorate),
+    which must keep each place's returns home: a return to one place raised KeyError
+    'returns_home' at the end of a whole calibration (found in session 7's refit)."""
+    res = simulate(load_scenario(world.scenario(BOMB)), seed=1, population_scale=0.1)
+    flows = tmp_path / "flows.csv"
+    flows.write_text(
+        "period_start,period_end,direction,place,pcode,value,measure,source\n"
+        f"2019-05-01,2019-05-30,return,Bombed Town,,10,spontaneous returns,{SOURCE}\n"
+        f"2019-05-01,2019-05-30,from,Bombed Town,,10,departures,{SOURCE}\n"
+    )
+    loc = locations_with_governorate(res)
+    rows = flow_checks(flows, dt.date(2019, 5, 1), dt.date(2019, 5, 30), [(res.daily, loc)])
+    assert [r["check"].split(",")[0] for r in rows] == [
+        "spontaneous returns to Bombed Town (arrived home)",
+        "departures from Bombed Town",
+    ]
+    here = res.locations["location"] == "Bombed Town"
+    assert rows[1]["model"] == res.locations.loc[here, "departures"].sum() > 0
+
+
+def test_the_ismi_goal_is_on_destination_shares_and_departures_are_shown_beside_it():
+    from sim.analysis.calibration_report import ismi_goal_lines
+
+    metrics = {
+        "ARD, REACH ISMI shares by sub-district (all fitted)": 0.446,
+        "ARD, REACH ISMI arrival shares": 0.336,
+        "ARD, REACH ISMI departure shares": 0.702,
+    }
+    text = "\n".join(ismi_goal_lines(metrics))
+    assert "destination shares by sub-district, ARD <= 0.35: met (0.336)" in text
+    assert "departure shares are fitted too but are not in the goal: ARD 0.702" in text
+    metrics["ARD, REACH ISMI arrival shares"] = 0.41
+    assert "ARD <= 0.35: NOT met (0.410)" in "\n".join(ismi_goal_lines(metrics))
+    assert ismi_goal_lines({}) == []

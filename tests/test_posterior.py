@@ -111,3 +111,22 @@ def test_a_fit_on_a_tiny_world_is_deterministic_and_resumes_from_its_checkpoints
     post = load_posterior(tmp_path / "p.posterior.csv")
     assert post.names == ("flee_rate",) and len(post) == len(a.weights)
     assert post.meta["fitted_to"].startswith("2019 targets only")
+
+
+def test_band_csvs_hold_whole_people_not_rounded_exponents(tmp_path):
+    """Counts over a million were written as 1.1601e+06 (%.6g): five digits in a spreadsheet."""
+    import pandas as pd
+
+    from sim.analysis.posterior_fit import _band, _whole_people
+
+    frames = [
+        pd.DataFrame({"date": ["2020-03-05"], "displacements_cumulative": [v]})
+        for v in (1_160_123, 1_160_127, 1_179_221)
+    ]
+    path = tmp_path / "band.csv"
+    _whole_people(_band(frames, "displacements_cumulative")).to_csv(path, index=False)
+    text = path.read_text()
+    assert "e+" not in text
+    back = pd.read_csv(path)
+    assert back.loc[0, "median"] == 1_160_127
+    assert back["p05"].dtype.kind == "i" and back["p95"].dtype.kind == "i"

@@ -341,7 +341,8 @@ def locations_with_governorate(res) -> pd.DataFrame:
     w = geography.load(res.scenario.locations_file, res.scenario.routes_file)
     gov = dict(zip(w.names, w.governorate, strict=True))
     keep = ["date", "location", "arrivals", "departures"]
-    keep += [c for c in STAYING if c in res.locations]
+    # (returns_home: the report's check of ISMI's returns to one place, flow_checks)
+    keep += [c for c in (*STAYING, "returns_home") if c in res.locations]
     loc = res.locations[keep].copy()
     loc["governorate"] = loc["location"].map(gov)
     reg = place_regions(res.scenario.locations_file).set_index("location")

@@ -562,6 +562,7 @@ WINTER_FIGURES = (
 
 
 def _band(frames: list[pd.DataFrame], col: str) -> pd.DataFrame:
+    """Median and 5-95 % of a count column over the runs, by date (people or movements)."""
     stack = np.stack([f[col].to_numpy(dtype=float) for f in frames])
     return pd.DataFrame(
         {
@@ -571,6 +572,13 @@ def _band(frames: list[pd.DataFrame], col: str) -> pd.DataFrame:
             "p95": np.quantile(stack, 0.95, 0),
         }
     )
+
+
+def _whole_people(band: pd.DataFrame) -> pd.DataFrame:
+    """A band of counts with whole numbers, for the CSV: ``%.6g`` wrote 1,160,100 people as
+    ``1.1601e+06``, which a spreadsheet reads rounded to five digits."""
+    cols = ["median", "p05", "p95"]
+    return band.assign(**{c: np.rint(band[c]).astype(np.int64) for c in cols})
 
 
 def _series_figure(frames, points: pd.DataFrame, title: str, note: str):
@@ -753,7 +761,7 @@ def write_report(
         fig.savefig(folder / "predictive_2019.png", dpi=120, metadata={"Software": None})
         pd.concat(
             [_band(frames, c).assign(metric=c) for c in ("displacements_cumulative", "displaced_people_cumulative")]
-        ).to_csv(folder / "predictive_2019.csv", index=False, float_format="%.6g")  # fmt: skip
+        ).pipe(_whole_people).to_csv(folder / "predictive_2019.csv", index=False)  # fmt: skip
         inside = int(tab["inside_90"].sum())
         L += [
             "",
@@ -791,7 +799,7 @@ def write_report(
         )
         fig.savefig(folder / "winter_prediction_band.png", dpi=120, metadata={"Software": None})
         band = _band(wframes, "displacements_cumulative")
-        band.to_csv(folder / "winter_prediction_band.csv", index=False, float_format="%.6g")
+        _whole_people(band).to_csv(folder / "winter_prediction_band.csv", index=False)
         last = band.iloc[-1]
         L += [
             "",

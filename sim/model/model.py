@@ -188,7 +188,7 @@ class DisplacementModel(mesa.Model):
             host_capacity,
             scenario.report_offset,
             self.history,
-            scenario.household_size,
+            scenario.household_size,  # an average household's worth of places: people
         )
         self.current_counts = self.population.counts(w.n)
         # places with formal camps at some point: their informal sites are camp overflow

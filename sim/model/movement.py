@@ -69,7 +69,7 @@ class Movement:
         host_capacity_people: np.ndarray,
         report_offset: int,
         history: History,
-        min_room: float = 5.0,
+        min_room_people: float = 5.0,
     ):
         self.world = world
         self.pop = population
@@ -95,7 +95,10 @@ class Movement:
         self.route_id = np.full((n, n), -1, dtype=np.int64)
         self.route_id[world.route_from, world.route_to] = np.arange(world.n_routes)
         self.route_id[world.route_to, world.route_from] = np.arange(world.n_routes)
-        self.min_room = min_room  # person-rows: an average household
+        # "An average household's worth of free places" in PEOPLE (the scenario's
+        # household_size), as person-rows: the same number of people at every population
+        # scale (a household row of s rows stands for s * weight people)
+        self.min_room = min_room_people / self.weight
         self.reach_km = rules.reach_distances(
             behaviour.destination_distance_km,
             behaviour.destination_distance_spread,
@@ -439,7 +442,10 @@ class Movement:
         """Choose destinations for new flights, onward moves and travellers whose goal is lost.
 
         Households moving on from informal sites choose only among places with free host
-        or camp places (at least an average household's worth) and stay if there is none.
+        or camp places (at least an average household's worth: ``household_size`` people,
+        whatever the population scale), no more dangerous than where they are; turned away
+        by a place whose free places others took first, they choose again among the places
+        still with room (:meth:`_places_for_movers`), and stay if there is none.
         """
         hh = self.pop.households
         onward = np.empty(0, np.intp) if onward is None else onward
@@ -499,19 +505,38 @@ class Movement:
         )
         row_of = np.cumsum(needed) - 1  # key -> its row of prob
         choice[:] = rules.choose(prob, row_of[key], u)
+
+        def choose(members: np.ndarray, cand: np.ndarray, draws: np.ndarray) -> np.ndarray:
+            """Destinations of the ``members`` (positions) among ``cand``, by reach class (a
+            fresh choice for households moving on that a full place turned away)."""
+            out = np.full(len(members), -1, dtype=np.intp)
+            for k, scale in enumerate(self.reach_km):
+                mine = reach[members] == k
+                if not mine.any():
+                    continue
+                prob = rules.attractiveness(
+                    self.cost,
+                    cond.expected,
+                    self.border_km,
+                    room,
+                    cand,
+                    scale * by_danger,
+                    b.safety_weight,
+                    b.border_pull_km,
+                )
+                out[mine] = rules.choose(prob, origin[members[mine]], draws[mine])
+            return out
+
         ok = choice >= 0
-        # Onward moves only up to the free places of each destination (served by draw):
-        # the others wait for a later day rather than move into another informal site.
+        # Onward moves only up to the free places of each destination (served by draw); a
+        # place that turns movers away is full for the day, and those it turned away choose
+        # again among the places still with room, until all have a place or none is left:
+        # then they wait for a later day rather than move into another informal site.
         mover = np.flatnonzero(ok & (kind == 1))
         if len(mover):
-            tier = rules.fill_in_order(
-                choice[mover],
-                hh.size[rows[mover]],
-                u[mover],
-                hh.id[rows[mover]],
-                [np.maximum(free, 0.0)],
+            ok[mover] = self._places_for_movers(
+                day, rows[mover], choice, mover, u[mover], free, onward_cand, choose
             )
-            ok[mover[tier > 0]] = False
         # No way out (new flights and travellers; a household that cannot move on stays put)
         sub = np.flatnonzero(kind != 1)
         if not ok[sub].all():
@@ -542,6 +567,58 @@ class Movement:
                 hh.fled_in_report[first] = True
                 h.new_people_displaced[day] += int(hh.size[first].sum())
         self._touch(rows)
+
+    def _places_for_movers(
+        self,
+        day: int,
+        rows: np.ndarray,
+        choice: np.ndarray,
+        mover: np.ndarray,
+        u: np.ndarray,
+        free: np.ndarray,
+        cand: np.ndarray,
+        choose,
+    ) -> np.ndarray:
+        """Which households moving on (``rows``, positions ``mover`` of ``choice``) get a place.
+
+        Each destination takes those who chose it up to its free places ``free``
+        (person-rows), in the order of their draws ``u``
+        (:func:`sim.model.behaviour.fill_in_order`). A place that turned anyone away is full
+        for the day: those turned away choose again (``choose``, a fresh draw for each
+        round) among the candidates ``cand`` (by origin) that have not turned anyone away,
+        until every household has a place or no candidate is left. Updates ``choice`` at
+        ``mover``; returns, for each, whether it moves on today.
+
+        This is what makes moving on mean the same at every population scale: how many move
+        on depends on the room among the places within reach, not on whether one place's
+        last free places come to a whole household row (5 rows stand for 5 people at full
+        population, 100 at scale 0.05).
+        """
+        hh = self.pop.households
+        size, ids = hh.size[rows], hh.id[rows]
+        left = np.maximum(free, 0.0)
+        full = np.zeros(self.n, bool)
+        placed = np.zeros(len(rows), bool)
+        todo = np.arange(len(rows))
+        draws = u
+        for attempt in range(self.n + 1):
+            dest = choice[mover[todo]]
+            tier = rules.fill_in_order(dest, size[todo], draws, ids[todo], [left])
+            inn = tier == 0
+            placed[todo[inn]] = True
+            left = left - np.bincount(dest[inn], weights=size[todo[inn]], minlength=self.n)
+            turned = todo[~inn]
+            if len(turned) == 0:
+                break
+            full[choice[mover[turned]]] = True
+            draws = uniforms(self.seed, "move_on_again", day * (self.n + 1) + attempt, ids[turned])
+            again = choose(mover[turned], cand & ~full[None, :], draws)
+            choice[mover[turned]] = again
+            todo = turned[again >= 0]
+            draws = draws[again >= 0]
+            if len(todo) == 0:
+                break
+        return placed
 
     def _no_way_out(
         self, rows: np.ndarray, choice: np.ndarray, n_new: int, cond: Conditions

@@ -38,6 +38,7 @@ STREAMS = (
     "border",
     "host_preference",
     "onward",
+    "move_on_again",
 )
 
 
