@@ -479,54 +479,39 @@ class Movement:
             onward_cand = with_room[None, :] & safe
         # Every move looks as far as the danger at the place left takes it (rules.reach_factor,
         # by origin): the long way from the front, nearby from scattered strikes or from an
-        # overflow site in a quiet place. One row of attractiveness per (who moves on or not,
-        # reach class, place left) that someone needs today, all in one call (issue 16).
+        # overflow site in a quiet place.
         by_danger = rules.reach_factor(cond.expected, b.fear_tolerance, b.reach_danger_exponent)
-        n, n_class = self.n, len(self.reach_km)
-        key = ((kind == 1) * n_class + reach.astype(np.intp)) * n + origin
-        needed = np.zeros(2 * n_class * n, bool)
-        needed[key] = True
-        keys = np.flatnonzero(needed)
-        group, place = np.divmod(keys, n)
-        on, k = np.divmod(group, n_class)
-        cand = np.broadcast_to(candidate, (len(keys), n))
-        if onward_cand is not None:
-            cand = np.where(on[:, None] == 1, onward_cand[place], cand)
-        prob = rules.attractiveness(
-            self.cost,
-            cond.expected,
-            self.border_km,
-            room,
-            cand,
-            self.reach_km[k] * by_danger[place],
-            b.safety_weight,
-            b.border_pull_km,
-            origins=place,
-        )
-        row_of = np.cumsum(needed) - 1  # key -> its row of prob
-        choice[:] = rules.choose(prob, row_of[key], u)
+        n = self.n
 
         def choose(members: np.ndarray, cand: np.ndarray, draws: np.ndarray) -> np.ndarray:
-            """Destinations of the ``members`` (positions) among ``cand``, by reach class (a
-            fresh choice for households moving on that a full place turned away)."""
-            out = np.full(len(members), -1, dtype=np.intp)
-            for k, scale in enumerate(self.reach_km):
-                mine = reach[members] == k
-                if not mine.any():
-                    continue
-                prob = rules.attractiveness(
-                    self.cost,
-                    cond.expected,
-                    self.border_km,
-                    room,
-                    cand,
-                    scale * by_danger,
-                    b.safety_weight,
-                    b.border_pull_km,
-                )
-                out[mine] = rules.choose(prob, origin[members[mine]], draws[mine])
-            return out
+            """Destinations of the households at positions ``members`` among ``cand`` (by
+            destination ``(n,)`` or by origin and destination ``(n, n)``), with uniforms
+            ``draws``: one row of attractiveness per (reach class, place left) that one of
+            them needs, all in one call (issue 16; each row equals that row of the whole
+            matrix, :func:`sim.model.behaviour.attractiveness`)."""
+            if len(members) == 0:
+                return np.empty(0, dtype=np.intp)
+            keys, row = np.unique(
+                reach[members].astype(np.intp) * n + origin[members], return_inverse=True
+            )
+            k, place = np.divmod(keys, n)
+            prob = rules.attractiveness(
+                self.cost,
+                cond.expected,
+                self.border_km,
+                room,
+                cand if cand.ndim == 1 else cand[place],
+                self.reach_km[k] * by_danger[place],
+                b.safety_weight,
+                b.border_pull_km,
+                origins=place,
+            )
+            return rules.choose(prob, row, draws)
 
+        others, movers = np.flatnonzero(kind != 1), np.flatnonzero(kind == 1)
+        choice[others] = choose(others, candidate, u[others])
+        if len(movers):
+            choice[movers] = choose(movers, onward_cand, u[movers])
         ok = choice >= 0
         # Onward moves only up to the free places of each destination (served by draw); a
         # place that turns movers away is full for the day, and those it turned away choose
