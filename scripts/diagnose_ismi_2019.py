@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.calibration import place_regions
-from sim.model import behaviour as rules
 from sim.model.model import DisplacementModel
 from sim.model.population import AT_HOME
 from sim.scenario.loading import load_scenario
@@ -57,21 +56,13 @@ def main() -> None:
     names = list(m.movement.world.names) if hasattr(m.movement, "world") else None
     names = names or list(pd.read_csv(sc.locations_file)["name"])
     idx = {n: names.index(n) for n in PLACES}
-    b = sc.behaviour
     rows, snaps = [], []
     while m.running and m.day < sc.n_days:
         d = m.day
         today = sc.start + timedelta(days=d)
         m.step()
         c = m.conditions
-        h = rules.flight_hazard(
-            c.expected,
-            c.sustained,
-            b.flee_rate,
-            b.fear_tolerance,
-            b.fear_exponent,
-            b.bombardment_rate,
-        )
+        h = m.movement.flight_hazard(c)
         dep = m.movement.history.departures[d]
         for n, i in idx.items():
             rows.append(

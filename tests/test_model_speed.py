@@ -73,15 +73,7 @@ def test_the_household_index_is_what_a_scan_finds():
 def _plain_flight(m: DisplacementModel, day: int) -> np.ndarray:
     """Flight as a scan of every household (the rule as docs/model.md states it)."""
     mv, cond, hh = m.movement, m.conditions, m.population.households
-    b = mv.beh
-    hazard = rules.flight_hazard(
-        cond.expected,
-        cond.sustained,
-        b.flee_rate,
-        b.fear_tolerance,
-        b.fear_exponent,
-        b.bombardment_rate,
-    )
+    hazard = mv.flight_hazard(cond)
     rows = np.flatnonzero(
         ((hazard > 0) | cond.government)[hh.location]
         & (hh.status != ON_THE_MOVE)

@@ -234,6 +234,19 @@ class Movement:
 
     # ----------------------------------------------------------------------------------
     # 2. flight
+    def flight_hazard(self, cond: Conditions) -> np.ndarray:
+        """Today's flight hazard per unit propensity at each place (1/day), with this run's
+        behaviour parameters (:func:`sim.model.behaviour.flight_hazard`)."""
+        b = self.beh
+        return rules.flight_hazard(
+            cond.expected,
+            cond.sustained,
+            b.flee_rate,
+            b.fear_tolerance,
+            b.fear_exponent,
+            b.bombardment_rate,
+        )
+
     def flight(self, day: int, cond: Conditions) -> np.ndarray:
         """Rows of households that flee today.
 
@@ -244,15 +257,7 @@ class Movement:
         held by the government leaves.
         """
         hh = self.pop.households
-        b = self.beh
-        hazard = rules.flight_hazard(
-            cond.expected,
-            cond.sustained,
-            b.flee_rate,
-            b.fear_tolerance,
-            b.fear_exponent,
-            b.bombardment_rate,
-        )
+        hazard = self.flight_hazard(cond)
         threat = (hazard > 0) | cond.government
         gov = cond.government
         # Households staying at their own home place, place by place (those in a
