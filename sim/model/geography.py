@@ -74,6 +74,16 @@ PCODE_PATTERN = re.compile(r"SY\d{6}")
 PCODE_KINDS = ("sub_district", "camp_cluster")
 
 
+def _lookups(names, route_from, route_to) -> tuple[dict[str, int], dict[tuple[int, int], int]]:
+    """Index of each place name, and the route index of each ordered pair of places (both
+    directions), for :class:`World` (arrays) and :class:`Places` (lists)."""
+    routes: dict[tuple[int, int], int] = {}
+    for r, (a, b) in enumerate(zip(route_from, route_to, strict=True)):
+        routes[(int(a), int(b))] = r
+        routes[(int(b), int(a))] = r
+    return {n: i for i, n in enumerate(names)}, routes
+
+
 @dataclass
 class World:
     """Places (index ``i``) and roads (index ``r``); distances in km, people in people."""
@@ -99,11 +109,7 @@ class World:
     _route_lookup: dict[tuple[int, int], int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self.index = {n: i for i, n in enumerate(self.names)}
-        self._route_lookup = {}
-        for r, (a, b) in enumerate(zip(self.route_from, self.route_to, strict=True)):
-            self._route_lookup[(int(a), int(b))] = r
-            self._route_lookup[(int(b), int(a))] = r
+        self.index, self._route_lookup = _lookups(self.names, self.route_from, self.route_to)
 
     @property
     def n(self) -> int:
@@ -194,11 +200,7 @@ class Places:
     _routes: dict[tuple[int, int], int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self.index = {n: i for i, n in enumerate(self.names)}
-        self._routes = {}
-        for r, (a, b) in enumerate(zip(self.route_from, self.route_to, strict=True)):
-            self._routes[(a, b)] = r
-            self._routes[(b, a)] = r
+        self.index, self._routes = _lookups(self.names, self.route_from, self.route_to)
 
     @property
     def n(self) -> int:
