@@ -26,7 +26,6 @@ import shutil
 import stat
 import time
 from contextlib import nullcontext
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -548,6 +547,15 @@ def flow_checks(flows: Path | None, first, last, runs) -> list[dict[str, Any]]:
     return rows
 
 
+def _winter_scenario(result: Fit) -> Scenario | None:
+    """The winter 2019-20 scenario beside the fitted one, with the fitted parameters (it
+    replays 2019 and the autumn before December), or None if there is none."""
+    path = result.scenario.path.parent / "idlib_2019_2020_winter.toml"
+    if not path.exists():
+        return None
+    return load_scenario(path).with_behaviour(**result.fixed, **result.values)
+
+
 def autumn_checks(
     result: Fit, flows: Path | None, seeds: int = WINTER_SEEDS
 ) -> list[dict[str, Any]]:
@@ -559,16 +567,13 @@ def autumn_checks(
     1 September, so OCHA's returns of September and October 2019 (after the ceasefire of
     31 August) are compared with the model's. Nothing of December 2019 - March 2020 is run.
     """
-    path = result.scenario.path.parent / "idlib_2019_2020_winter.toml"
-    if flows is None or not flows.exists() or not path.exists():
+    sc = _winter_scenario(result)
+    if flows is None or not flows.exists() or sc is None:
         return []
     first, last = AUTUMN
-    sc = load_scenario(path).with_behaviour(**result.fixed, **result.values)
     if not sc.start < first <= last <= sc.end:
         return []
-    head = sc.spec.scenario.model_copy(update={"report_from": first})
-    sc = replace(sc, spec=sc.spec.model_copy(update={"scenario": head}))
-    sc = sc.truncated((last - sc.start).days + 1)
+    sc = sc.reporting_from(first).truncated((last - sc.start).days + 1)
     runs = []
     for s in replicate_seeds(19, seeds):
         r = simulate(sc, seed=s, population_scale=result.scale, summary=False)
@@ -641,10 +646,9 @@ def _between(dates: pd.Series, a, b) -> pd.Series:
 
 def winter_prediction(result: Fit, seeds: int = WINTER_SEEDS):
     """The winter 2019-20 scenario with the fitted parameters (nothing fitted to it)."""
-    path = result.scenario.path.parent / "idlib_2019_2020_winter.toml"
-    if not path.exists():
+    sc = _winter_scenario(result)
+    if sc is None:
         return None
-    sc = load_scenario(path).with_behaviour(**result.fixed, **result.values)
     runs = [
         simulate(sc, seed=s, population_scale=result.scale).daily
         for s in replicate_seeds(17, seeds)

@@ -190,7 +190,18 @@ class Scenario:
                 f"--days {days} ends on {end}, before the first reported day {self.report_from}; "
                 f"give at least {(self.report_from - self.start).days + 1} days"
             )
-        head = self.spec.scenario.model_copy(update={"end": end})
+        return self._with_scenario(end=end)
+
+    def reporting_from(self, first: date) -> Scenario:
+        """The same scenario counting and reporting from ``first`` (``report_from``); the
+        days before are simulated as a warm-up. ``first`` must lie in the period."""
+        if not self.start <= first <= self.end:
+            raise ValueError(f"{first} is outside the scenario period {self.start} to {self.end}")
+        return self._with_scenario(report_from=first)
+
+    def _with_scenario(self, **fields: Any) -> Scenario:
+        """A copy with these ``[scenario]`` fields changed (already checked by the caller)."""
+        head = self.spec.scenario.model_copy(update=fields)
         return replace(self, spec=self.spec.model_copy(update={"scenario": head}))
 
     def input_hashes(self) -> dict[str, str]:
