@@ -78,6 +78,15 @@ def end_and_peak(wide: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _at_peak(rows: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """``{place: {"people", "date"}}`` of the rows of :func:`end_and_peak` with a positive peak."""
+    return {
+        k: {"people": int(r.peak), "date": str(r.peak_date)}
+        for k, r in rows.iterrows()
+        if r.peak > 0
+    }
+
+
 def staying_summary(locations: pd.DataFrame, top: int = 8) -> dict[str, Any]:
     """Summary entries: where the displaced of this run are staying (net), at the end and at peak."""
     series = daily_series(locations)
@@ -88,11 +97,7 @@ def staying_summary(locations: pd.DataFrame, top: int = 8) -> dict[str, Any]:
     return {
         "staying_counted_from": first,
         "staying_at_end": {k: int(v) for k, v in end["end"].head(top).items() if v > 0},
-        "staying_at_peak": {
-            k: {"people": int(r.peak), "date": str(r.peak_date)}
-            for k, r in peak.head(top).iterrows()
-            if r.peak > 0
-        },
+        "staying_at_peak": _at_peak(peak.head(top)),
     }
 
 
@@ -110,11 +115,7 @@ def fled_from_summary(locations: pd.DataFrame, top: int = 8) -> dict[str, Any]:
     peak = net.sort_values("peak", ascending=False, kind="stable")
     return {
         "fled_counted_from": str(series["displaced_from"].index[0]),
-        "fled_from_at_peak": {
-            k: {"people": int(r.peak), "date": str(r.peak_date)}
-            for k, r in peak.head(top).iterrows()
-            if r.peak > 0
-        },
+        "fled_from_at_peak": _at_peak(peak.head(top)),
     }
 
 
