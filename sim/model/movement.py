@@ -46,7 +46,7 @@ from sim.model.population import (
     Population,
 )
 from sim.model.rng import below, below_ranges, uniforms
-from sim.model.rowsets import RowSet, sorted_unique
+from sim.model.rowsets import RowSet, sorted_unique, unique_inverse
 from sim.scenario.schema import Behaviour
 
 #: Flight from a place whose bound ``max(propensity) * hazard`` is above this compares each
@@ -530,9 +530,7 @@ class Movement:
             matrix, :func:`sim.model.behaviour.attractiveness`)."""
             if len(members) == 0:
                 return np.empty(0, dtype=np.intp)
-            keys, row = np.unique(
-                reach[members].astype(np.intp) * n + origin[members], return_inverse=True
-            )
+            keys, row = unique_inverse(reach[members].astype(np.intp) * n + origin[members])
             k, place = np.divmod(keys, n)
             prob = rules.attractiveness(
                 self.cost,
