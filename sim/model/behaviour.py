@@ -253,15 +253,11 @@ def _rank(group: np.ndarray, order_key: np.ndarray, tiebreak: np.ndarray) -> np.
     """
     group = np.asarray(group)
     order_key = np.asarray(order_key)
-    if (
-        len(group) < 2
-        or not np.issubdtype(order_key.dtype, np.floating)
-        or np.isnan(order_key).any()
-    ):
+    if len(group) < 2 or order_key.dtype.kind != "f" or np.isnan(order_key).any():
         return np.lexsort((tiebreak, order_key, group))
     order = np.argsort(order_key)
     g = group[order]
-    if np.issubdtype(g.dtype, np.integer) and g.min() >= 0 and g.max() <= _INT16_MAX:
+    if g.dtype.kind in "iu" and g.min() >= 0 and g.max() <= _INT16_MAX:
         g = g.astype(np.int16)  # a stable sort of 16-bit integers is a radix sort
     order = order[np.argsort(g, kind="stable")]
     g, k = group[order], order_key[order]
