@@ -126,13 +126,16 @@ def draw_shared(
     taken = ctx.Value("i", 0)  # in shared memory: the helper sees the same counter
 
     def draw_my_share() -> None:
-        while True:
-            with taken.get_lock():
-                i = taken.value
-                taken.value = i + 1
-            if i >= len(names):
-                return
-            draw_batch(folder, scenario, summary, (names[i],), tables)
+        from sim.outputs.maps import reusing_tables
+
+        with reusing_tables():  # maps of the same tables derive their series once
+            while True:
+                with taken.get_lock():
+                    i = taken.value
+                    taken.value = i + 1
+                if i >= len(names):
+                    return
+                draw_batch(folder, scenario, summary, (names[i],), tables)
 
     if len(names) < 2 or threading.active_count() != 1:
         draw_my_share()

@@ -23,8 +23,10 @@ Figures:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -89,6 +91,64 @@ def map_extent(bounds: Boundaries, pcodes: dict[str, str]) -> tuple[float, float
                 max(y1, b[3] + 0.03),
             )
     return (x0, x1, y0, y1)
+
+
+class _RunTables:
+    """What the maps derive from one run's locations table, each worked out once: the
+    daily series by place, a measure by sub-district, who holds what, the map's extent."""
+
+    def __init__(self, locations: pd.DataFrame, bounds: Boundaries, pcodes: dict[str, str]):
+        self.locations, self.bounds, self.pcodes = locations, bounds, dict(pcodes)
+        self._wide: dict[str, pd.DataFrame] = {}
+
+    @functools.cached_property
+    def series(self) -> dict[str, pd.DataFrame]:
+        return daily_series(self.locations)
+
+    def wide(self, measure: str) -> pd.DataFrame:
+        """``measure`` of :attr:`series` summed by sub-district (dates x pcodes, people)."""
+        if measure not in self._wide:
+            known = set(self.bounds.sub_districts)
+            self._wide[measure] = by_sub_district(self.series[measure], self.pcodes, known)
+        return self._wide[measure]
+
+    @functools.cached_property
+    def control(self) -> Control:
+        return Control(self.locations, self.pcodes)
+
+    @functools.cached_property
+    def extent(self) -> tuple[float, float, float, float]:
+        return map_extent(self.bounds, _modelled(self.locations, self.pcodes))
+
+
+#: While :func:`reusing_tables` is on: the :class:`_RunTables` of the last table mapped.
+_REUSED: list[_RunTables] | None = None
+
+
+@contextlib.contextmanager
+def reusing_tables() -> Iterator[None]:
+    """Within this block, maps of the same locations table (the same object, never changed
+    meanwhile) share what they derive from it (:class:`_RunTables`): the figures of a run
+    folder, drawn one after the other from the tables read once."""
+    global _REUSED
+    if _REUSED is not None:  # within an outer block: share with it
+        yield
+        return
+    _REUSED = []
+    try:
+        yield
+    finally:
+        _REUSED = None
+
+
+def _tables(locations: pd.DataFrame, bounds: Boundaries, pcodes: dict[str, str]) -> _RunTables:
+    if _REUSED is None:
+        return _RunTables(locations, bounds, pcodes)
+    for t in _REUSED:
+        if t.locations is locations and t.bounds is bounds and t.pcodes == pcodes:
+            return t
+    _REUSED[:] = [_RunTables(locations, bounds, pcodes)]
+    return _REUSED[0]
 
 
 def _modelled(locations: pd.DataFrame, pcodes: dict[str, str]) -> dict[str, str]:
@@ -303,27 +363,27 @@ def choropleth_pair(
     ``"staying_net"``: displaced people staying in the sub-district, net of those already
     there on the first reported day. Each sub-district's peak is its own highest day.
     """
-    series = daily_series(locations)
-    wide = by_sub_district(series[measure], pcodes, set(bounds.sub_districts))
+    run = _tables(locations, bounds, pcodes)
+    series, wide = run.series, run.wide(measure)
     first, last = str(series["staying"].index[0]), str(series["staying"].index[-1])
     end = wide.iloc[-1] if len(wide.columns) else pd.Series(dtype=float)
     peak = wide.max() if len(wide.columns) else pd.Series(dtype=float)
     vmax = float(max(peak.max() if len(peak) else 0, 1))
     colours = SEQ if measure == "displaced_from" else SEQ_BLUE
     cmap, norm, breaks = _norm(vmax, colours)
-    gov, cap = control_pcodes(locations, pcodes)
-    ext = map_extent(bounds, _modelled(locations, pcodes))
-    fig = P._new_figure(11.0, 7.6)
+    gov, cap = run.control.on()
+    ext = run.extent
+    fig = P._new_figure(11.0, 7.6, layout=None)
     axes = fig.subplots(1, 2)
     fl = P._day_label(pd.Timestamp(first).date(), year=True)
     ll = P._day_label(pd.Timestamp(last).date(), year=True)
-    for ax, vals, sub in (
+    shown = (
         (axes[0], end, f"On {ll} (end of the run)"),
         (axes[1], peak, "At each sub-district's peak (its own highest day)"),
-    ):
+    )
+    for ax, vals, sub in shown:
         draw_base(ax, bounds, vals.to_dict(), cmap, norm, gov, cap, extent=ext)
-        ax.set_title(sub, fontsize=P.LABEL_PT, loc="left")
-        _label_largest(fig, ax, bounds, vals)
+        ax.set_title(sub, fontsize=P.LABEL_PT, loc="left", y=1.0)
     if measure == "displaced_from":
         what = "Where the displaced come from: people away from their homes, by home sub-district"
         sub = (
@@ -338,9 +398,12 @@ def choropleth_pair(
         )
     label = "people away from home" if measure == "displaced_from" else "displaced staying (net)"
     handles = _legend_classes(breaks, cmap, label) + _control_handles()
-    P._frame(
+    bottom, top = P._frame(
         fig, what, title, subtitle=sub, note=ATTRIBUTION, legend_handles=handles, legend_ncols=6
     )
+    P._fit_grid(fig, [list(axes)], bottom, top)
+    for ax, vals, _sub in shown:  # where the maps are now: labels judged where they will be
+        _label_largest(fig, ax, bounds, vals)
     return fig
 
 
@@ -360,15 +423,18 @@ def flow_map(
     number (people one way minus the other, summed over the run). Sub-districts are shaded
     by the displaced staying there at the end (net, as :func:`choropleth_pair`).
     """
-    series = daily_series(locations)
-    wide = by_sub_district(series["staying_net"], pcodes, set(bounds.sub_districts))
+    run = _tables(locations, bounds, pcodes)
+    series, wide = run.series, run.wide("staying_net")
     end = wide.iloc[-1] if len(wide.columns) else pd.Series(dtype=float)
     cmap, norm, breaks = _norm(float(max(end.max() if len(end) else 0, 1)), SEQ_BLUE[:5])
-    gov, cap = control_pcodes(locations, pcodes)
-    ext = map_extent(bounds, _modelled(locations, pcodes))
+    gov, cap = run.control.on()
+    ext = run.extent
     last = locations.drop_duplicates("location", keep="last").set_index("location")
-    pos = {n: (float(r.lon), float(r.lat)) for n, r in last.iterrows()}
-    fig = P._new_figure(9.0, 9.6)
+    pos = {
+        n: (float(x), float(y))
+        for n, x, y in zip(last.index, last["lon"], last["lat"], strict=True)
+    }
+    fig = P._new_figure(9.0, 9.6, layout=None)
     ax = fig.add_subplot()
     draw_base(ax, bounds, end.to_dict(), cmap, norm, gov, cap, extent=ext)
 
@@ -384,7 +450,7 @@ def flow_map(
             continue
         s, t = (a, b) if v > 0 else (b, a)
         w = 0.6 + 7.0 * math.sqrt(abs(v) / big)
-        ax.add_patch(
+        ax.add_artist(  # not add_patch: the limits are set, no need to measure the arrow
             FancyArrowPatch(
                 pos[s], pos[t], arrowstyle=f"-|>,head_length={0.25 + w * 0.09:.2f},head_width={0.15 + w * 0.06:.2f}",
                 mutation_scale=12, linewidth=w, color=P.OKABE_ITO["vermillion"], alpha=0.85,
@@ -398,41 +464,45 @@ def flow_map(
             ax.plot([xa, xb], [ya, yb], color="black", lw=1.2, ls=(0, (1, 1.5)), zorder=6)
             ax.plot((xa + xb) / 2, (ya + yb) / 2, marker="x", color="black", ms=7, mew=2, zorder=7)
 
-    kinds = last["kind"]
+    kinds = last["kind"].to_dict()
+    camps = last["camp_capacity"].to_dict()
     labels, obstacles = [], []
+    # one line of markers per kind of place (a line per place costs a hundred artists)
+    styles = {
+        "camp": {"marker": "^", "ms": 8, "mfc": P.OKABE_ITO["green"], "mec": "black", "mew": 0.7, "zorder": 8},
+        "open": {"marker": "s", "ms": 7, "mfc": P.OKABE_ITO["blue"], "mec": "black", "zorder": 8},
+        "closed": {"marker": "s", "ms": 7, "mfc": "white", "mec": "black", "zorder": 8},
+        "cross": {"marker": "x", "ms": 7, "color": "#C00000", "mew": 2, "zorder": 9},
+        "town": {"marker": "o", "ms": 6, "mfc": "black", "mec": "white", "zorder": 8},
+        "place": {"marker": "o", "ms": 2.5, "color": "#444444", "zorder": 7},
+    }  # fmt: skip
+    points: dict[str, list[tuple[float, float]]] = {k: [] for k in styles}
     for n, (x, y) in pos.items():
         if not (ext[0] <= x <= ext[1] and ext[2] <= y <= ext[3]):
             continue
         k = kinds[n]
-        if k == "camp_cluster" or int(last.loc[n, "camp_capacity"]) > 0:
-            ax.plot(
-                x, y, marker="^", ms=8, mfc=P.OKABE_ITO["green"], mec="black", mew=0.7, zorder=8
-            )
+        if k == "camp_cluster" or int(camps[n]) > 0:
+            points["camp"].append((x, y))
             labels.append((x, y, n, 4.0))
             obstacles.append((x, y, 4.0))
         elif k == "crossing":
             closed = n in closed_crossings
-            ax.plot(
-                x,
-                y,
-                marker="s",
-                ms=7,
-                mfc="white" if closed else P.OKABE_ITO["blue"],
-                mec="black",
-                zorder=8,
-            )
+            points["closed" if closed else "open"].append((x, y))
             if closed:
-                ax.plot(x, y, marker="x", ms=7, color="#C00000", mew=2, zorder=9)
+                points["cross"].append((x, y))
             labels.append((x, y, n + (" (closed)" if closed else ""), 4.0))
             obstacles.append((x, y, 4.0))
         elif n in LANDMARKS:
-            ax.plot(x, y, marker="o", ms=6, mfc="black", mec="white", zorder=8)
+            points["town"].append((x, y))
             labels.insert(0, (x, y, LANDMARKS[n], 3.0))
             obstacles.append((x, y, 3.0))
         else:
-            ax.plot(x, y, marker="o", ms=2.5, color="#444444", zorder=7)
+            points["place"].append((x, y))
             obstacles.append((x, y, 1.5))
-    P._place_labels(fig, ax, labels, obstacles)
+    for k, style in styles.items():
+        if points[k]:
+            xs, ys = zip(*points[k], strict=True)
+            ax.plot(xs, ys, ls="", **style)
     handles = [
         Line2D([], [], color=P.OKABE_ITO["vermillion"], lw=4, label=f"net flow along a road (widest: {P.format_people(big)} people)"),
         Line2D([], [], color="black", lw=1.2, ls=(0, (1, 1.5)), marker="x", label="road closed in the scenario"),
@@ -444,7 +514,7 @@ def flow_map(
         *_control_handles(),
     ]  # fmt: skip
     first = P._day_label(pd.Timestamp(series["staying"].index[0]).date(), year=True)
-    P._frame(
+    bottom, top = P._frame(
         fig,
         "Where people went: net movements along the roads, and where they are staying",
         title,
@@ -456,6 +526,8 @@ def flow_map(
         legend_handles=handles,
         legend_ncols=3,
     )
+    P._fit_grid(fig, [[ax]], bottom, top)
+    P._place_labels(fig, ax, labels, obstacles)  # where the map is now
     return fig
 
 
@@ -471,12 +543,11 @@ def _staying_classes(
     """What a map of the displaced staying needs: the daily series by place, ``measure``
     ("staying" or "staying_net") by sub-district and day, colour classes spanning every day,
     the sub-districts held by the government, and the map's extent."""
-    series = daily_series(locations)
-    wide = by_sub_district(series[measure], pcodes, set(bounds.sub_districts))
+    run = _tables(locations, bounds, pcodes)
+    series, wide = run.series, run.wide(measure)
     vmax = float(max(wide.to_numpy().max() if wide.size else 0, 1))
-    gov, _ = control_pcodes(locations, pcodes)
-    ext = map_extent(bounds, _modelled(locations, pcodes))
-    return series, wide, _norm(vmax, SEQ_BLUE), gov, ext
+    gov, _ = run.control.on()
+    return series, wide, _norm(vmax, SEQ_BLUE), gov, run.extent
 
 
 @P.styled
@@ -502,21 +573,21 @@ def situation_small_multiples(
     picks = picks[-max_panels:]
     ncols = min(4, math.ceil(math.sqrt(len(picks))))
     nrows = math.ceil(len(picks) / ncols)
-    fig = P._new_figure(3.0 * ncols, 3.0 * nrows + 1.6)
+    fig = P._new_figure(3.0 * ncols, 3.0 * nrows + 1.6, layout=None)
     axes = [fig.add_subplot(nrows, ncols, k + 1) for k in range(len(picks))]
     totals = series["staying_net"].sum(axis=1)
-    control = Control(locations, pcodes)
+    control = _tables(locations, bounds, pcodes).control
     for ax, i in zip(axes, picks, strict=False):
         day = draw_day(
             ax, locations, bounds, pcodes, wide, i, cmap, norm, gov, ext, control=control
         )
         ax.set_title(
             f"{P._day_label(pd.Timestamp(day).date())}: {P.format_people(round(totals.iloc[i], -3))} staying",
-            fontsize=8, loc="left",
+            fontsize=8, loc="left", y=1.0,
         )  # fmt: skip
     every = "week" if step == 7 else f"{step // 7} weeks"
     first = P._day_label(pd.Timestamp(dates[0]).date(), year=True)
-    P._frame(
+    bottom, top = P._frame(
         fig,
         f"The situation every {every}: displaced people staying in each sub-district",
         title,
@@ -524,8 +595,13 @@ def situation_small_multiples(
         note=ATTRIBUTION,
         legend_handles=_legend_classes(breaks, cmap, "displaced staying (net)")
         + _control_handles(),
-        legend_ncols=6,
+        legend_ncols=6 if 3.0 * ncols > 10 else 5,  # six columns overflow a 9-inch figure
     )
+    grid = [
+        [axes[k] if k < len(axes) else None for k in range(r * ncols, (r + 1) * ncols)]
+        for r in range(nrows)
+    ]
+    P._fit_grid(fig, grid, bottom, top)
     return fig
 
 
@@ -543,13 +619,11 @@ def staying_day_map(
     classes span every day in ``locations``, so that days compare; hatched: captured by the day.
     """
     _, wide, (cmap, norm, breaks), gov, ext = _staying_classes(locations, bounds, pcodes, "staying")
-    fig = P._new_figure(8.0, 8.4)
+    fig = P._new_figure(8.0, 8.4, layout=None)
     ax = fig.add_subplot()
     day = draw_day(ax, locations, bounds, pcodes, wide, i, cmap, norm, gov, ext, names=True)
-    if wide.size:
-        _label_largest(fig, ax, bounds, wide.iloc[i])
     total = float(wide.iloc[i].sum()) if wide.size else 0.0
-    P._frame(
+    bottom, top = P._frame(
         fig,
         f"Displaced people staying in each sub-district on "
         f"{P._day_label(pd.Timestamp(day).date(), year=True)}: {P.format_people(round(total, -2))}",
@@ -560,6 +634,9 @@ def staying_day_map(
         legend_handles=_legend_classes(breaks, cmap, "displaced staying") + _control_handles(),
         legend_ncols=3,
     )
+    P._fit_grid(fig, [[ax]], bottom, top)
+    if wide.size:  # where the map is now
+        _label_largest(fig, ax, bounds, wide.iloc[i])
     return fig
 
 

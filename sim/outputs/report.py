@@ -122,7 +122,7 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
     from sim.outputs import plots as P
 
     dates = P._as_dates(daily["date"])
-    fig = P._new_figure(9.0, 5.4)
+    fig = P._new_figure(9.0, 5.4, layout=None)
     ax = fig.add_subplot()
     P._style_axes(ax)
     ys = [daily[c].to_numpy(float) for c, *_ in SETTINGS]
@@ -162,7 +162,7 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
         )
     if not full:
         full_text.append("No camp cluster's formal places were all taken.")
-    P._frame(
+    bottom, top = P._frame(
         fig,
         "Where the displaced are staying: camps, informal sites, host communities, on the move",
         title,
@@ -172,6 +172,7 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
         legend_handles=handles[::-1],
         legend_ncols=4,
     )
+    P._fit_grid(fig, [[ax]], bottom, top)
     return fig
 
 
@@ -191,8 +192,9 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
         ("winterisation_kits", "Winterisation kits", f"{std['winterisation_kits_per_household']:g} per household, months {std['winter_start_month']}-{std['winter_end_month']}"),
     )  # fmt: skip
     dates = P._as_dates(needs_daily["date"])
-    fig = P._new_figure(10.0, 6.6)
-    axes = fig.subplots(2, 3).ravel()
+    fig = P._new_figure(10.0, 6.6, layout=None)
+    grid = fig.subplots(2, 3)
+    axes = grid.ravel()
     for ax, (col, label, rule) in zip(axes, panels, strict=True):
         P._style_axes(ax)
         y = needs_daily[col].to_numpy(float)
@@ -216,14 +218,15 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
                 color=P.MUTED,
                 fontsize=8,
             )
-        ax.set_title(rule, fontsize=7.5, loc="left", color=P.MUTED)
-    P._frame(
+        ax.set_title(rule, fontsize=7.5, loc="left", color=P.MUTED, y=1.0)
+    bottom, top = P._frame(
         fig,
         "What the displaced need each day (whole zone, Sphere minimum standards)",
         title,
         subtitle="Each need is people times a standard of the scenario's [needs] table "
         "(Sphere Handbook 2018, cited in needs.csv's documentation and the report).",
     )
+    P._fit_grid(fig, grid, bottom, top)
     return fig
 
 
@@ -388,8 +391,9 @@ def draw_batch(
         "displaced_by_setting.png": lambda: displaced_by_setting(daily, summary.get("camps", []), title),
         "needs.png": needs_fig,
     }  # fmt: skip
-    for name in names:
-        _save(makers[name](), out / name)
+    with M.reusing_tables():
+        for name in names:
+            _save(makers[name](), out / name)
 
 
 # --------------------------------------------------------------------------------------
