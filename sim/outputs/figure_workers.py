@@ -57,8 +57,10 @@ def available() -> bool:
     return "fork" in mp.get_all_start_methods() and threading.active_count() == 1
 
 
-def _warm_up() -> None:
-    """Import Matplotlib and the figure modules and draw a scrap of text (loads the fonts)."""
+def _warm_up(scenario: Any = None) -> None:
+    """Import Matplotlib and the figure modules, draw a scrap of text (loads the fonts) and,
+    given the ``scenario``, make the run's empty figures
+    (:func:`sim.outputs.report.prepare_figures`)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -74,6 +76,10 @@ def _warm_up() -> None:
     fig.text(0.1, 0.5, "1 May 0.5M", fontsize=plots.TICK_PT, weight="bold")
     fig.text(0.1, 0.2, "1 May 0.5M", fontsize=plots.TICK_PT)
     fig.canvas.draw()
+    if scenario is not None:
+        from sim.outputs.report import prepare_figures
+
+        prepare_figures(scenario)
 
 
 def _send(conn: Connection, obj: Any) -> None:
@@ -87,7 +93,7 @@ def _worker(conn: Connection, folder: Path, scenario: Any, names: tuple[str, ...
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
     try:
         try:
-            _warm_up()
+            _warm_up(scenario)
         except Exception:  # noqa: BLE001 - a real problem shows again when drawing, reported then
             pass
         try:

@@ -373,8 +373,7 @@ def choropleth_pair(
     cmap, norm, breaks = _norm(vmax, colours)
     gov, cap = run.control.on()
     ext = run.extent
-    fig = P._new_figure(11.0, 7.6, layout=None)
-    axes = fig.subplots(1, 2)
+    fig, (axes,) = P._empty_figure(11.0, 7.6, 1, 2, grid_axis="", ticks=False)
     fl = P._day_label(pd.Timestamp(first).date(), year=True)
     ll = P._day_label(pd.Timestamp(last).date(), year=True)
     shown = (
@@ -434,8 +433,7 @@ def flow_map(
         n: (float(x), float(y))
         for n, x, y in zip(last.index, last["lon"], last["lat"], strict=True)
     }
-    fig = P._new_figure(9.0, 9.6, layout=None)
-    ax = fig.add_subplot()
+    fig, ((ax,),) = P._empty_figure(9.0, 9.6, grid_axis="", ticks=False)
     draw_base(ax, bounds, end.to_dict(), cmap, norm, gov, cap, extent=ext)
 
     if {"people_from_to", "people_to_from"} <= set(routes.columns):
@@ -550,6 +548,24 @@ def _staying_classes(
     return series, wide, _norm(vmax, SEQ_BLUE), gov, run.extent
 
 
+def _situation_panels(n_days: int, max_panels: int = 12) -> tuple[int, list[int], tuple[int, int]]:
+    """Days between panels, the days shown (0 = first reported) and (rows, columns) of
+    :func:`situation_small_multiples` for a run of ``n_days`` reported days."""
+    step = 7 * max(1, math.ceil(n_days / 7 / max_panels))
+    picks = list(range(step - 1, n_days, step))
+    if picks and n_days - 1 - picks[-1] < step // 2:
+        picks[-1] = n_days - 1  # the last day replaces a panel only a few days before it
+    elif not picks or picks[-1] != n_days - 1:
+        picks.append(n_days - 1)
+    picks = picks[-max_panels:]
+    ncols = min(4, math.ceil(math.sqrt(len(picks))))
+    return step, picks, (math.ceil(len(picks) / ncols), ncols)
+
+
+def _situation_size(nrows: int, ncols: int) -> tuple[float, float]:
+    return 3.0 * ncols, 3.0 * nrows + 1.6
+
+
 @P.styled
 def situation_small_multiples(
     locations: pd.DataFrame,
@@ -564,17 +580,13 @@ def situation_small_multiples(
         locations, bounds, pcodes, "staying_net"
     )
     dates = list(series["staying"].index)
-    step = 7 * max(1, math.ceil(len(dates) / 7 / max_panels))
-    picks = list(range(step - 1, len(dates), step))
-    if picks and len(dates) - 1 - picks[-1] < step // 2:
-        picks[-1] = len(dates) - 1  # the last day replaces a panel only a few days before it
-    elif not picks or picks[-1] != len(dates) - 1:
-        picks.append(len(dates) - 1)
-    picks = picks[-max_panels:]
-    ncols = min(4, math.ceil(math.sqrt(len(picks))))
-    nrows = math.ceil(len(picks) / ncols)
-    fig = P._new_figure(3.0 * ncols, 3.0 * nrows + 1.6, layout=None)
-    axes = [fig.add_subplot(nrows, ncols, k + 1) for k in range(len(picks))]
+    step, picks, (nrows, ncols) = _situation_panels(len(dates), max_panels)
+    fig, grid = P._empty_figure(
+        *_situation_size(nrows, ncols), nrows, ncols, grid_axis="", ticks=False
+    )
+    axes = list(grid.flat[: len(picks)])
+    for ax in grid.flat[len(picks) :]:
+        ax.set_visible(False)
     totals = series["staying_net"].sum(axis=1)
     control = _tables(locations, bounds, pcodes).control
     for ax, i in zip(axes, picks, strict=False):
@@ -597,11 +609,9 @@ def situation_small_multiples(
         + _control_handles(),
         legend_ncols=6 if 3.0 * ncols > 10 else 5,  # six columns overflow a 9-inch figure
     )
-    grid = [
-        [axes[k] if k < len(axes) else None for k in range(r * ncols, (r + 1) * ncols)]
-        for r in range(nrows)
-    ]
-    P._fit_grid(fig, grid, bottom, top)
+    P._fit_grid(
+        fig, [[ax if ax.get_visible() else None for ax in row] for row in grid], bottom, top
+    )
     return fig
 
 
@@ -619,8 +629,7 @@ def staying_day_map(
     classes span every day in ``locations``, so that days compare; hatched: captured by the day.
     """
     _, wide, (cmap, norm, breaks), gov, ext = _staying_classes(locations, bounds, pcodes, "staying")
-    fig = P._new_figure(8.0, 8.4, layout=None)
-    ax = fig.add_subplot()
+    fig, ((ax,),) = P._empty_figure(8.0, 8.4, grid_axis="", ticks=False)
     day = draw_day(ax, locations, bounds, pcodes, wide, i, cmap, norm, gov, ext, names=True)
     total = float(wide.iloc[i].sum()) if wide.size else 0.0
     bottom, top = P._frame(

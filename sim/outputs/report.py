@@ -122,9 +122,7 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
     from sim.outputs import plots as P
 
     dates = P._as_dates(daily["date"])
-    fig = P._new_figure(9.0, 5.4, layout=None)
-    ax = fig.add_subplot()
-    P._style_axes(ax)
+    fig, ((ax,),) = P._empty_figure(9.0, 5.4)
     ys = [daily[c].to_numpy(float) for c, *_ in SETTINGS]
     polys = ax.stackplot(
         dates, *ys, colors=[s[2] for s in SETTINGS], labels=[s[1] for s in SETTINGS], zorder=2
@@ -192,11 +190,9 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
         ("winterisation_kits", "Winterisation kits", f"{std['winterisation_kits_per_household']:g} per household, months {std['winter_start_month']}-{std['winter_end_month']}"),
     )  # fmt: skip
     dates = P._as_dates(needs_daily["date"])
-    fig = P._new_figure(10.0, 6.6, layout=None)
-    grid = fig.subplots(2, 3)
+    fig, grid = P._empty_figure(10.0, 6.6, 2, 3)
     axes = grid.ravel()
     for ax, (col, label, rule) in zip(axes, panels, strict=True):
-        P._style_axes(ax)
         y = needs_daily[col].to_numpy(float)
         if col == "food_kcal_per_day":
             y = y / 1e6  # millions: "1,000M kcal" reads badly
@@ -257,6 +253,29 @@ BATCHES: tuple[tuple[str, ...], tuple[str, ...]] = (
         "displaced_by_setting.png",
     ),
 )
+
+
+def prepare_figures(scenario: Any) -> None:
+    """Make the empty figures of a run of ``scenario`` now (:func:`sim.outputs.plots.prepare_panels`):
+    the figure worker's work while the model runs. Their sizes do not depend on the run's
+    numbers, except the camp plot's panels (prepared for the most, twelve) and the
+    situation map's (one per fortnight of the reported days)."""
+    from sim.outputs import maps as M
+    from sim.outputs import plots as P
+
+    P.prepare_panels(11.0, 2.35 * 3 + 1.9, 3, 4, sharex=True)  # camp_occupancy, 12 panels
+    P.prepare_panels(10.0, 6.6, 2, 3)  # needs
+    P.prepare_panels(9.0, 5.6)  # cumulative_displacement
+    P.prepare_panels(9.0, 5.6)  # displaced_by_district
+    P.prepare_panels(9.0, 5.4)  # displaced_by_setting
+    for _pair in ("map_displaced_from", "map_staying"):
+        P.prepare_panels(11.0, 7.6, 1, 2, grid_axis="", ticks=False)
+    P.prepare_panels(9.0, 9.6, grid_axis="", ticks=False)  # flow_map
+    start = getattr(scenario, "report_from", None) or getattr(scenario, "start", None)
+    end = getattr(scenario, "end", None)
+    if start is not None and end is not None and end >= start:
+        _step, _picks, (nrows, ncols) = M._situation_panels((end - start).days + 1)
+        P.prepare_panels(*M._situation_size(nrows, ncols), nrows, ncols, grid_axis="", ticks=False)
 
 
 def write_planner_outputs(
