@@ -57,10 +57,10 @@ def available() -> bool:
     return "fork" in mp.get_all_start_methods() and threading.active_count() == 1
 
 
-def _warm_up(scenario: Any = None) -> None:
+def _warm_up(scenario: Any = None, stop: Any = lambda: False) -> None:
     """Import Matplotlib and the figure modules, draw a scrap of text (loads the fonts) and,
-    given the ``scenario``, make the run's empty figures
-    (:func:`sim.outputs.report.prepare_figures`)."""
+    given the ``scenario``, prepare the run's figures until ``stop()`` is true
+    (:func:`sim.outputs.report.prepare_figures`: empty figures, measured labels)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -79,7 +79,7 @@ def _warm_up(scenario: Any = None) -> None:
     if scenario is not None:
         from sim.outputs.report import prepare_figures
 
-        prepare_figures(scenario)
+        prepare_figures(scenario, stop)
 
 
 def _send(conn: Connection, obj: Any) -> None:
@@ -93,7 +93,7 @@ def _worker(conn: Connection, folder: Path, scenario: Any, names: tuple[str, ...
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
     try:
         try:
-            _warm_up(scenario)
+            _warm_up(scenario, stop=conn.poll)  # stops preparing when the tables are there
         except Exception:  # noqa: BLE001 - a real problem shows again when drawing, reported then
             pass
         try:

@@ -31,11 +31,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.collections import LineCollection, PolyCollection
-from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.colors import BoundaryNorm, ListedColormap, to_rgba, to_rgba_array
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch
+from matplotlib.path import Path
 
 from sim.outputs import plots as P
 from sim.outputs.geo import Boundaries
@@ -178,6 +179,51 @@ def _overlaps(bbox: tuple[float, float, float, float], extent: tuple) -> bool:
     )
 
 
+#: An extent holding every sub-district (lon0, lon1, lat0, lat1).
+WHOLE_WORLD = (-180.0, 180.0, -90.0, 90.0)
+
+#: The sub-district rings of a map extent, as closed paths (see :func:`_rings_in`).
+_RINGS: dict[tuple[int, tuple[float, ...]], tuple[Boundaries, list[str], list[Path]]] = {}
+
+
+def _rings_in(
+    bounds: Boundaries, extent: tuple[float, float, float, float]
+) -> tuple[list[str], list[Path]]:
+    """The pcode and closed path of every ring of the sub-districts overlapping ``extent``,
+    made once per boundaries and extent (every map of a run draws the same rings)."""
+    key = (id(bounds), tuple(float(v) for v in extent))
+    hit = _RINGS.get(key)
+    if hit is None or hit[0] is not bounds:
+        pcodes, paths = [], []
+        for pc, sd in bounds.sub_districts.items():
+            if _overlaps(sd.bbox, extent):
+                for r in sd.rings:
+                    pcodes.append(pc)
+                    paths.append(Path(np.concatenate([r, r[:1]]), closed=True))
+        hit = _RINGS[key] = (bounds, pcodes, paths)
+    return hit[1], hit[2]
+
+
+def _faces(
+    pcodes: list[str], values: dict[str, float], cmap: Any, norm: Any, gov_pcodes: set[str]
+) -> np.ndarray:
+    """RGBA of each ring: government-held grey, else its sub-district's class colour (white
+    for none, light grey for a sub-district without a modelled place)."""
+    classes = {}
+    shaded = [pc for pc in dict.fromkeys(pcodes) if pc in values and pc not in gov_pcodes]
+    positive = [pc for pc in shaded if cmap is not None and values[pc] > 0]
+    if positive:  # one lookup for every shaded sub-district
+        colours = np.atleast_2d(cmap(norm(np.array([values[pc] for pc in positive], float))))
+        classes = dict(zip(positive, map(tuple, colours), strict=True))
+    white, no_data, gov = to_rgba("#FFFFFF"), to_rgba(NO_DATA), to_rgba(GOV_HELD)
+    return to_rgba_array(
+        [
+            gov if pc in gov_pcodes else classes.get(pc, white) if pc in values else no_data
+            for pc in pcodes
+        ]
+    )
+
+
 def draw_base(
     ax,
     bounds: Boundaries,
@@ -193,39 +239,31 @@ def draw_base(
     ``names`` labels the sea and Turkey (off for small panels)."""
     _setup_axes(ax, extent)
     values = values or {}
-    polys, faces = [], []
-    for pc, sd in bounds.sub_districts.items():
-        if not _overlaps(sd.bbox, extent):
-            continue
-        for r in sd.rings:
-            polys.append(r)
-            if pc in gov_pcodes:
-                faces.append(GOV_HELD)
-            elif pc in values and cmap is not None and values[pc] > 0:
-                faces.append(cmap(norm(values[pc])))
-            elif pc in values:
-                faces.append("#FFFFFF")
-            else:
-                faces.append(NO_DATA)
+    # the limits are set: nothing drawn here needs measuring (autolim=False)
+    pcodes, paths = _rings_in(bounds, extent)
+    faces = _faces(pcodes, values, cmap, norm, gov_pcodes)
     ax.add_collection(
-        PolyCollection(polys, facecolors=faces, edgecolors="#8C8C8C", linewidths=0.35, zorder=1)
+        PathCollection(paths, facecolors=faces, edgecolors="#8C8C8C", linewidths=0.35, zorder=1),
+        autolim=False,
     )
-    cap = [
-        r
-        for pc in sorted(captured_pcodes)
-        if pc in bounds.sub_districts
-        for r in bounds.sub_districts[pc].rings
-    ]
+    cap = []
+    if captured_pcodes:  # every ring of each, in pcode order
+        every = list(zip(*_rings_in(bounds, WHOLE_WORLD), strict=True))
+        cap = [path for pc in sorted(captured_pcodes) for p, path in every if p == pc]
     if cap:
         ax.add_collection(
-            PolyCollection(
+            PathCollection(
                 cap, facecolors="none", edgecolors=CAPTURED_EDGE, hatch="////", linewidths=1.1,
                 zorder=2,
-            )
+            ),
+            autolim=False,
         )  # fmt: skip
-    ax.add_collection(LineCollection(bounds.coast, colors=COAST, linewidths=0.9, zorder=3))
     ax.add_collection(
-        LineCollection(bounds.border, colors=BORDER, linewidths=1.6, linestyles=(0, (5, 2)), zorder=3)
+        LineCollection(bounds.coast, colors=COAST, linewidths=0.9, zorder=3), autolim=False
+    )
+    ax.add_collection(
+        LineCollection(bounds.border, colors=BORDER, linewidths=1.6, linestyles=(0, (5, 2)), zorder=3),
+        autolim=False,
     )  # fmt: skip
     style = {"fontsize": 7.5, "color": "#555555", "style": "italic", "zorder": 4}
     ax.text(36.3, 36.62, "TURKEY", ha="center", **style)
@@ -607,7 +645,7 @@ def situation_small_multiples(
         note=ATTRIBUTION,
         legend_handles=_legend_classes(breaks, cmap, "displaced staying (net)")
         + _control_handles(),
-        legend_ncols=6 if 3.0 * ncols > 10 else 5,  # six columns overflow a 9-inch figure
+        legend_ncols=6,  # fewer if they do not fit (_frame)
     )
     P._fit_grid(
         fig, [[ax if ax.get_visible() else None for ax in row] for row in grid], bottom, top

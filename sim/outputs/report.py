@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import html
 from collections.abc import Callable
@@ -255,27 +256,60 @@ BATCHES: tuple[tuple[str, ...], tuple[str, ...]] = (
 )
 
 
-def prepare_figures(scenario: Any) -> None:
-    """Make the empty figures of a run of ``scenario`` now (:func:`sim.outputs.plots.prepare_panels`):
-    the figure worker's work while the model runs. Their sizes do not depend on the run's
-    numbers, except the camp plot's panels (prepared for the most, twelve) and the
-    situation map's (one per fortnight of the reported days)."""
+def prepare_figures(scenario: Any, stop: Callable[[], bool] = lambda: False) -> None:
+    """Make now what the figures of a run of ``scenario`` need and its numbers do not
+    change: the empty figures (:func:`sim.outputs.plots.prepare_panels`: sizes from the
+    scenario; the camp plot's for the most panels, twelve), the measures of likely tick
+    labels and of the words every figure wraps, the maps' rings as paths. The figure
+    worker's work while the model runs; it stops between steps once ``stop()`` is true
+    (the run's tables are there: what is not made yet is made when needed).
+    """
     from sim.outputs import maps as M
     from sim.outputs import plots as P
 
-    P.prepare_panels(11.0, 2.35 * 3 + 1.9, 3, 4, sharex=True)  # camp_occupancy, 12 panels
-    P.prepare_panels(10.0, 6.6, 2, 3)  # needs
-    P.prepare_panels(9.0, 5.6)  # cumulative_displacement
-    P.prepare_panels(9.0, 5.6)  # displaced_by_district
-    P.prepare_panels(9.0, 5.4)  # displaced_by_setting
-    for _pair in ("map_displaced_from", "map_staying"):
-        P.prepare_panels(11.0, 7.6, 1, 2, grid_axis="", ticks=False)
-    P.prepare_panels(9.0, 9.6, grid_axis="", ticks=False)  # flow_map
     start = getattr(scenario, "report_from", None) or getattr(scenario, "start", None)
     end = getattr(scenario, "end", None)
-    if start is not None and end is not None and end >= start:
-        _step, _picks, (nrows, ncols) = M._situation_panels((end - start).days + 1)
-        P.prepare_panels(*M._situation_size(nrows, ncols), nrows, ncols, grid_axis="", ticks=False)
+    period = start is not None and end is not None and end >= start
+
+    def situation() -> None:
+        if period:
+            _step, _picks, (nrows, ncols) = M._situation_panels((end - start).days + 1)
+            P.prepare_panels(
+                *M._situation_size(nrows, ncols), nrows, ncols, grid_axis="", ticks=False
+            )
+
+    def rings() -> None:
+        bounds = load_boundaries()
+        M._rings_in(bounds, M.WHOLE_WORLD)  # those captured are drawn whole
+        pcodes = place_pcodes(getattr(scenario, "locations_file", None))
+        kinds: dict[str, str] = {}
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            places = pd.read_csv(scenario.locations_file, usecols=["name", "kind"])
+            kinds = dict(zip(places["name"].astype(str).str.strip(), places["kind"], strict=True))
+        shown = {
+            n: p for n, p in pcodes.items() if kinds.get(n) not in (None, "government", "abroad")
+        }
+        M._rings_in(bounds, M.map_extent(bounds, shown))
+
+    steps = (  # the slowest figures' first: those are drawn first
+        lambda: P.prepare_panels(11.0, 2.35 * 3 + 1.9, 3, 4),  # camp_occupancy
+        lambda: P.prepare_panels(9.0, 9.6, grid_axis="", ticks=False),  # flow_map
+        situation,
+        rings,
+        lambda: P.prepare_panels(10.0, 6.6, 2, 3),  # needs
+        lambda: P.prepare_panels(11.0, 7.6, 1, 2, grid_axis="", ticks=False),  # map_displaced_from
+        lambda: P.prepare_panels(11.0, 7.6, 1, 2, grid_axis="", ticks=False),  # map_staying
+        lambda: P.prepare_panels(9.0, 5.6),  # cumulative_displacement
+        lambda: P.prepare_panels(9.0, 5.4),  # displaced_by_setting
+        lambda: P.prepare_panels(9.0, 5.6),  # displaced_by_district
+        lambda: P.measure_labels(start, end) if period else None,
+        lambda: P._wrap(str(getattr(scenario, "title", "") or ""), 10.0, P.SCENARIO_PT),
+        lambda: P._wrap(M.ATTRIBUTION, 10.0, P.NOTE_PT),
+    )
+    for step in steps:
+        if stop():
+            return
+        step()
 
 
 def write_planner_outputs(
