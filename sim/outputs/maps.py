@@ -280,6 +280,17 @@ def draw_base(
         )
 
 
+def measure_place_labels(names: Sequence[str]) -> None:
+    """Measure now the labels the flow map may give these places (for later)."""
+    for name in [*names, *LANDMARKS.values()]:
+        for text in (name, f"{name} (closed)"):
+            P._text_size_pt(
+                text,
+                P.PLACE_LABEL_STYLE["fontsize"],
+                linespacing=P.PLACE_LABEL_STYLE["linespacing"],
+            )
+
+
 def _label_largest(fig: Figure, ax, bounds: Boundaries, vals: pd.Series, n: int = 6) -> None:
     """Name the ``n`` sub-districts with the largest values (pcode-indexed, people) on the
     map, each with its number rounded to hundreds."""
@@ -480,20 +491,12 @@ def flow_map(
     else:  # an older run folder: direction unknown, draw undirected widths
         net = routes.groupby(["from", "to"], sort=True)["people"].sum().astype(float)
     big = float(net.abs().max()) if len(net) else 0.0
-    arrows = 0
+    arrows = []  # (from, to, width in points), drawn once the map is placed
     for (a, b), v in net.sort_values(key=np.abs).items():
         if big <= 0 or abs(v) < 0.01 * big or a not in pos or b not in pos:
             continue
         s, t = (a, b) if v > 0 else (b, a)
-        w = 0.6 + 7.0 * math.sqrt(abs(v) / big)
-        ax.add_artist(  # not add_patch: the limits are set, no need to measure the arrow
-            FancyArrowPatch(
-                pos[s], pos[t], arrowstyle=f"-|>,head_length={0.25 + w * 0.09:.2f},head_width={0.15 + w * 0.06:.2f}",
-                mutation_scale=12, linewidth=w, color=P.OKABE_ITO["vermillion"], alpha=0.85,
-                shrinkA=4, shrinkB=6, zorder=5,
-            )
-        )  # fmt: skip
-        arrows += 1
+        arrows.append((pos[s], pos[t], 0.6 + 7.0 * math.sqrt(abs(v) / big)))
     for a, b in closed_roads:
         if a in pos and b in pos:
             (xa, ya), (xb, yb) = pos[a], pos[b]
@@ -556,15 +559,41 @@ def flow_map(
         title,
         subtitle=f"Arrows: people who travelled each road one way minus the other, {first} to the "
         "end of the run; width grows with the square root of the number. Shading: displaced people "
-        f"staying in each sub-district at the end, net of those there on {first}. {arrows} roads shown "
+        f"staying in each sub-district at the end, net of those there on {first}. {len(arrows)} roads shown "
         "(flows under 1% of the largest left out).",
         note=ATTRIBUTION,
         legend_handles=handles,
         legend_ncols=3,
     )
     P._fit_grid(fig, [[ax]], bottom, top)
+    ax.apply_aspect()
+    _flow_arrows(ax, arrows)
     P._place_labels(fig, ax, labels, obstacles)  # where the map is now
     return fig
+
+
+def _flow_arrows(ax, arrows: list[tuple[tuple[float, float], tuple[float, float], float]]) -> None:
+    """An arrow per (from, to, width in points), its ends 4 and 6 points short of the
+    places: the ends worked out here on the placed map (a straight line), not searched for
+    along the arrow's path by Matplotlib at the draw (``shrinkA``/``shrinkB``)."""
+    px = ax.get_figure().dpi / 72  # pixels per point
+    to_px = ax.transData
+    for start, end, w in arrows:
+        (ax_, ay), (bx, by) = to_px.transform([start, end])
+        length = math.hypot(bx - ax_, by - ay)
+        shrink = (4, 6)
+        if length > 10 * px:  # else too short to shorten: as drawn before, Matplotlib's
+            ux, uy = (bx - ax_) / length, (by - ay) / length
+            ends = [(ax_ + ux * 4 * px, ay + uy * 4 * px), (bx - ux * 6 * px, by - uy * 6 * px)]
+            start, end = to_px.inverted().transform(ends)
+            shrink = (0, 0)
+        ax.add_artist(  # not add_patch: the limits are set, no need to measure the arrow
+            FancyArrowPatch(
+                start, end, arrowstyle=f"-|>,head_length={0.25 + w * 0.09:.2f},head_width={0.15 + w * 0.06:.2f}",
+                mutation_scale=12, linewidth=w, color=P.OKABE_ITO["vermillion"], alpha=0.85,
+                shrinkA=shrink[0], shrinkB=shrink[1], zorder=5,
+            )
+        )  # fmt: skip
 
 
 def _staying_classes(

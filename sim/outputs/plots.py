@@ -1313,6 +1313,10 @@ def _nice(x: float) -> float:
     return k
 
 
+#: The text of a point's label (:func:`_place_labels`).
+PLACE_LABEL_STYLE = {"fontsize": 7, "color": INK, "linespacing": 1.1}
+
+
 def _place_labels(
     fig: Figure,
     ax: Axes,
@@ -1337,7 +1341,7 @@ def _place_labels(
     reach = spots[:, 2:3] * px
     markers = np.hstack([centres - reach, centres + reach])  # x0, y0, x1, y1
     box = ax.get_window_extent(renderer)
-    style = {"fontsize": 7, "color": INK, "linespacing": 1.1}
+    style = PLACE_LABEL_STYLE
 
     def overlap(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
         """Summed area of each box (rows x0, y0, x1, y1) shared with the others."""

@@ -305,6 +305,7 @@ def prepare_figures(scenario: Any, stop: Callable[[], bool] = lambda: False) -> 
         lambda: P.measure_labels(start, end) if period else None,
         lambda: P._wrap(str(getattr(scenario, "title", "") or ""), 10.0, P.SCENARIO_PT),
         lambda: P._wrap(M.ATTRIBUTION, 10.0, P.NOTE_PT),
+        lambda: M.measure_place_labels(place_pcodes(getattr(scenario, "locations_file", None))),
     )
     for step in steps:
         if stop():
@@ -326,6 +327,9 @@ def write_planner_outputs(
     (:class:`sim.outputs.figure_workers.FigureWorkers`, forked before the run) draw the figures
     while this process writes the tables; without them the figures are drawn here.
     """
+    if plots and workers is not None:  # the figures first: they take longest
+        (folder / "plots").mkdir(exist_ok=True)
+        workers.draw(summary)
     daily = pd.read_csv(folder / "daily.csv")
     locations = pd.read_csv(folder / "locations.csv")
 
@@ -343,8 +347,6 @@ def write_planner_outputs(
         places_geojson(subs, places, bounds, folder / "places.geojson")
 
     if plots and workers is not None:
-        (folder / "plots").mkdir(exist_ok=True)
-        workers.draw(summary)
         tables()
         workers.wait()
     elif plots:
