@@ -1,8 +1,10 @@
 """The figures of a run, drawn by a process forked before the simulation starts.
 
-A run is one simulation (one core) followed by about four CPU seconds of figures. Forked
-before the model is built, one process imports Matplotlib and loads the map boundaries on
-the other core while the model runs, then waits. Once the run's tables are written it is
+A run is one simulation (one core) followed by about three CPU seconds of figures. Forked
+before the model is built, one process imports Matplotlib, loads the map boundaries and
+prepares what the figures need and the run's numbers do not change (empty figures with their
+axes and ticks, the maps' rings, measured labels: :func:`sim.outputs.report.prepare_figures`)
+on the other core while the model runs, then waits. Once the run's tables are written it is
 sent the summary; it reads the tables, forks a helper (which inherits Matplotlib, the fonts
 and the tables: nothing is imported twice) and the two draw :data:`FIGURE_ORDER`, each
 taking the next figure not yet taken (the slowest first, so that both finish together),
@@ -25,10 +27,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-#: The run's figures, the slowest to draw first (CPU seconds at full scale, 2019 scenario:
-#: camp_occupancy 0.85, flow_map 0.6, situation_by_week 0.55, needs 0.45, each choropleth
-#: pair 0.4, the three line charts 0.25-0.3): two processes taking the next one in turn
-#: finish within a figure of each other.
+#: The run's figures, the slowest to draw first (CPU seconds at full scale, 2019 scenario,
+#: after the worker prepared them while the model ran: camp_occupancy 0.5, flow_map 0.4,
+#: situation_by_week 0.35, needs 0.3, each choropleth pair 0.25-0.3, the three line
+#: charts 0.2-0.3; 2.7 s in all): two processes taking the next one in turn finish within a
+#: small figure of each other.
 FIGURE_ORDER = (
     "camp_occupancy.png",
     "flow_map.png",

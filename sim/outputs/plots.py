@@ -597,6 +597,9 @@ def _fit_grid(
             x += PAD_IN + lefts[c]
             if ax is not None:
                 ax.set_position((x / fig_w, y / fig_h, width_in / fig_w, height_in / fig_h))
+                for axis in (ax.xaxis, ax.yaxis):
+                    if not axis.label.get_text():  # nothing to place: no measuring at the draw
+                        axis.set_label_coords(0.0, 0.0)
             x += width_in + rights[c] + PAD_IN
         y -= bottoms[r] + PAD_IN
 

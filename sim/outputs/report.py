@@ -235,10 +235,10 @@ def _save(fig: Figure, path: Path) -> Path:
 
 #: The run's figures in two batches of about equal drawing time: the second is drawn in a
 #: forked process while the first is drawn here (2 cores: about half the wall time).
-#: Balanced on CPU seconds measured at full scale (2019 scenario): camp_occupancy 1.15,
-#: flow_map 0.7, needs 0.65, situation_by_week 0.65, each choropleth pair 0.45, each of
-#: the three line charts 0.35: 2.6 s a batch (this process also writes needs.csv,
-#: weekly.csv and places.geojson meanwhile, 0.2 s).
+#: Balanced on CPU seconds measured at full scale (2019 scenario, nothing prepared):
+#: camp_occupancy 0.7, situation_by_week 0.5, flow_map 0.45, needs 0.4, each choropleth
+#: pair 0.3, the three line charts 0.25-0.3: 1.7 s a batch (this process also writes
+#: needs.csv, weekly.csv and places.geojson meanwhile, 0.2 s).
 BATCHES: tuple[tuple[str, ...], tuple[str, ...]] = (
     (
         "camp_occupancy.png",
