@@ -478,8 +478,9 @@ def _text_box_pt(
 def _text_size_pt(
     text: str, pt: float, weight: str = "normal", linespacing: float | None = None
 ) -> tuple[float, float]:
-    """(width, height) in points of ``text`` as drawn (:func:`_text_box_pt`)."""
-    return _text_box_pt(text, pt, weight, linespacing)[:2]
+    """(width, height) in points of ``text`` as drawn (:func:`_text_box_pt`, always called
+    with every argument: one cache key per text)."""
+    return _text_box_pt(text, float(pt), weight, linespacing)[:2]
 
 
 def measure_labels(first: date, last: date) -> None:
@@ -491,7 +492,7 @@ def measure_labels(first: date, last: date) -> None:
         for step in (1, 2, 2.5, 5):
             texts |= {format_people(k * step * 10**exponent) for k in range(11)}
     for text in sorted(texts):
-        _text_box_pt(text, TICK_PT)
+        _text_size_pt(text, TICK_PT)  # the call _axes_margins_pt makes (the same cache key)
 
 
 def _tick_labels(axis: Any) -> list[tuple[float, str]]:
@@ -545,7 +546,9 @@ def _axes_margins_pt(
             bottom += label_room
     for t in (ax.title, ax._left_title, ax._right_title):
         if t.get_text():  # on its baseline, axes.titlepad points above the axes
-            _w, h, depth = _text_box_pt(t.get_text(), t.get_fontsize(), t.get_fontweight())
+            _w, h, depth = _text_box_pt(
+                t.get_text(), float(t.get_fontsize()), t.get_fontweight(), None
+            )
             top = max(top, matplotlib.rcParams["axes.titlepad"] + h - depth)
     return left, right, bottom, top
 
