@@ -339,3 +339,17 @@ def test_fixed_layout_margins_are_those_the_labels_take():
     left, _right, bottom, _top = plots._axes_margins_pt(ax, box.width * pt, box.height * pt)
     assert abs(left - (box.x0 - tight.x0) * pt) < 1.0
     assert abs(bottom - (box.y0 - tight.y0) * pt) < 1.0
+
+
+def test_camps_full_within_days_of_each_other_are_named_apart():
+    from sim.outputs.report import displaced_by_setting
+
+    camps = [{"location": f"Camp cluster {k}", "full_from": DATES[2 + k % 3]} for k in range(7)]
+    fig = displaced_by_setting(make_daily(), camps, "T")
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(r) for t in fig.axes[0].texts if t.get_text().endswith(" full")]
+    assert len(boxes) == 7
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert min(a.x1, b.x1) <= max(a.x0, b.x0) or min(a.y1, b.y1) <= max(a.y0, b.y0)

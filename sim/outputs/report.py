@@ -136,18 +136,8 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
     first = str(daily["date"].iloc[0])
     from_start = [c["location"] for c in full if c["full_from"] <= first]
     later = [c for c in full if c["full_from"] > first]
-    for k, c in enumerate(later):
-        d = pd.Timestamp(c["full_from"])
-        ax.axvline(d, color="black", lw=0.8, ls=":", zorder=3)
-        ax.text(
-            d,
-            top * (1.22 - 0.07 * (k % 4)),
-            f" {c['location']} full",
-            fontsize=7,
-            va="bottom",
-            ha="left",
-            zorder=4,
-        )
+    for c in later:
+        ax.axvline(pd.Timestamp(c["full_from"]), color="black", lw=0.8, ls=":", zorder=3)
     P.format_date_axis(ax, dates[0], dates[-1], pad=0.01)
     P._format_people_axis(ax, "Displaced people (people, not movements)")
     ax.set_ylim(0, top * 1.45 + 1)
@@ -161,7 +151,7 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
         )
     if not full:
         full_text.append("No camp cluster's formal places were all taken.")
-    bottom, top = P._frame(
+    frame_bottom, frame_top = P._frame(
         fig,
         "Where the displaced are staying: camps, informal sites, host communities, on the move",
         title,
@@ -171,8 +161,40 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
         legend_handles=handles[::-1],
         legend_ncols=4,
     )
-    P._fit_grid(fig, [[ax]], bottom, top)
+    P._fit_grid(fig, [[ax]], frame_bottom, frame_top)
+    _full_labels(ax, later, top)
     return fig
+
+
+def _full_labels(ax: Any, camps: list[dict], top: float, rows: int = 9) -> None:
+    """Name each camp cluster at the top of its dotted line (the day it became full, in
+    date order), each label in the highest row where it clears the labels before it:
+    clusters full within days of each other no longer print over each other."""
+    import matplotlib.dates as mdates
+
+    from sim.outputs import plots as P
+
+    x0, x1 = ax.get_xlim()
+    width_pt = ax.get_position().width * ax.get_figure().get_figwidth() * 72
+    days_per_pt = (x1 - x0) / width_pt  # the axes are placed (_fit_grid)
+    ends: list[float] = []  # where each row's last label ends (days)
+    for c in camps:
+        day = float(mdates.date2num(pd.Timestamp(c["full_from"])))
+        text = f" {c['location']} full"
+        row = next((r for r, end in enumerate(ends) if end < day), len(ends))
+        if row == len(ends):
+            ends.append(0.0)
+        ends[row] = day + (P._text_size_pt(text, 7)[0] + 3) * days_per_pt
+        ax.text(
+            day,
+            top * (1.38 - 0.05 * (row % rows)),
+            text,
+            fontsize=7,
+            va="bottom",
+            ha="left",
+            zorder=4,
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.4, "alpha": 0.85},
+        )
 
 
 @_styled
