@@ -312,3 +312,36 @@ def test_maps_do_not_depend_on_the_order_a_set_of_pcodes_iterates_in():
         hatched = [c for c in ax.collections if c.get_hatch()]
         drawn.append([p.vertices.tobytes() for c in hatched for p in c.get_paths()])
     assert drawn[0] and drawn[0] == drawn[1]
+
+
+def _overlap(a, b, slack: float = 0.5) -> bool:
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > slack and min(a.y1, b.y1) - max(a.y0, b.y0) > slack
+
+
+def test_every_figure_keeps_its_text_on_the_page_and_apart(run_dir, monkeypatch):
+    """Laid out without a layout engine (_fit_grid): every axes with its tick labels, axis
+    labels, titles and legends inside the figure, clear of the other axes and of the title
+    block, legend and note of the figure."""
+    from sim.outputs import report
+
+    figures = {}
+    monkeypatch.setattr(report, "_save", lambda fig, path: figures.setdefault(path.name, fig))
+    sc = load_scenario(Path(json.loads((run_dir / "manifest.json").read_text())["scenario_file"]))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    report.draw_batch(run_dir, sc, summary, tuple(FIGURES))
+    assert sorted(figures) == sorted(FIGURES)
+    for name, fig in figures.items():
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        page = fig.bbox.padded(1)
+        panels = [ax.get_tightbbox(r) for ax in fig.axes if ax.get_visible()]
+        frame = [t.get_window_extent(r) for t in fig.texts if t.get_text()]
+        frame += [leg.get_window_extent(r) for leg in fig.legends]
+        if fig._suptitle is not None:
+            frame.append(fig._suptitle.get_window_extent(r))
+        for box in panels + frame:
+            assert page.x0 <= box.x0 and box.x1 <= page.x1, name
+            assert page.y0 <= box.y0 and box.y1 <= page.y1, name
+        for i, a in enumerate(panels):
+            assert not any(_overlap(a, b) for b in panels[i + 1 :]), name
+            assert not any(_overlap(a, b) for b in frame), name

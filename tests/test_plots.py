@@ -300,3 +300,56 @@ def test_title_and_observed_file_from_manifest(tmp_path):
     assert RunFolder(run).title_and_observed() == ("From manifest", obs)
     (run / "manifest.json").unlink()
     assert RunFolder(run).title_and_observed() == ("", None)
+
+
+def test_a_figure_prepared_ahead_is_drawn_to_the_same_bytes(tmp_path):
+    fresh = plots.save_png(plots.camp_occupancy(make_locations(), "T"), tmp_path / "a.png")
+    nrows, ncols = plots._grid(2)  # the two places with camps
+    try:
+        plots.prepare_panels(4.2 * ncols + 1.8, 2.35 * nrows + 1.9, nrows, ncols)
+        assert sum(map(len, plots._PREPARED.values())) == 1
+        prepared = plots.save_png(plots.camp_occupancy(make_locations(), "T"), tmp_path / "b.png")
+        assert sum(map(len, plots._PREPARED.values())) == 0  # taken, not made again
+    finally:
+        plots._PREPARED.clear()
+    assert prepared.read_bytes() == fresh.read_bytes()
+
+
+def test_png_holds_the_drawn_pixels_and_the_resolution(tmp_path):
+    from PIL import Image
+
+    fig = plots.cumulative_displacement(make_daily(), make_observed(), "T")
+    path = plots.save_png(fig, tmp_path / "f.png")
+    drawn = np.asarray(fig.canvas.buffer_rgba())
+    with Image.open(path) as im:
+        assert im.mode == "RGB"
+        assert round(im.info["dpi"][0]) == plots.DPI
+        assert (np.asarray(im) == drawn[..., :3]).all()
+    assert (drawn[..., 3] == 255).all()  # opaque: nothing lost with the alpha channel
+
+
+def test_fixed_layout_margins_are_those_the_labels_take():
+    """The margins _fit_grid leaves are what the drawn decorations take (to a pixel)."""
+    fig = plots.displaced_by_district(make_locations(), "T")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    box, tight = ax.get_window_extent(renderer), ax.get_tightbbox(renderer)
+    pt = 72 / fig.dpi
+    left, _right, bottom, _top = plots._axes_margins_pt(ax, box.width * pt, box.height * pt)
+    assert abs(left - (box.x0 - tight.x0) * pt) < 1.0
+    assert abs(bottom - (box.y0 - tight.y0) * pt) < 1.0
+
+
+def test_camps_full_within_days_of_each_other_are_named_apart():
+    from sim.outputs.report import displaced_by_setting
+
+    camps = [{"location": f"Camp cluster {k}", "full_from": DATES[2 + k % 3]} for k in range(7)]
+    fig = displaced_by_setting(make_daily(), camps, "T")
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(r) for t in fig.axes[0].texts if t.get_text().endswith(" full")]
+    assert len(boxes) == 7
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert min(a.x1, b.x1) <= max(a.x0, b.x0) or min(a.y1, b.y1) <= max(a.y0, b.y0)

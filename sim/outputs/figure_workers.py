@@ -1,8 +1,10 @@
 """The figures of a run, drawn by a process forked before the simulation starts.
 
-A run is one simulation (one core) followed by about four CPU seconds of figures. Forked
-before the model is built, one process imports Matplotlib and loads the map boundaries on
-the other core while the model runs, then waits. Once the run's tables are written it is
+A run is one simulation (one core) followed by about three CPU seconds of figures. Forked
+before the model is built, one process imports Matplotlib, loads the map boundaries and
+prepares what the figures need and the run's numbers do not change (empty figures with their
+axes and ticks, the maps' rings, measured labels: :func:`sim.outputs.report.prepare_figures`)
+on the other core while the model runs, then waits. Once the run's tables are written it is
 sent the summary; it reads the tables, forks a helper (which inherits Matplotlib, the fonts
 and the tables: nothing is imported twice) and the two draw :data:`FIGURE_ORDER`, each
 taking the next figure not yet taken (the slowest first, so that both finish together),
@@ -25,10 +27,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-#: The run's figures, the slowest to draw first (CPU seconds at full scale, 2019 scenario:
-#: camp_occupancy 0.85, flow_map 0.6, situation_by_week 0.55, needs 0.45, each choropleth
-#: pair 0.4, the three line charts 0.25-0.3): two processes taking the next one in turn
-#: finish within a figure of each other.
+#: The run's figures, the slowest to draw first (CPU seconds at full scale, 2019 scenario,
+#: after the worker prepared them while the model ran: camp_occupancy 0.5, flow_map 0.4,
+#: situation_by_week 0.35, needs 0.3, each choropleth pair 0.25-0.3, the three line
+#: charts 0.2-0.3; 2.7 s in all): two processes taking the next one in turn finish within a
+#: small figure of each other.
 FIGURE_ORDER = (
     "camp_occupancy.png",
     "flow_map.png",
@@ -57,8 +60,10 @@ def available() -> bool:
     return "fork" in mp.get_all_start_methods() and threading.active_count() == 1
 
 
-def _warm_up() -> None:
-    """Import Matplotlib and the figure modules and draw a scrap of text (loads the fonts)."""
+def _warm_up(scenario: Any = None, stop: Any = lambda: False) -> None:
+    """Import Matplotlib and the figure modules, draw a scrap of text (loads the fonts) and,
+    given the ``scenario``, prepare the run's figures until ``stop()`` is true
+    (:func:`sim.outputs.report.prepare_figures`: empty figures, measured labels)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -74,6 +79,10 @@ def _warm_up() -> None:
     fig.text(0.1, 0.5, "1 May 0.5M", fontsize=plots.TICK_PT, weight="bold")
     fig.text(0.1, 0.2, "1 May 0.5M", fontsize=plots.TICK_PT)
     fig.canvas.draw()
+    if scenario is not None:
+        from sim.outputs.report import prepare_figures
+
+        prepare_figures(scenario, stop)
 
 
 def _send(conn: Connection, obj: Any) -> None:
@@ -87,7 +96,7 @@ def _worker(conn: Connection, folder: Path, scenario: Any, names: tuple[str, ...
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
     try:
         try:
-            _warm_up()
+            _warm_up(scenario, stop=conn.poll)  # stops preparing when the tables are there
         except Exception:  # noqa: BLE001 - a real problem shows again when drawing, reported then
             pass
         try:
@@ -127,13 +136,16 @@ def draw_shared(
     taken = ctx.Value("i", 0)  # in shared memory: the helper sees the same counter
 
     def draw_my_share() -> None:
-        while True:
-            with taken.get_lock():
-                i = taken.value
-                taken.value = i + 1
-            if i >= len(names):
-                return
-            draw_batch(folder, scenario, summary, (names[i],), tables)
+        from sim.outputs.maps import reusing_tables
+
+        with reusing_tables():  # maps of the same tables derive their series once
+            while True:
+                with taken.get_lock():
+                    i = taken.value
+                    taken.value = i + 1
+                if i >= len(names):
+                    return
+                draw_batch(folder, scenario, summary, (names[i],), tables)
 
     if len(names) < 2 or threading.active_count() != 1:
         draw_my_share()

@@ -23,17 +23,20 @@ Figures:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.collections import LineCollection, PolyCollection
-from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.colors import BoundaryNorm, ListedColormap, to_rgba, to_rgba_array
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch
+from matplotlib.path import Path
 
 from sim.outputs import plots as P
 from sim.outputs.geo import Boundaries
@@ -91,6 +94,64 @@ def map_extent(bounds: Boundaries, pcodes: dict[str, str]) -> tuple[float, float
     return (x0, x1, y0, y1)
 
 
+class _RunTables:
+    """What the maps derive from one run's locations table, each worked out once: the
+    daily series by place, a measure by sub-district, who holds what, the map's extent."""
+
+    def __init__(self, locations: pd.DataFrame, bounds: Boundaries, pcodes: dict[str, str]):
+        self.locations, self.bounds, self.pcodes = locations, bounds, dict(pcodes)
+        self._wide: dict[str, pd.DataFrame] = {}
+
+    @functools.cached_property
+    def series(self) -> dict[str, pd.DataFrame]:
+        return daily_series(self.locations)
+
+    def wide(self, measure: str) -> pd.DataFrame:
+        """``measure`` of :attr:`series` summed by sub-district (dates x pcodes, people)."""
+        if measure not in self._wide:
+            known = set(self.bounds.sub_districts)
+            self._wide[measure] = by_sub_district(self.series[measure], self.pcodes, known)
+        return self._wide[measure]
+
+    @functools.cached_property
+    def control(self) -> Control:
+        return Control(self.locations, self.pcodes)
+
+    @functools.cached_property
+    def extent(self) -> tuple[float, float, float, float]:
+        return map_extent(self.bounds, _modelled(self.locations, self.pcodes))
+
+
+#: While :func:`reusing_tables` is on: the :class:`_RunTables` of the last table mapped.
+_REUSED: list[_RunTables] | None = None
+
+
+@contextlib.contextmanager
+def reusing_tables() -> Iterator[None]:
+    """Within this block, maps of the same locations table (the same object, never changed
+    meanwhile) share what they derive from it (:class:`_RunTables`): the figures of a run
+    folder, drawn one after the other from the tables read once."""
+    global _REUSED
+    if _REUSED is not None:  # within an outer block: share with it
+        yield
+        return
+    _REUSED = []
+    try:
+        yield
+    finally:
+        _REUSED = None
+
+
+def _tables(locations: pd.DataFrame, bounds: Boundaries, pcodes: dict[str, str]) -> _RunTables:
+    if _REUSED is None:
+        return _RunTables(locations, bounds, pcodes)
+    for t in _REUSED:
+        if t.locations is locations and t.bounds is bounds and t.pcodes == pcodes:
+            return t
+    _REUSED[:] = [_RunTables(locations, bounds, pcodes)]
+    return _REUSED[0]
+
+
 def _modelled(locations: pd.DataFrame, pcodes: dict[str, str]) -> dict[str, str]:
     """The pcodes of the places the zone is made of (government cities are context only)."""
     # one row per place (its last: as a dict of every row keeps the last), not per place-day
@@ -118,6 +179,51 @@ def _overlaps(bbox: tuple[float, float, float, float], extent: tuple) -> bool:
     )
 
 
+#: An extent holding every sub-district (lon0, lon1, lat0, lat1).
+WHOLE_WORLD = (-180.0, 180.0, -90.0, 90.0)
+
+#: The sub-district rings of a map extent, as closed paths (see :func:`_rings_in`).
+_RINGS: dict[tuple[int, tuple[float, ...]], tuple[Boundaries, list[str], list[Path]]] = {}
+
+
+def _rings_in(
+    bounds: Boundaries, extent: tuple[float, float, float, float]
+) -> tuple[list[str], list[Path]]:
+    """The pcode and closed path of every ring of the sub-districts overlapping ``extent``,
+    made once per boundaries and extent (every map of a run draws the same rings)."""
+    key = (id(bounds), tuple(float(v) for v in extent))
+    hit = _RINGS.get(key)
+    if hit is None or hit[0] is not bounds:
+        pcodes, paths = [], []
+        for pc, sd in bounds.sub_districts.items():
+            if _overlaps(sd.bbox, extent):
+                for r in sd.rings:
+                    pcodes.append(pc)
+                    paths.append(Path(np.concatenate([r, r[:1]]), closed=True))
+        hit = _RINGS[key] = (bounds, pcodes, paths)
+    return hit[1], hit[2]
+
+
+def _faces(
+    pcodes: list[str], values: dict[str, float], cmap: Any, norm: Any, gov_pcodes: set[str]
+) -> np.ndarray:
+    """RGBA of each ring: government-held grey, else its sub-district's class colour (white
+    for none, light grey for a sub-district without a modelled place)."""
+    classes = {}
+    shaded = [pc for pc in dict.fromkeys(pcodes) if pc in values and pc not in gov_pcodes]
+    positive = [pc for pc in shaded if cmap is not None and values[pc] > 0]
+    if positive:  # one lookup for every shaded sub-district
+        colours = np.atleast_2d(cmap(norm(np.array([values[pc] for pc in positive], float))))
+        classes = dict(zip(positive, map(tuple, colours), strict=True))
+    white, no_data, gov = to_rgba("#FFFFFF"), to_rgba(NO_DATA), to_rgba(GOV_HELD)
+    return to_rgba_array(
+        [
+            gov if pc in gov_pcodes else classes.get(pc, white) if pc in values else no_data
+            for pc in pcodes
+        ]
+    )
+
+
 def draw_base(
     ax,
     bounds: Boundaries,
@@ -133,39 +239,31 @@ def draw_base(
     ``names`` labels the sea and Turkey (off for small panels)."""
     _setup_axes(ax, extent)
     values = values or {}
-    polys, faces = [], []
-    for pc, sd in bounds.sub_districts.items():
-        if not _overlaps(sd.bbox, extent):
-            continue
-        for r in sd.rings:
-            polys.append(r)
-            if pc in gov_pcodes:
-                faces.append(GOV_HELD)
-            elif pc in values and cmap is not None and values[pc] > 0:
-                faces.append(cmap(norm(values[pc])))
-            elif pc in values:
-                faces.append("#FFFFFF")
-            else:
-                faces.append(NO_DATA)
+    # the limits are set: nothing drawn here needs measuring (autolim=False)
+    pcodes, paths = _rings_in(bounds, extent)
+    faces = _faces(pcodes, values, cmap, norm, gov_pcodes)
     ax.add_collection(
-        PolyCollection(polys, facecolors=faces, edgecolors="#8C8C8C", linewidths=0.35, zorder=1)
+        PathCollection(paths, facecolors=faces, edgecolors="#8C8C8C", linewidths=0.35, zorder=1),
+        autolim=False,
     )
-    cap = [
-        r
-        for pc in sorted(captured_pcodes)
-        if pc in bounds.sub_districts
-        for r in bounds.sub_districts[pc].rings
-    ]
+    cap = []
+    if captured_pcodes:  # every ring of each, in pcode order
+        every = list(zip(*_rings_in(bounds, WHOLE_WORLD), strict=True))
+        cap = [path for pc in sorted(captured_pcodes) for p, path in every if p == pc]
     if cap:
         ax.add_collection(
-            PolyCollection(
+            PathCollection(
                 cap, facecolors="none", edgecolors=CAPTURED_EDGE, hatch="////", linewidths=1.1,
                 zorder=2,
-            )
+            ),
+            autolim=False,
         )  # fmt: skip
-    ax.add_collection(LineCollection(bounds.coast, colors=COAST, linewidths=0.9, zorder=3))
     ax.add_collection(
-        LineCollection(bounds.border, colors=BORDER, linewidths=1.6, linestyles=(0, (5, 2)), zorder=3)
+        LineCollection(bounds.coast, colors=COAST, linewidths=0.9, zorder=3), autolim=False
+    )
+    ax.add_collection(
+        LineCollection(bounds.border, colors=BORDER, linewidths=1.6, linestyles=(0, (5, 2)), zorder=3),
+        autolim=False,
     )  # fmt: skip
     style = {"fontsize": 7.5, "color": "#555555", "style": "italic", "zorder": 4}
     ax.text(36.3, 36.62, "TURKEY", ha="center", **style)
@@ -180,6 +278,17 @@ def draw_base(
             style="italic",
             zorder=4,
         )
+
+
+def measure_place_labels(names: Sequence[str]) -> None:
+    """Measure now the labels the flow map may give these places (for later)."""
+    for name in [*names, *LANDMARKS.values()]:
+        for text in (name, f"{name} (closed)"):
+            P._text_size_pt(
+                text,
+                P.PLACE_LABEL_STYLE["fontsize"],
+                linespacing=P.PLACE_LABEL_STYLE["linespacing"],
+            )
 
 
 def _label_largest(fig: Figure, ax, bounds: Boundaries, vals: pd.Series, n: int = 6) -> None:
@@ -303,27 +412,26 @@ def choropleth_pair(
     ``"staying_net"``: displaced people staying in the sub-district, net of those already
     there on the first reported day. Each sub-district's peak is its own highest day.
     """
-    series = daily_series(locations)
-    wide = by_sub_district(series[measure], pcodes, set(bounds.sub_districts))
+    run = _tables(locations, bounds, pcodes)
+    series, wide = run.series, run.wide(measure)
     first, last = str(series["staying"].index[0]), str(series["staying"].index[-1])
     end = wide.iloc[-1] if len(wide.columns) else pd.Series(dtype=float)
     peak = wide.max() if len(wide.columns) else pd.Series(dtype=float)
     vmax = float(max(peak.max() if len(peak) else 0, 1))
     colours = SEQ if measure == "displaced_from" else SEQ_BLUE
     cmap, norm, breaks = _norm(vmax, colours)
-    gov, cap = control_pcodes(locations, pcodes)
-    ext = map_extent(bounds, _modelled(locations, pcodes))
-    fig = P._new_figure(11.0, 7.6)
-    axes = fig.subplots(1, 2)
+    gov, cap = run.control.on()
+    ext = run.extent
+    fig, (axes,) = P._empty_figure(11.0, 7.6, 1, 2, grid_axis="", ticks=False)
     fl = P._day_label(pd.Timestamp(first).date(), year=True)
     ll = P._day_label(pd.Timestamp(last).date(), year=True)
-    for ax, vals, sub in (
+    shown = (
         (axes[0], end, f"On {ll} (end of the run)"),
         (axes[1], peak, "At each sub-district's peak (its own highest day)"),
-    ):
+    )
+    for ax, vals, sub in shown:
         draw_base(ax, bounds, vals.to_dict(), cmap, norm, gov, cap, extent=ext)
-        ax.set_title(sub, fontsize=P.LABEL_PT, loc="left")
-        _label_largest(fig, ax, bounds, vals)
+        ax.set_title(sub, fontsize=P.LABEL_PT, loc="left", y=1.0)
     if measure == "displaced_from":
         what = "Where the displaced come from: people away from their homes, by home sub-district"
         sub = (
@@ -338,9 +446,12 @@ def choropleth_pair(
         )
     label = "people away from home" if measure == "displaced_from" else "displaced staying (net)"
     handles = _legend_classes(breaks, cmap, label) + _control_handles()
-    P._frame(
+    bottom, top = P._frame(
         fig, what, title, subtitle=sub, note=ATTRIBUTION, legend_handles=handles, legend_ncols=6
     )
+    P._fit_grid(fig, [list(axes)], bottom, top)
+    for ax, vals, _sub in shown:  # where the maps are now: labels judged where they will be
+        _label_largest(fig, ax, bounds, vals)
     return fig
 
 
@@ -360,16 +471,18 @@ def flow_map(
     number (people one way minus the other, summed over the run). Sub-districts are shaded
     by the displaced staying there at the end (net, as :func:`choropleth_pair`).
     """
-    series = daily_series(locations)
-    wide = by_sub_district(series["staying_net"], pcodes, set(bounds.sub_districts))
+    run = _tables(locations, bounds, pcodes)
+    series, wide = run.series, run.wide("staying_net")
     end = wide.iloc[-1] if len(wide.columns) else pd.Series(dtype=float)
     cmap, norm, breaks = _norm(float(max(end.max() if len(end) else 0, 1)), SEQ_BLUE[:5])
-    gov, cap = control_pcodes(locations, pcodes)
-    ext = map_extent(bounds, _modelled(locations, pcodes))
+    gov, cap = run.control.on()
+    ext = run.extent
     last = locations.drop_duplicates("location", keep="last").set_index("location")
-    pos = {n: (float(r.lon), float(r.lat)) for n, r in last.iterrows()}
-    fig = P._new_figure(9.0, 9.6)
-    ax = fig.add_subplot()
+    pos = {
+        n: (float(x), float(y))
+        for n, x, y in zip(last.index, last["lon"], last["lat"], strict=True)
+    }
+    fig, ((ax,),) = P._empty_figure(9.0, 9.6, grid_axis="", ticks=False)
     draw_base(ax, bounds, end.to_dict(), cmap, norm, gov, cap, extent=ext)
 
     if {"people_from_to", "people_to_from"} <= set(routes.columns):
@@ -378,61 +491,57 @@ def flow_map(
     else:  # an older run folder: direction unknown, draw undirected widths
         net = routes.groupby(["from", "to"], sort=True)["people"].sum().astype(float)
     big = float(net.abs().max()) if len(net) else 0.0
-    arrows = 0
+    arrows = []  # (from, to, width in points), drawn once the map is placed
     for (a, b), v in net.sort_values(key=np.abs).items():
         if big <= 0 or abs(v) < 0.01 * big or a not in pos or b not in pos:
             continue
         s, t = (a, b) if v > 0 else (b, a)
-        w = 0.6 + 7.0 * math.sqrt(abs(v) / big)
-        ax.add_patch(
-            FancyArrowPatch(
-                pos[s], pos[t], arrowstyle=f"-|>,head_length={0.25 + w * 0.09:.2f},head_width={0.15 + w * 0.06:.2f}",
-                mutation_scale=12, linewidth=w, color=P.OKABE_ITO["vermillion"], alpha=0.85,
-                shrinkA=4, shrinkB=6, zorder=5,
-            )
-        )  # fmt: skip
-        arrows += 1
+        arrows.append((pos[s], pos[t], 0.6 + 7.0 * math.sqrt(abs(v) / big)))
     for a, b in closed_roads:
         if a in pos and b in pos:
             (xa, ya), (xb, yb) = pos[a], pos[b]
             ax.plot([xa, xb], [ya, yb], color="black", lw=1.2, ls=(0, (1, 1.5)), zorder=6)
             ax.plot((xa + xb) / 2, (ya + yb) / 2, marker="x", color="black", ms=7, mew=2, zorder=7)
 
-    kinds = last["kind"]
+    kinds = last["kind"].to_dict()
+    camps = last["camp_capacity"].to_dict()
     labels, obstacles = [], []
+    # one line of markers per kind of place (a line per place costs a hundred artists)
+    styles = {
+        "camp": {"marker": "^", "ms": 8, "mfc": P.OKABE_ITO["green"], "mec": "black", "mew": 0.7, "zorder": 8},
+        "open": {"marker": "s", "ms": 7, "mfc": P.OKABE_ITO["blue"], "mec": "black", "zorder": 8},
+        "closed": {"marker": "s", "ms": 7, "mfc": "white", "mec": "black", "zorder": 8},
+        "cross": {"marker": "x", "ms": 7, "color": "#C00000", "mew": 2, "zorder": 9},
+        "town": {"marker": "o", "ms": 6, "mfc": "black", "mec": "white", "zorder": 8},
+        "place": {"marker": "o", "ms": 2.5, "color": "#444444", "zorder": 7},
+    }  # fmt: skip
+    points: dict[str, list[tuple[float, float]]] = {k: [] for k in styles}
     for n, (x, y) in pos.items():
         if not (ext[0] <= x <= ext[1] and ext[2] <= y <= ext[3]):
             continue
         k = kinds[n]
-        if k == "camp_cluster" or int(last.loc[n, "camp_capacity"]) > 0:
-            ax.plot(
-                x, y, marker="^", ms=8, mfc=P.OKABE_ITO["green"], mec="black", mew=0.7, zorder=8
-            )
+        if k == "camp_cluster" or int(camps[n]) > 0:
+            points["camp"].append((x, y))
             labels.append((x, y, n, 4.0))
             obstacles.append((x, y, 4.0))
         elif k == "crossing":
             closed = n in closed_crossings
-            ax.plot(
-                x,
-                y,
-                marker="s",
-                ms=7,
-                mfc="white" if closed else P.OKABE_ITO["blue"],
-                mec="black",
-                zorder=8,
-            )
+            points["closed" if closed else "open"].append((x, y))
             if closed:
-                ax.plot(x, y, marker="x", ms=7, color="#C00000", mew=2, zorder=9)
+                points["cross"].append((x, y))
             labels.append((x, y, n + (" (closed)" if closed else ""), 4.0))
             obstacles.append((x, y, 4.0))
         elif n in LANDMARKS:
-            ax.plot(x, y, marker="o", ms=6, mfc="black", mec="white", zorder=8)
+            points["town"].append((x, y))
             labels.insert(0, (x, y, LANDMARKS[n], 3.0))
             obstacles.append((x, y, 3.0))
         else:
-            ax.plot(x, y, marker="o", ms=2.5, color="#444444", zorder=7)
+            points["place"].append((x, y))
             obstacles.append((x, y, 1.5))
-    P._place_labels(fig, ax, labels, obstacles)
+    for k, style in styles.items():
+        if points[k]:
+            xs, ys = zip(*points[k], strict=True)
+            ax.plot(xs, ys, ls="", **style)
     handles = [
         Line2D([], [], color=P.OKABE_ITO["vermillion"], lw=4, label=f"net flow along a road (widest: {P.format_people(big)} people)"),
         Line2D([], [], color="black", lw=1.2, ls=(0, (1, 1.5)), marker="x", label="road closed in the scenario"),
@@ -444,19 +553,47 @@ def flow_map(
         *_control_handles(),
     ]  # fmt: skip
     first = P._day_label(pd.Timestamp(series["staying"].index[0]).date(), year=True)
-    P._frame(
+    bottom, top = P._frame(
         fig,
         "Where people went: net movements along the roads, and where they are staying",
         title,
         subtitle=f"Arrows: people who travelled each road one way minus the other, {first} to the "
         "end of the run; width grows with the square root of the number. Shading: displaced people "
-        f"staying in each sub-district at the end, net of those there on {first}. {arrows} roads shown "
+        f"staying in each sub-district at the end, net of those there on {first}. {len(arrows)} roads shown "
         "(flows under 1% of the largest left out).",
         note=ATTRIBUTION,
         legend_handles=handles,
         legend_ncols=3,
     )
+    P._fit_grid(fig, [[ax]], bottom, top)
+    ax.apply_aspect()
+    _flow_arrows(ax, arrows)
+    P._place_labels(fig, ax, labels, obstacles)  # where the map is now
     return fig
+
+
+def _flow_arrows(ax, arrows: list[tuple[tuple[float, float], tuple[float, float], float]]) -> None:
+    """An arrow per (from, to, width in points), its ends 4 and 6 points short of the
+    places: the ends worked out here on the placed map (a straight line), not searched for
+    along the arrow's path by Matplotlib at the draw (``shrinkA``/``shrinkB``)."""
+    px = ax.get_figure().dpi / 72  # pixels per point
+    to_px = ax.transData
+    for start, end, w in arrows:
+        (ax_, ay), (bx, by) = to_px.transform([start, end])
+        length = math.hypot(bx - ax_, by - ay)
+        shrink = (4, 6)
+        if length > 10 * px:  # else too short to shorten: as drawn before, Matplotlib's
+            ux, uy = (bx - ax_) / length, (by - ay) / length
+            ends = [(ax_ + ux * 4 * px, ay + uy * 4 * px), (bx - ux * 6 * px, by - uy * 6 * px)]
+            start, end = to_px.inverted().transform(ends)
+            shrink = (0, 0)
+        ax.add_artist(  # not add_patch: the limits are set, no need to measure the arrow
+            FancyArrowPatch(
+                start, end, arrowstyle=f"-|>,head_length={0.25 + w * 0.09:.2f},head_width={0.15 + w * 0.06:.2f}",
+                mutation_scale=12, linewidth=w, color=P.OKABE_ITO["vermillion"], alpha=0.85,
+                shrinkA=shrink[0], shrinkB=shrink[1], zorder=5,
+            )
+        )  # fmt: skip
 
 
 def _staying_classes(
@@ -471,12 +608,29 @@ def _staying_classes(
     """What a map of the displaced staying needs: the daily series by place, ``measure``
     ("staying" or "staying_net") by sub-district and day, colour classes spanning every day,
     the sub-districts held by the government, and the map's extent."""
-    series = daily_series(locations)
-    wide = by_sub_district(series[measure], pcodes, set(bounds.sub_districts))
+    run = _tables(locations, bounds, pcodes)
+    series, wide = run.series, run.wide(measure)
     vmax = float(max(wide.to_numpy().max() if wide.size else 0, 1))
-    gov, _ = control_pcodes(locations, pcodes)
-    ext = map_extent(bounds, _modelled(locations, pcodes))
-    return series, wide, _norm(vmax, SEQ_BLUE), gov, ext
+    gov, _ = run.control.on()
+    return series, wide, _norm(vmax, SEQ_BLUE), gov, run.extent
+
+
+def _situation_panels(n_days: int, max_panels: int = 12) -> tuple[int, list[int], tuple[int, int]]:
+    """Days between panels, the days shown (0 = first reported) and (rows, columns) of
+    :func:`situation_small_multiples` for a run of ``n_days`` reported days."""
+    step = 7 * max(1, math.ceil(n_days / 7 / max_panels))
+    picks = list(range(step - 1, n_days, step))
+    if picks and n_days - 1 - picks[-1] < step // 2:
+        picks[-1] = n_days - 1  # the last day replaces a panel only a few days before it
+    elif not picks or picks[-1] != n_days - 1:
+        picks.append(n_days - 1)
+    picks = picks[-max_panels:]
+    ncols = min(4, math.ceil(math.sqrt(len(picks))))
+    return step, picks, (math.ceil(len(picks) / ncols), ncols)
+
+
+def _situation_size(nrows: int, ncols: int) -> tuple[float, float]:
+    return 3.0 * ncols, 3.0 * nrows + 1.6
 
 
 @P.styled
@@ -493,30 +647,26 @@ def situation_small_multiples(
         locations, bounds, pcodes, "staying_net"
     )
     dates = list(series["staying"].index)
-    step = 7 * max(1, math.ceil(len(dates) / 7 / max_panels))
-    picks = list(range(step - 1, len(dates), step))
-    if picks and len(dates) - 1 - picks[-1] < step // 2:
-        picks[-1] = len(dates) - 1  # the last day replaces a panel only a few days before it
-    elif not picks or picks[-1] != len(dates) - 1:
-        picks.append(len(dates) - 1)
-    picks = picks[-max_panels:]
-    ncols = min(4, math.ceil(math.sqrt(len(picks))))
-    nrows = math.ceil(len(picks) / ncols)
-    fig = P._new_figure(3.0 * ncols, 3.0 * nrows + 1.6)
-    axes = [fig.add_subplot(nrows, ncols, k + 1) for k in range(len(picks))]
+    step, picks, (nrows, ncols) = _situation_panels(len(dates), max_panels)
+    fig, grid = P._empty_figure(
+        *_situation_size(nrows, ncols), nrows, ncols, grid_axis="", ticks=False
+    )
+    axes = list(grid.flat[: len(picks)])
+    for ax in grid.flat[len(picks) :]:
+        ax.set_visible(False)
     totals = series["staying_net"].sum(axis=1)
-    control = Control(locations, pcodes)
+    control = _tables(locations, bounds, pcodes).control
     for ax, i in zip(axes, picks, strict=False):
         day = draw_day(
             ax, locations, bounds, pcodes, wide, i, cmap, norm, gov, ext, control=control
         )
         ax.set_title(
             f"{P._day_label(pd.Timestamp(day).date())}: {P.format_people(round(totals.iloc[i], -3))} staying",
-            fontsize=8, loc="left",
+            fontsize=8, loc="left", y=1.0,
         )  # fmt: skip
     every = "week" if step == 7 else f"{step // 7} weeks"
     first = P._day_label(pd.Timestamp(dates[0]).date(), year=True)
-    P._frame(
+    bottom, top = P._frame(
         fig,
         f"The situation every {every}: displaced people staying in each sub-district",
         title,
@@ -524,7 +674,10 @@ def situation_small_multiples(
         note=ATTRIBUTION,
         legend_handles=_legend_classes(breaks, cmap, "displaced staying (net)")
         + _control_handles(),
-        legend_ncols=6,
+        legend_ncols=6,  # fewer if they do not fit (_frame)
+    )
+    P._fit_grid(
+        fig, [[ax if ax.get_visible() else None for ax in row] for row in grid], bottom, top
     )
     return fig
 
@@ -543,13 +696,10 @@ def staying_day_map(
     classes span every day in ``locations``, so that days compare; hatched: captured by the day.
     """
     _, wide, (cmap, norm, breaks), gov, ext = _staying_classes(locations, bounds, pcodes, "staying")
-    fig = P._new_figure(8.0, 8.4)
-    ax = fig.add_subplot()
+    fig, ((ax,),) = P._empty_figure(8.0, 8.4, grid_axis="", ticks=False)
     day = draw_day(ax, locations, bounds, pcodes, wide, i, cmap, norm, gov, ext, names=True)
-    if wide.size:
-        _label_largest(fig, ax, bounds, wide.iloc[i])
     total = float(wide.iloc[i].sum()) if wide.size else 0.0
-    P._frame(
+    bottom, top = P._frame(
         fig,
         f"Displaced people staying in each sub-district on "
         f"{P._day_label(pd.Timestamp(day).date(), year=True)}: {P.format_people(round(total, -2))}",
@@ -560,6 +710,9 @@ def staying_day_map(
         legend_handles=_legend_classes(breaks, cmap, "displaced staying") + _control_handles(),
         legend_ncols=3,
     )
+    P._fit_grid(fig, [[ax]], bottom, top)
+    if wide.size:  # where the map is now
+        _label_largest(fig, ax, bounds, wide.iloc[i])
     return fig
 
 

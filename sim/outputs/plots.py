@@ -19,6 +19,8 @@ from __future__ import annotations
 import functools
 import math
 import re
+import struct
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
@@ -32,6 +34,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
@@ -56,8 +59,8 @@ __all__ = [
 ]
 
 DPI = 150
-#: zlib level of the PNGs: 3 writes them about 40% faster than Pillow's default 6 for files
-#: about 1% larger (measured on the 2019 run's figures)
+#: zlib level of the run's PNGs (:func:`write_png`): 3 writes them about twice as fast as
+#: level 6 for files about 10% larger (measured on the 2019 run's figures)
 PNG_COMPRESS_LEVEL = 3
 PLOT_FILES = (
     "cumulative_displacement.png",
@@ -169,12 +172,11 @@ def save_png(
     """Write ``fig`` as a PNG of :data:`DPI` dots per inch, with no timestamp (identical
     figures give identical bytes).
 
-    ``compress_level``: zlib level (:data:`PNG_COMPRESS_LEVEL`), or None for Pillow's own
-    (what ``savefig`` writes: the same bytes as ``fig.savefig(path, dpi=DPI,
-    metadata={"Software": None})``).
+    ``compress_level``: zlib level (:data:`PNG_COMPRESS_LEVEL`) of :func:`write_png`, or
+    None for Pillow's PNG (what ``savefig`` writes: the same bytes as ``fig.savefig(path,
+    dpi=DPI, metadata={"Software": None})``).
 
-    Drawn once: the canvas runs the figure's layout engine and renders in one pass, then
-    the pixels are written as ``savefig`` would write them (``matplotlib.image.imsave``).
+    Drawn once: the canvas runs the figure's layout engine and renders in one pass.
     ``savefig`` itself draws a figure with a layout engine twice (a silent pass for the
     layout, then the real one): the same pixels for about a third more time.
 
@@ -184,6 +186,8 @@ def save_png(
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     fig.dpi = DPI
     canvas.draw()
+    if compress_level is not None:
+        return write_png(np.asarray(canvas.buffer_rgba()), path, DPI, compress_level)
     mpl_image.imsave(
         path,
         canvas.buffer_rgba(),
@@ -191,8 +195,40 @@ def save_png(
         origin="upper",
         dpi=fig.dpi,
         metadata={"Software": None},
-        pil_kwargs=None if compress_level is None else {"compress_level": compress_level},
     )
+    return Path(path)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_png(
+    rgba: np.ndarray, path: Path | str, dpi: float = DPI, compress_level: int = PNG_COMPRESS_LEVEL
+) -> Path:
+    """Write an image (rows x columns x RGBA, 8 bits, opaque: a figure's canvas) as an RGB
+    PNG with its resolution and nothing else (identical pixels give identical bytes).
+
+    Rows unfiltered, then zlib at ``compress_level``: a figure's flat colours compress as
+    well as with Pillow's per-row filter choice (whose trial of five filters per row takes
+    most of Pillow's time), in about 60% of its time. The alpha channel is dropped: a
+    figure on a white background is opaque.
+    """
+    height, width = rgba.shape[:2]
+    rows = np.empty((height, 1 + 3 * width), np.uint8)
+    rows[:, 0] = 0  # filter type None
+    rows[:, 1:].reshape(height, width, 3)[...] = rgba[..., :3]
+    per_metre = round(dpi / 0.0254)
+    data = b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
+            _png_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),
+            _png_chunk(b"IDAT", zlib.compress(rows.data, compress_level)),
+            _png_chunk(b"IEND", b""),
+        )
+    )
+    Path(path).write_bytes(data)
     return Path(path)
 
 
@@ -201,6 +237,88 @@ def _new_figure(width: float, height: float, layout: str | None = "constrained")
     fig = Figure(figsize=(width, height), dpi=DPI, layout=layout)
     FigureCanvasAgg(fig)
     return fig
+
+
+# --------------------------------------------------------------------------------------
+# Figures prepared before their data exist
+# --------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+#: Empty figures (a figure and its axes, their ticks made) prepared ahead, by what they are:
+#: a figure worker makes the run's while the model runs (:func:`prepare`), and a figure
+#: function takes one (:func:`_made`) instead of making it. Axes and ticks are a third
+#: of the drawing time of a plot of small panels, and do not depend on the run's numbers.
+_PREPARED: dict[tuple[Any, ...], list[Any]] = {}
+
+#: Ticks made per axis (x, y) when a figure is prepared: as many as the run's figures label
+#: (a date axis up to 7, people up to 8; one not needed is never drawn, one more is made
+#: at the draw).
+_TICKS_MADE = (7, 8)
+
+
+def _made(key: tuple[Any, ...], make: Callable[[], T]) -> T:
+    """A prepared ``make()`` of this ``key`` (once), else ``make()`` now: the same figure
+    either way (``make`` runs in the same style, and drawing changes nothing it made)."""
+    stock = _PREPARED.get(key)
+    return stock.pop() if stock else make()
+
+
+def prepare(key: tuple[Any, ...], make: Callable[[], Any]) -> None:
+    """Make one ``make()`` now (in the project's :data:`STYLE`) for :func:`_made` later."""
+    with matplotlib.rc_context(STYLE):
+        _PREPARED.setdefault(key, []).append(make())
+
+
+def _panels(
+    width: float,
+    height: float,
+    nrows: int = 1,
+    ncols: int = 1,
+    sharex: bool = False,
+    grid_axis: str = "y",
+    ticks: bool = True,
+) -> tuple[Figure, np.ndarray]:
+    """An empty figure ``width`` x ``height`` inches of ``nrows`` x ``ncols`` axes (an
+    array of rows), placed later (:func:`_fit_grid`): a light grid along ``grid_axis``
+    and, with ``ticks``, the tick marks and labels made now rather than at the first
+    draw (each made as a copy of the first: the same ticks, sooner)."""
+    fig = _new_figure(width, height, layout=None)
+    axes = fig.subplots(nrows, ncols, sharex=sharex, squeeze=False)
+    for ax in axes.flat:
+        _style_axes(ax, grid_axis)
+        if ticks:
+            ax.xaxis.get_major_ticks(_TICKS_MADE[0])
+            ax.yaxis.get_major_ticks(_TICKS_MADE[1])
+    return fig, axes
+
+
+def _empty_figure(
+    width: float,
+    height: float,
+    nrows: int = 1,
+    ncols: int = 1,
+    sharex: bool = False,
+    grid_axis: str = "y",
+    ticks: bool = True,
+) -> tuple[Figure, np.ndarray]:
+    """:func:`_panels` of these arguments, prepared ahead if it was (:func:`prepare_panels`)."""
+    args = (float(width), float(height), nrows, ncols, sharex, grid_axis, ticks)
+    return _made(("panels", *args), lambda: _panels(*args))
+
+
+def prepare_panels(
+    width: float,
+    height: float,
+    nrows: int = 1,
+    ncols: int = 1,
+    sharex: bool = False,
+    grid_axis: str = "y",
+    ticks: bool = True,
+) -> None:
+    """Make :func:`_panels` of these arguments now, for the figure that will ask for it."""
+    args = (float(width), float(height), nrows, ncols, sharex, grid_axis, ticks)
+    prepare(("panels", *args), lambda: _panels(*args))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -270,19 +388,24 @@ def _frame(
             t = fig.text(x, y, body, **style)
         y -= (t.get_window_extent(renderer).height / fig.dpi + 0.05) / h
     if legend_handles:
-        leg = fig.legend(
-            handles=list(legend_handles),
-            loc="upper left",
-            bbox_to_anchor=(x, y),
-            bbox_transform=fig.transFigure,
-            ncols=legend_ncols,
-            fontsize=LEGEND_PT,
-            frameon=False,
-            borderaxespad=0.0,
-            borderpad=0.0,
-        )
-        leg.set_in_layout(False)
-        y -= (leg.get_window_extent(renderer).height / fig.dpi + 0.04) / h
+        for ncols in range(max(1, legend_ncols), 0, -1):  # fewer columns if it overflows
+            leg = fig.legend(
+                handles=list(legend_handles),
+                loc="upper left",
+                bbox_to_anchor=(x, y),
+                bbox_transform=fig.transFigure,
+                ncols=ncols,
+                fontsize=LEGEND_PT,
+                frameon=False,
+                borderaxespad=0.0,
+                borderpad=0.0,
+            )
+            leg.set_in_layout(False)
+            extent = leg.get_window_extent(renderer)
+            if ncols == 1 or extent.width / fig.dpi <= text_w:
+                break
+            leg.remove()
+        y -= (extent.height / fig.dpi + 0.04) / h
     top = y - 0.04 / h
     bottom = 0.0
     if note:
@@ -319,6 +442,169 @@ def _frame_height(
     if note:
         h += 0.06 + 0.06 + len(_wrap(note, text_w, NOTE_PT)) * NOTE_PT * 1.17 / 72
     return h
+
+
+# --------------------------------------------------------------------------------------
+# Fixed layout: the margins constrained layout would find, worked out from the text
+# --------------------------------------------------------------------------------------
+
+#: Room around each axes' decorations, inches (constrained layout's ``w_pad``/``h_pad``).
+PAD_IN = 3 / 72
+
+
+@functools.lru_cache(maxsize=1)
+def _measuring_figure() -> Figure:
+    fig = Figure(figsize=(1, 1), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_box_pt(
+    text: str, pt: float, weight: str = "normal", linespacing: float | None = None
+) -> tuple[float, float, float]:
+    """(width, height, depth below the baseline) in points of ``text`` (lines split at
+    newlines) as drawn at :data:`DPI`: Matplotlib's own text layout on a scrap figure
+    (cached)."""
+    fig = _measuring_figure()
+    t = fig.text(0, 0, text, fontsize=pt, fontweight=weight, va="baseline")
+    if linespacing is not None:
+        t.set_linespacing(linespacing)
+    bb = t.get_window_extent(fig.canvas.get_renderer())
+    t.remove()
+    return bb.width * 72 / DPI, bb.height * 72 / DPI, -bb.y0 * 72 / DPI
+
+
+def _text_size_pt(
+    text: str, pt: float, weight: str = "normal", linespacing: float | None = None
+) -> tuple[float, float]:
+    """(width, height) in points of ``text`` as drawn (:func:`_text_box_pt`, always called
+    with every argument: one cache key per text)."""
+    return _text_box_pt(text, float(pt), weight, linespacing)[:2]
+
+
+def measure_labels(first: date, last: date) -> None:
+    """Measure now the tick labels a run from ``first`` to ``last`` is likely to show (dates
+    of the period, months, round numbers of people), for :func:`_fit_grid` later."""
+    days = pd.date_range(first, last, freq="D")
+    texts = {_day_label(d.date()) for d in days} | {f"{d:%b}" for d in days}
+    for exponent in range(7):
+        for step in (1, 2, 2.5, 5):
+            texts |= {format_people(k * step * 10**exponent) for k in range(11)}
+    for text in sorted(texts):
+        _text_size_pt(text, TICK_PT)  # the call _axes_margins_pt makes (the same cache key)
+
+
+def _tick_labels(axis: Any) -> list[tuple[float, str]]:
+    """(fraction along the axis, label) of the labelled major ticks of ``axis`` in its view,
+    as the next draw will label them (the same calls, so cached labels are reused)."""
+    if not axis._major_tick_kw.get("label1On", True) or not axis.get_visible():
+        return []
+    lo, hi = axis.get_view_interval()
+    locs = axis.get_majorticklocs()
+    labels = axis.get_major_formatter().format_ticks(locs)
+    span = (hi - lo) or 1.0
+    out = []
+    for x, text in zip(locs, labels, strict=True):
+        f = (x - lo) / span
+        if text and -1e-9 <= f <= 1 + 1e-9:
+            out.append((float(f), text))
+    return out
+
+
+def _axes_margins_pt(
+    ax: Axes, width_pt: float, height_pt: float
+) -> tuple[float, float, float, float]:
+    """Room in points that the decorations of ``ax`` take beyond its box (left, right,
+    bottom, top): tick labels, axis labels and titles, measured as they will be drawn, for
+    axes ``width_pt`` x ``height_pt``. What constrained layout measures with a draw, from
+    the text."""
+    left = right = bottom = top = 0.0
+    for axis in (ax.xaxis, ax.yaxis):
+        ticks = _tick_labels(axis)
+        tick = axis.majorTicks[0]  # every tick is styled as the first
+        pt = tick.label1.get_fontsize()
+        room = tick.get_pad() + tick.get_tick_padding()  # axes to tick label, as drawn
+        label = axis.label.get_text() if axis.label.get_visible() else ""
+        label_room = 0.0
+        if label:
+            label_room = axis.labelpad + _text_size_pt(label, axis.label.get_fontsize())[1]
+        if axis is ax.yaxis:
+            width = max((_text_size_pt(t, pt)[0] for _f, t in ticks), default=-room)
+            left = max(left, room + width + label_room)
+            for f, text in ticks[:1] + ticks[-1:]:  # a label centred near an end stands out
+                half = _text_size_pt(text, pt)[1] / 2
+                top = max(top, half - (1 - f) * height_pt)
+                bottom = max(bottom, half - f * height_pt)
+        else:
+            if ticks:
+                bottom = max(bottom, room + max(_text_size_pt(t, pt)[1] for _f, t in ticks))
+                f, text = ticks[-1]
+                right = max(right, _text_size_pt(text, pt)[0] / 2 - (1 - f) * width_pt)
+                f, text = ticks[0]
+                left = max(left, _text_size_pt(text, pt)[0] / 2 - f * width_pt)
+            bottom += label_room
+    for t in (ax.title, ax._left_title, ax._right_title):
+        if t.get_text():  # on its baseline, axes.titlepad points above the axes
+            _w, h, depth = _text_box_pt(
+                t.get_text(), float(t.get_fontsize()), t.get_fontweight(), None
+            )
+            top = max(top, matplotlib.rcParams["axes.titlepad"] + h - depth)
+    return left, right, bottom, top
+
+
+def _fit_grid(
+    fig: Figure,
+    grid: Sequence[Sequence[Axes | None]],
+    bottom: float,
+    top: float,
+    left_in: float = 0.0,
+    right_in: float = 0.0,
+) -> None:
+    """Place a grid of axes (rows of columns; None: an empty cell) between ``bottom`` and
+    ``top`` (figure fractions, as :func:`_frame` returns them), ``left_in``/``right_in``
+    inches from the figure's sides: equal cells, each column's and row's margins the room
+    its tick labels, axis labels and titles take (:func:`_axes_margins_pt`) plus
+    :data:`PAD_IN`. The layout constrained layout finds, without its two extra passes
+    over every tick label of every axes; axes with a fixed aspect then shrink into their
+    cell (centred), as they do there.
+    """
+    fig_w, fig_h = fig.get_size_inches()
+    nrows, ncols = len(grid), max(len(row) for row in grid)
+    cells = [[row[c] if c < len(row) else None for c in range(ncols)] for row in grid]
+    width_in = (fig_w - left_in - right_in) / ncols - 2 * PAD_IN  # first guesses
+    height_in = (top - bottom) * fig_h / nrows - 2 * PAD_IN
+    for _ in range(2):  # a label standing out at an end depends on the axes' size
+        margins = [
+            [
+                _axes_margins_pt(ax, width_in * 72, height_in * 72)
+                if ax is not None
+                else (0.0,) * 4
+                for ax in row
+            ]
+            for row in cells
+        ]
+        lefts = [max(margins[r][c][0] for r in range(nrows)) / 72 for c in range(ncols)]
+        rights = [max(margins[r][c][1] for r in range(nrows)) / 72 for c in range(ncols)]
+        room = fig_w - left_in - right_in - sum(lefts) - sum(rights) - 2 * PAD_IN * ncols
+        width_in = room / ncols
+        bottoms = [max(m[2] for m in row) / 72 for row in margins]
+        tops = [max(m[3] for m in row) / 72 for row in margins]
+        room = (top - bottom) * fig_h - sum(bottoms) - sum(tops) - 2 * PAD_IN * nrows
+        height_in = room / nrows
+    y = top * fig_h
+    for r, row in enumerate(cells):
+        y -= PAD_IN + tops[r] + height_in
+        x = left_in
+        for c, ax in enumerate(row):
+            x += PAD_IN + lefts[c]
+            if ax is not None:
+                ax.set_position((x / fig_w, y / fig_h, width_in / fig_w, height_in / fig_h))
+                for axis in (ax.xaxis, ax.yaxis):
+                    if not axis.label.get_text():  # nothing to place: no measuring at the draw
+                        axis.set_label_coords(0.0, 0.0)
+            x += width_in + rights[c] + PAD_IN
+        y -= bottoms[r] + PAD_IN
 
 
 class _OncePerView(Locator):
@@ -395,6 +681,23 @@ def _style_axes(ax: Axes, grid_axis: str = "y") -> None:
     """A light grid behind the data along ``grid_axis`` (the rest is :data:`STYLE`)."""
     if grid_axis:
         ax.grid(axis=grid_axis)
+
+
+def _band(ax: Axes, days: Any, lower: Any, upper: Any, **style: Any) -> PolyCollection:
+    """The area between ``lower`` and ``upper`` (people, or one number) over ``days``
+    (dates), as ``fill_between`` draws it (the same polygon, a collection styled by
+    ``style``), without its checks and without widening the axes' limits: for axes whose
+    limits are set afterwards. A tenth of the drawing time of a plot of twelve panels."""
+    t = mdates.date2num(np.asarray(days))
+    lo = np.broadcast_to(np.asarray(lower, float), t.shape)
+    hi = np.broadcast_to(np.asarray(upper, float), t.shape)
+    n = len(t)
+    pts = np.empty((2 * n + 2, 2))
+    pts[0] = t[0], lo[0]
+    pts[1 : n + 1, 0], pts[1 : n + 1, 1] = t, hi
+    pts[n + 1] = t[-1], lo[-1]
+    pts[n + 2 :, 0], pts[n + 2 :, 1] = t[::-1], lo[::-1]
+    return ax.add_collection(PolyCollection([pts], **style), autolim=False)
 
 
 def _as_dates(values: Iterable[Any]) -> pd.DatetimeIndex:
@@ -625,9 +928,7 @@ def cumulative_displacement(
     dates = _as_dates(daily["date"])
     first, last = dates[0], dates[-1]
     first_txt = _day_label(first.date())
-    fig = _new_figure(9.0, 5.6)
-    ax = fig.add_subplot()
-    _style_axes(ax)
+    fig, ((ax,),) = _empty_figure(9.0, 5.6)
 
     n = len(dates)
     extra = ""
@@ -712,7 +1013,7 @@ def cumulative_displacement(
     if outside:
         notes.append(f"{outside} observed figure(s) dated outside the run not shown.")
     notes.append("Model: one run of idlibsim.")
-    _frame(
+    bottom, top = _frame(
         fig,
         "Displacement over time: movements, people displaced, people displaced now",
         title,
@@ -721,6 +1022,7 @@ def cumulative_displacement(
         "Cumulative counts start on the first day of the run.",
         note=" ".join(notes),
     )
+    _fit_grid(fig, [[ax]], bottom, top)
     return fig
 
 
@@ -772,9 +1074,8 @@ def displaced_by_district(locations: pd.DataFrame, title: str = "", top: int = 8
     if rest:
         series.append((f"Other districts ({len(rest)})", wide[rest].sum(axis=1).to_numpy(float)))
     dates = wide.index
-    fig = _new_figure(9.0, 5.6)
-    ax = fig.add_subplot()
-    _style_axes(ax)
+    fig, ((ax,),) = _empty_figure(9.0, 5.6)
+    legend = None
     if len(dates) == 0 or not series:
         dates = pd.DatetimeIndex(pd.to_datetime(locations["date"]).drop_duplicates().sort_values())
         ax.plot(dates, np.zeros(len(dates)), color=MUTED, label="no one displaced")
@@ -798,7 +1099,8 @@ def displaced_by_district(locations: pd.DataFrame, title: str = "", top: int = 8
             colour = OTHER_COLOUR if other else TOL_MUTED[i % len(TOL_MUTED)]
             hatch = "" if other else hatches[i % len(hatches)]
             handles.append(
-                ax.fill_between(
+                _band(
+                    ax,
                     dates,
                     base,
                     base + values,
@@ -820,7 +1122,7 @@ def displaced_by_district(locations: pd.DataFrame, title: str = "", top: int = 8
         total = Line2D([], [], color=INK, linewidth=1.0)
         labels = [name for name, _ in series]
         # legend top-to-bottom in the same order as the stack
-        _legend(
+        legend = _legend(
             ax,
             [total, *handles[::-1]],
             [f"All districts (peak {_people(base.max())})", *labels[::-1]],
@@ -833,7 +1135,7 @@ def displaced_by_district(locations: pd.DataFrame, title: str = "", top: int = 8
     if len(dates):
         format_date_axis(ax, dates[0], dates[-1])
     _format_people_axis(ax, "People away from home")
-    _frame(
+    bottom, top = _frame(
         fig,
         "People displaced from each district, by day",
         title,
@@ -842,6 +1144,12 @@ def displaced_by_district(locations: pd.DataFrame, title: str = "", top: int = 8
         "camps when the run starts count only if they move again (under the camp's district).",
         note="Districts as given in the locations file. Model: one run of idlibsim.",
     )
+    right_in = 0.0
+    if legend is not None:  # beside the axes: 1% of their width and its pad to the right
+        legend_in = legend.get_window_extent(fig.canvas.get_renderer()).width / fig.dpi
+        legend_in += legend.borderaxespad * LEGEND_PT / 72
+        right_in = legend_in + 0.01 * (fig.get_figwidth() - legend_in - 0.7)
+    _fit_grid(fig, [[ax]], bottom, top, right_in=right_in)
     return fig
 
 
@@ -890,13 +1198,10 @@ def camp_occupancy(locations: pd.DataFrame, title: str = "", max_panels: int = 1
     shown = stats[:max_panels]
     nrows, ncols = _grid(len(shown))
     width = 11.0 if ncols >= 3 else 4.2 * ncols + 1.8
-    height = 2.35 * nrows + 1.9
-    fig = _new_figure(width, height)
-    axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False)
+    fig, axes = _empty_figure(width, 2.35 * nrows + 1.9, nrows, ncols)
     colours = {"camp": OKABE_ITO["blue"], "informal": OKABE_ITO["orange"]}
     max_ticks = 4 if ncols >= 3 else 6
     for i, ax in enumerate(axes.flat):
-        _style_axes(ax)
         if i >= len(shown):
             ax.set_visible(False)
             continue
@@ -904,10 +1209,9 @@ def camp_occupancy(locations: pd.DataFrame, title: str = "", max_panels: int = 1
         x = d["date"]
         camp = d["in_camp"].to_numpy(float)
         both = camp + d["in_informal_site"].to_numpy(float)
-        ax.fill_between(
-            x, 0, camp, facecolor=colours["camp"], edgecolor="none", alpha=0.85, zorder=2
-        )
-        ax.fill_between(
+        _band(ax, x, 0, camp, facecolor=colours["camp"], edgecolor="none", alpha=0.85, zorder=2)
+        _band(
+            ax,
             x,
             camp,
             both,
@@ -933,6 +1237,7 @@ def camp_occupancy(locations: pd.DataFrame, title: str = "", max_panels: int = 1
             fontsize=LABEL_PT,
             loc="left",
             color=INK,
+            y=1.0,  # where Matplotlib would put it, without measuring every panel's ticks
         )
         format_date_axis(ax, first, last, max_ticks=max_ticks, label=i >= len(shown) - ncols)
         _format_people_axis(ax, "People" if i % ncols == 0 else "")
@@ -972,7 +1277,7 @@ def camp_occupancy(locations: pd.DataFrame, title: str = "", max_panels: int = 1
         note = "Panels ordered by peak occupancy; y scales differ between panels. " + note
     if len(stats) > len(shown):
         note = f"Showing the {len(shown)} fullest of {len(stats)} places with camps. " + note
-    _frame(
+    bottom, top = _frame(
         fig,
         "Camp occupancy: people in camps and informal sites against formal capacity",
         title,
@@ -981,6 +1286,7 @@ def camp_occupancy(locations: pd.DataFrame, title: str = "", max_panels: int = 1
         note=note,
         legend_handles=handles if shown else (),
     )
+    _fit_grid(fig, [[ax if ax.get_visible() else None for ax in row] for row in axes], bottom, top)
     return fig
 
 
@@ -1013,6 +1319,10 @@ def _nice(x: float) -> float:
     return k
 
 
+#: The text of a point's label (:func:`_place_labels`).
+PLACE_LABEL_STYLE = {"fontsize": 7, "color": INK, "linespacing": 1.1}
+
+
 def _place_labels(
     fig: Figure,
     ax: Axes,
@@ -1026,26 +1336,30 @@ def _place_labels(
     ring first, that overlaps no marker and no earlier label and stays inside the axes
     (or the least bad one).
     """
-    fig.draw_without_rendering()
+    if fig.get_layout_engine() is not None:
+        fig.draw_without_rendering()  # the layout engine places the axes
+    else:
+        ax.apply_aspect()  # placed by hand (:func:`_fit_grid`): only the aspect moves it
     renderer = fig.canvas.get_renderer()
     px = fig.dpi / 72  # pixels per point
-    markers = []
-    for x, y, r in obstacles:
-        cx, cy = ax.transData.transform((x, y))
-        markers.append((cx - r * px, cy - r * px, cx + r * px, cy + r * px))
+    spots = np.array(obstacles, dtype=float).reshape(-1, 3)  # x, y, radius in points
+    centres = ax.transData.transform(spots[:, :2]) if len(spots) else np.empty((0, 2))
+    reach = spots[:, 2:3] * px
+    markers = np.hstack([centres - reach, centres + reach])  # x0, y0, x1, y1
     box = ax.get_window_extent(renderer)
-    style = {"fontsize": 7, "color": INK, "linespacing": 1.1}
+    style = PLACE_LABEL_STYLE
 
-    def overlap(b, others) -> float:
-        tot = 0.0
-        for o in others:
-            w = min(b[2], o[2]) - max(b[0], o[0])
-            h = min(b[3], o[3]) - max(b[1], o[1])
-            if w > 0 and h > 0:
-                tot += w * h
-        return tot
+    def overlap(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """Summed area of each box (rows x0, y0, x1, y1) shared with the others."""
+        w = np.minimum(boxes[:, None, 2], others[None, :, 2]) - np.maximum(
+            boxes[:, None, 0], others[None, :, 0]
+        )
+        h = np.minimum(boxes[:, None, 3], others[None, :, 3]) - np.maximum(
+            boxes[:, None, 1], others[None, :, 1]
+        )
+        return np.where((w > 0) & (h > 0), w * h, 0.0).sum(axis=1)
 
-    placed: list[tuple[float, float, float, float]] = []
+    placed = np.empty((0, 4))
     directions = [  # unit offset, ha, va
         ((1, 0), "left", "center"),
         ((-1, 0), "right", "center"),
@@ -1056,25 +1370,29 @@ def _place_labels(
         ((0, 1), "center", "bottom"),
         ((0, -1), "center", "top"),
     ]
+    units = np.array([u for u, _ha, _va in directions], dtype=float)
+    shift_x = np.array(
+        [{"left": 0.0, "center": 0.5, "right": 1.0}[ha] for _u, ha, _va in directions]
+    )
+    shift_y = np.array(
+        [{"bottom": 0.0, "center": 0.5, "top": 1.0}[va] for _u, _ha, va in directions]
+    )
     for x, y, text, r in items:
-        probe = ax.text(0, 0, text, **style)
-        bb = probe.get_window_extent(renderer)
-        probe.remove()
-        w, h = bb.width + 2, bb.height + 2
+        w, h = _text_size_pt(text, style["fontsize"], linespacing=style["linespacing"])
+        w, h = w * px + 2, h * px + 2
         cx, cy = ax.transData.transform((x, y))
         best = None
         for ring, extra in enumerate((2.5, 14.0, 26.0)):
             g = r + extra
-            for (ux, uy), ha, va in directions:
-                ox, oy = cx + ux * g * px, cy + uy * g * px
-                x0 = ox - {"left": 0, "center": w / 2, "right": w}[ha]
-                y0 = oy - {"bottom": 0, "center": h / 2, "top": h}[va]
-                b = (x0, y0, x0 + w, y0 + h)
-                cost = overlap(b, placed) * 4 + overlap(b, markers) + ring * 50.0
-                if x0 < box.x0 or y0 < box.y0 or b[2] > box.x1 or b[3] > box.y1:
-                    cost += 1e9
-                if best is None or cost < best[0]:
-                    best = (cost, b, (ux * g, uy * g), ha, va, ring)
+            x0 = cx + units[:, 0] * g * px - shift_x * w
+            y0 = cy + units[:, 1] * g * px - shift_y * h
+            boxes = np.column_stack([x0, y0, x0 + w, y0 + h])
+            costs = overlap(boxes, placed) * 4 + overlap(boxes, markers) + ring * 50.0
+            outside = (x0 < box.x0) | (y0 < box.y0) | (x0 + w > box.x1) | (y0 + h > box.y1)
+            costs = np.where(outside, costs + 1e9, costs)
+            for k, ((ux, uy), ha, va) in enumerate(directions):
+                if best is None or costs[k] < best[0]:
+                    best = (costs[k], tuple(boxes[k]), (ux * g, uy * g), ha, va, ring)
             if best[0] < (ring + 1) * 50.0:  # free spot on this ring
                 break
         assert best is not None
@@ -1097,7 +1415,7 @@ def _place_labels(
             **style,
         )
         t.set_path_effects([path_effects.withStroke(linewidth=2.2, foreground="white")])
-        placed.append(b)
+        placed = np.vstack([placed, b])
 
 
 @styled

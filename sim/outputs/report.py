@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import html
 from collections.abc import Callable
@@ -122,9 +123,7 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
     from sim.outputs import plots as P
 
     dates = P._as_dates(daily["date"])
-    fig = P._new_figure(9.0, 5.4)
-    ax = fig.add_subplot()
-    P._style_axes(ax)
+    fig, ((ax,),) = P._empty_figure(9.0, 5.4)
     ys = [daily[c].to_numpy(float) for c, *_ in SETTINGS]
     polys = ax.stackplot(
         dates, *ys, colors=[s[2] for s in SETTINGS], labels=[s[1] for s in SETTINGS], zorder=2
@@ -137,18 +136,8 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
     first = str(daily["date"].iloc[0])
     from_start = [c["location"] for c in full if c["full_from"] <= first]
     later = [c for c in full if c["full_from"] > first]
-    for k, c in enumerate(later):
-        d = pd.Timestamp(c["full_from"])
-        ax.axvline(d, color="black", lw=0.8, ls=":", zorder=3)
-        ax.text(
-            d,
-            top * (1.22 - 0.07 * (k % 4)),
-            f" {c['location']} full",
-            fontsize=7,
-            va="bottom",
-            ha="left",
-            zorder=4,
-        )
+    for c in later:
+        ax.axvline(pd.Timestamp(c["full_from"]), color="black", lw=0.8, ls=":", zorder=3)
     P.format_date_axis(ax, dates[0], dates[-1], pad=0.01)
     P._format_people_axis(ax, "Displaced people (people, not movements)")
     ax.set_ylim(0, top * 1.45 + 1)
@@ -162,7 +151,7 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
         )
     if not full:
         full_text.append("No camp cluster's formal places were all taken.")
-    P._frame(
+    frame_bottom, frame_top = P._frame(
         fig,
         "Where the displaced are staying: camps, informal sites, host communities, on the move",
         title,
@@ -172,7 +161,40 @@ def displaced_by_setting(daily: pd.DataFrame, camps: list[dict], title: str = ""
         legend_handles=handles[::-1],
         legend_ncols=4,
     )
+    P._fit_grid(fig, [[ax]], frame_bottom, frame_top)
+    _full_labels(ax, later, top)
     return fig
+
+
+def _full_labels(ax: Any, camps: list[dict], top: float, rows: int = 9) -> None:
+    """Name each camp cluster at the top of its dotted line (the day it became full, in
+    date order), each label in the highest row where it clears the labels before it:
+    clusters full within days of each other no longer print over each other."""
+    import matplotlib.dates as mdates
+
+    from sim.outputs import plots as P
+
+    x0, x1 = ax.get_xlim()
+    width_pt = ax.get_position().width * ax.get_figure().get_figwidth() * 72
+    days_per_pt = (x1 - x0) / width_pt  # the axes are placed (_fit_grid)
+    ends: list[float] = []  # where each row's last label ends (days)
+    for c in camps:
+        day = float(mdates.date2num(pd.Timestamp(c["full_from"])))
+        text = f" {c['location']} full"
+        row = next((r for r, end in enumerate(ends) if end < day), len(ends))
+        if row == len(ends):
+            ends.append(0.0)
+        ends[row] = day + (P._text_size_pt(text, 7)[0] + 3) * days_per_pt
+        ax.text(
+            day,
+            top * (1.38 - 0.05 * (row % rows)),
+            text,
+            fontsize=7,
+            va="bottom",
+            ha="left",
+            zorder=4,
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.4, "alpha": 0.85},
+        )
 
 
 @_styled
@@ -191,10 +213,9 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
         ("winterisation_kits", "Winterisation kits", f"{std['winterisation_kits_per_household']:g} per household, months {std['winter_start_month']}-{std['winter_end_month']}"),
     )  # fmt: skip
     dates = P._as_dates(needs_daily["date"])
-    fig = P._new_figure(10.0, 6.6)
-    axes = fig.subplots(2, 3).ravel()
+    fig, grid = P._empty_figure(10.0, 6.6, 2, 3)
+    axes = grid.ravel()
     for ax, (col, label, rule) in zip(axes, panels, strict=True):
-        P._style_axes(ax)
         y = needs_daily[col].to_numpy(float)
         if col == "food_kcal_per_day":
             y = y / 1e6  # millions: "1,000M kcal" reads badly
@@ -216,14 +237,15 @@ def needs_plot(needs_daily: pd.DataFrame, std: dict[str, Any], title: str = "") 
                 color=P.MUTED,
                 fontsize=8,
             )
-        ax.set_title(rule, fontsize=7.5, loc="left", color=P.MUTED)
-    P._frame(
+        ax.set_title(rule, fontsize=7.5, loc="left", color=P.MUTED, y=1.0)
+    bottom, top = P._frame(
         fig,
         "What the displaced need each day (whole zone, Sphere minimum standards)",
         title,
         subtitle="Each need is people times a standard of the scenario's [needs] table "
         "(Sphere Handbook 2018, cited in needs.csv's documentation and the report).",
     )
+    P._fit_grid(fig, grid, bottom, top)
     return fig
 
 
@@ -235,10 +257,10 @@ def _save(fig: Figure, path: Path) -> Path:
 
 #: The run's figures in two batches of about equal drawing time: the second is drawn in a
 #: forked process while the first is drawn here (2 cores: about half the wall time).
-#: Balanced on CPU seconds measured at full scale (2019 scenario): camp_occupancy 1.15,
-#: flow_map 0.7, needs 0.65, situation_by_week 0.65, each choropleth pair 0.45, each of
-#: the three line charts 0.35: 2.6 s a batch (this process also writes needs.csv,
-#: weekly.csv and places.geojson meanwhile, 0.2 s).
+#: Balanced on CPU seconds measured at full scale (2019 scenario, nothing prepared):
+#: camp_occupancy 0.7, situation_by_week 0.5, flow_map 0.45, needs 0.4, each choropleth
+#: pair 0.3, the three line charts 0.25-0.3: 1.7 s a batch (this process also writes
+#: needs.csv, weekly.csv and places.geojson meanwhile, 0.2 s).
 BATCHES: tuple[tuple[str, ...], tuple[str, ...]] = (
     (
         "camp_occupancy.png",
@@ -256,6 +278,63 @@ BATCHES: tuple[tuple[str, ...], tuple[str, ...]] = (
 )
 
 
+def prepare_figures(scenario: Any, stop: Callable[[], bool] = lambda: False) -> None:
+    """Make now what the figures of a run of ``scenario`` need and its numbers do not
+    change: the empty figures (:func:`sim.outputs.plots.prepare_panels`: sizes from the
+    scenario; the camp plot's for the most panels, twelve), the measures of likely tick
+    labels and of the words every figure wraps, the maps' rings as paths. The figure
+    worker's work while the model runs; it stops between steps once ``stop()`` is true
+    (the run's tables are there: what is not made yet is made when needed).
+    """
+    from sim.outputs import maps as M
+    from sim.outputs import plots as P
+
+    start = getattr(scenario, "report_from", None) or getattr(scenario, "start", None)
+    end = getattr(scenario, "end", None)
+    period = start is not None and end is not None and end >= start
+
+    def situation() -> None:
+        if period:
+            _step, _picks, (nrows, ncols) = M._situation_panels((end - start).days + 1)
+            P.prepare_panels(
+                *M._situation_size(nrows, ncols), nrows, ncols, grid_axis="", ticks=False
+            )
+
+    def rings() -> None:
+        bounds = load_boundaries()
+        M._rings_in(bounds, M.WHOLE_WORLD)  # those captured are drawn whole
+        pcodes = place_pcodes(getattr(scenario, "locations_file", None))
+        kinds: dict[str, str] = {}
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            places = pd.read_csv(scenario.locations_file, usecols=["name", "kind"])
+            kinds = dict(zip(places["name"].astype(str).str.strip(), places["kind"], strict=True))
+        shown = {
+            n: p for n, p in pcodes.items() if kinds.get(n) not in (None, "government", "abroad")
+        }
+        M._rings_in(bounds, M.map_extent(bounds, shown))
+
+    steps = (  # the slowest figures' first: those are drawn first
+        lambda: P.prepare_panels(11.0, 2.35 * 3 + 1.9, 3, 4),  # camp_occupancy
+        lambda: P.prepare_panels(9.0, 9.6, grid_axis="", ticks=False),  # flow_map
+        situation,
+        rings,
+        lambda: P.prepare_panels(10.0, 6.6, 2, 3),  # needs
+        lambda: P.prepare_panels(11.0, 7.6, 1, 2, grid_axis="", ticks=False),  # map_displaced_from
+        lambda: P.prepare_panels(11.0, 7.6, 1, 2, grid_axis="", ticks=False),  # map_staying
+        lambda: P.prepare_panels(9.0, 5.6),  # cumulative_displacement
+        lambda: P.prepare_panels(9.0, 5.4),  # displaced_by_setting
+        lambda: P.prepare_panels(9.0, 5.6),  # displaced_by_district
+        lambda: P.measure_labels(start, end) if period else None,
+        lambda: P._wrap(str(getattr(scenario, "title", "") or ""), 10.0, P.SCENARIO_PT),
+        lambda: P._wrap(M.ATTRIBUTION, 10.0, P.NOTE_PT),
+        lambda: M.measure_place_labels(place_pcodes(getattr(scenario, "locations_file", None))),
+    )
+    for step in steps:
+        if stop():
+            return
+        step()
+
+
 def write_planner_outputs(
     folder: Path,
     scenario: Any,
@@ -270,6 +349,9 @@ def write_planner_outputs(
     (:class:`sim.outputs.figure_workers.FigureWorkers`, forked before the run) draw the figures
     while this process writes the tables; without them the figures are drawn here.
     """
+    if plots and workers is not None:  # the figures first: they take longest
+        (folder / "plots").mkdir(exist_ok=True)
+        workers.draw(summary, folder)
     daily = pd.read_csv(folder / "daily.csv")
     locations = pd.read_csv(folder / "locations.csv")
 
@@ -287,8 +369,6 @@ def write_planner_outputs(
         places_geojson(subs, places, bounds, folder / "places.geojson")
 
     if plots and workers is not None:
-        (folder / "plots").mkdir(exist_ok=True)
-        workers.draw(summary, folder)
         tables()
         workers.wait()
     elif plots:
@@ -388,8 +468,9 @@ def draw_batch(
         "displaced_by_setting.png": lambda: displaced_by_setting(daily, summary.get("camps", []), title),
         "needs.png": needs_fig,
     }  # fmt: skip
-    for name in names:
-        _save(makers[name](), out / name)
+    with M.reusing_tables():
+        for name in names:
+            _save(makers[name](), out / name)
 
 
 # --------------------------------------------------------------------------------------
