@@ -21,11 +21,12 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
-import threading
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from sim.forking import can_fork, die_with_parent
 
 #: The run's figures, the slowest to draw first (CPU seconds at full scale, 2019 scenario,
 #: after the worker prepared them while the model ran: camp_occupancy 0.5, flow_map 0.4,
@@ -54,10 +55,9 @@ END_WAIT_SECONDS = 60
 
 
 def available() -> bool:
-    """Whether figures can be drawn by forked workers: the ``fork`` start method exists
-    (Linux) and this process runs a single thread (a lock held by another thread would
-    stay held in the child forever)."""
-    return "fork" in mp.get_all_start_methods() and threading.active_count() == 1
+    """Whether figures can be drawn by forked workers (:func:`sim.forking.can_fork`: the
+    ``fork`` start method exists and this process runs a single thread)."""
+    return can_fork()
 
 
 def _warm_up(scenario: Any = None, stop: Any = lambda: False) -> None:
@@ -147,7 +147,7 @@ def draw_shared(
                     return
                 draw_batch(folder, scenario, summary, (names[i],), tables)
 
-    if len(names) < 2 or threading.active_count() != 1:
+    if len(names) < 2 or not can_fork():
         draw_my_share()
         return
     result, report = ctx.Pipe(duplex=False)
@@ -163,7 +163,7 @@ def draw_shared(
         try:
             result.close()
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            _die_with_parent()
+            die_with_parent()  # never left drawing into a folder nobody waits for
             if os.getppid() != me:  # the worker died before we could follow it
                 os._exit(0)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
@@ -218,18 +218,6 @@ def draw_shared(
         raise mine
     if theirs is not None:
         raise theirs
-
-
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGKILL when the process that forked it dies (however it
-    dies), so that a helper is never left drawing into a folder nobody waits for."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the parent's SIGTERM handler ends us
-        pass
 
 
 class FigureWorkers:
