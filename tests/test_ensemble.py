@@ -359,7 +359,38 @@ def test_local_cluster_gives_byte_identical_results(world, tmp_path):
     assert len(files(one.folder)) == 2 * 4 + 3  # replicates + bands.csv (all and per scenario)
 
 
+#: Evaluated in a worker (``client.run(eval, ...)``: nothing of this module is imported there).
+_IMPORTED = "[m in __import__('sys').modules for m in ('mesa', 'sim.outputs.runner')]"
+_PARENT = "__import__('os').getppid()"
+
+
 @needs_dask
+def test_local_workers_are_forked_with_the_model_imported_and_the_allocator_set():
+    """Workers of a local cluster are forked by a process that imported the model once (the
+    fork server), instead of being fresh interpreters that each import it before their
+    first task; that process started with the allocator settings (what glibc reads)."""
+    import multiprocessing
+
+    from sim.memory import MALLOC_ENV
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():  # pragma: no cover
+        pytest.skip("no fork server on this platform (workers are spawned)")
+    with ens.dask_client(2) as client:
+        imported = client.run(eval, _IMPORTED)
+        parents = set(client.run(eval, _PARENT).values())
+    assert list(imported.values()) == [[True, True]] * 2  # before any task
+    assert len(parents) == 1 and os.getpid() not in parents
+    proc = Path(f"/proc/{parents.pop()}")
+    if proc.exists():  # Linux: the fork server, its preload, the environment it started with
+        cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        assert "multiprocessing.forkserver" in cmdline and "sim.analysis.worker_preload" in cmdline
+        environ = dict(
+            item.partition("=")[::2]
+            for item in (proc / "environ").read_bytes().decode(errors="replace").split("\0")
+        )
+        assert {k: environ.get(k) for k in MALLOC_ENV} == MALLOC_ENV
+
+
 def _hold_the_first_task(held: str, gate: str) -> None:
     """In a Dask worker: the first replicate to start on any worker records its process id
     in ``held`` and then waits on the FIFO ``gate`` (forever: it is killed); the others run."""
@@ -379,6 +410,7 @@ def _hold_the_first_task(held: str, gate: str) -> None:
     ens.execute = execute
 
 
+@needs_dask
 def test_a_worker_killed_mid_ensemble_loses_and_duplicates_nothing(world, tmp_path, monkeypatch):
     path = world.scenario(BOMB)
     n = 10

@@ -261,6 +261,50 @@ def _import_distributed():
     return distributed
 
 
+#: Preloaded by the process that forks the local Dask workers (start_worker_factory).
+WORKER_PRELOAD = ("sim.analysis.worker_preload",)
+
+
+def start_worker_factory() -> str:
+    """Start, without waiting for it, the process that forks this machine's Dask workers.
+
+    Returns the start method for ``LocalCluster`` workers: ``"forkserver"`` where the
+    platform has it (Linux, macOS), else ``"spawn"``. The fork server imports
+    :data:`WORKER_PRELOAD` (Dask, pandas, Mesa, the model: about 1 s of CPU) once, in the
+    background, with the allocator settings of :data:`sim.memory.MALLOC_ENV` in its
+    environment; each worker forked from it starts with all of it imported, where a
+    spawned worker imports it all again before its first replicate (issue 16: 1-1.5 s of
+    each worker's CPU in a 20-replicate ensemble). Calling it early (as
+    :func:`run_ensemble` does) lets those imports overlap the client's own work.
+
+    The server is multiprocessing's, one per process: it lives until this process ends,
+    and a server that was already running (started by other code) is used as it is. Only
+    the modules of the idlibsim it imported run in the workers, which is what they report
+    to :func:`check_workers`. The user's script is not imported in the workers.
+    """
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    from sim.memory import MALLOC_ENV
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"  # pragma: no cover - Windows
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
+    saved = {k: os.environ.get(k) for k in MALLOC_ENV}
+    os.environ.update(MALLOC_ENV)  # inherited by the server, then by every worker it forks
+    try:
+        forkserver.ensure_running()
+    except OSError:  # pragma: no cover - no Unix sockets or no processes left
+        return "spawn"
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return "forkserver"
+
+
 def _local_memory_limit(workers: int) -> int:
     """Per-worker memory limit: ``LOCAL_WORKER_MEMORY``, or an equal share if smaller."""
     try:
@@ -311,7 +355,11 @@ def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]
     # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which makes every array of a
     # replicate a fresh mapping (page faults: a replicate twice as slow as in a plain
     # process). Its documented knob, the environment set before a worker is spawned:
-    environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in MALLOC_ENV.items()}
+    environ: dict[str, str] = {
+        f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in MALLOC_ENV.items()
+    }
+    # Workers forked from a process that has imported the model (start_worker_factory).
+    environ["distributed.worker.multiprocessing-method"] = start_worker_factory()
     with dask.config.set(environ):
         cluster = distributed.LocalCluster(
             n_workers=int(workers),
@@ -895,10 +943,14 @@ def run_ensemble(
     the user fixed (the scenario's ``[behaviour]`` table, ``with_behaviour``, ``fix``) are
     not drawn.
     """
+    t0 = time.perf_counter()
+    if client is None and not scheduler and int(workers) > 1:
+        refuse_in_spawned_child("starting a Dask LocalCluster (workers > 1)")
+        _import_distributed()  # its message before any work
+        start_worker_factory()  # the workers' imports overlap this process's own (Mesa)
     from sim.model.model import population_weight  # lazy: compare reads ensembles without Mesa
     from sim.outputs.runner import check_population_scale
 
-    t0 = time.perf_counter()
     if int(replicates) < 1:
         raise ValueError("replicates must be at least 1")
     population_weight(population_scale)  # ValueError for scales that are not 1/k
