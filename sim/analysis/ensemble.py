@@ -261,6 +261,13 @@ def _import_distributed():
     return distributed
 
 
+#: Dask's own diagnostics, for a dashboard the local cluster does not start.
+LOCAL_DASK_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+
 #: Preloaded by the process that forks the local Dask workers (start_worker_factory).
 WORKER_PRELOAD = ("sim.analysis.worker_preload",)
 
@@ -360,6 +367,7 @@ def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]
     }
     # Workers forked from a process that has imported the model (start_worker_factory).
     environ["distributed.worker.multiprocessing-method"] = start_worker_factory()
+    environ.update(LOCAL_DASK_CONFIG)
     with dask.config.set(environ):
         cluster = distributed.LocalCluster(
             n_workers=int(workers),
