@@ -24,31 +24,49 @@ results go to a temporary folder, removed at the end.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _process_cpu(pid: int | None) -> float:
-    """CPU seconds (user + system) of another process so far, from /proc (0 elsewhere)."""
+def _process_cpu(pid: int | None) -> tuple[float, float]:
+    """CPU seconds (user + system) of another process so far, and of its children it has
+    waited for, from /proc (zeros elsewhere)."""
     if not pid:
-        return 0.0
+        return 0.0, 0.0
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
 def _fork_server_pid() -> int | None:
     from multiprocessing import forkserver
 
     return getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+
+
+class _StartRecord(logging.Handler):
+    """Keeps what sim.analysis.ensemble logs about a local cluster's start."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seconds = float("nan")
+        self.here = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "cluster_start_seconds"):
+            self.seconds = record.cluster_start_seconds
+            self.here = record.computed_here
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scheduler", help="existing Dask scheduler instead of a LocalCluster")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--repeat", type=int, default=1, help="ensembles to run, each on a new cluster")
+    p.add_argument(
+        "--client-first",
+        action="store_true",
+        help="start the local cluster (dask_client) before run_ensemble, as a script that "
+        "passes its client does; by default run_ensemble starts it, as the command does",
+    )
     args = p.parse_args(argv)
 
     sys.path.insert(0, str(REPO))
@@ -93,52 +117,60 @@ def main(argv: list[str] | None = None) -> int:
         f"{single_cpu:.2f} s CPU (first call {cold:.2f} s, {cold_cpu:.2f} s CPU)"
     )
 
+    started = _StartRecord()
+    ens_log = logging.getLogger("sim.analysis.ensemble")
+    ens_log.addHandler(started)
+    ens_log.setLevel(logging.INFO)
     walls = []
     for r in range(args.repeat):
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         head = f"[{r + 1}/{args.repeat}] " if args.repeat > 1 else ""
         print(f"{head}machine: {os.cpu_count()} CPUs, load average {load:.1f} before the ensemble")
-        server_cpu0 = _process_cpu(_fork_server_pid())
+        server0 = _process_cpu(_fork_server_pid())
         with tempfile.TemporaryDirectory(prefix="bench-ensemble-") as tmp:
             c0, t0 = time.process_time(), time.perf_counter()
-            with dask_client(args.workers, args.scheduler) as client:
+            with (
+                dask_client(args.workers, args.scheduler)
+                if args.scheduler or args.client_first
+                else nullcontext()
+            ) as client:
                 t1 = time.perf_counter()
                 res = run_ensemble(
                     [scenario],
                     replicates=args.replicates,
                     base_seed=args.seed,
                     population_scale=args.population_scale,
+                    workers=args.workers,
                     out=Path(tmp) / "ensemble",
                     client=client,
                 )
-                t2, c2 = time.perf_counter(), time.process_time()
-                workers_cpu = sum(client.run(time.process_time).values())  # not timed
-                t3, c3 = time.perf_counter(), time.process_time()
-            t4 = time.perf_counter()
-            client_cpu = (c2 - c0) + (time.process_time() - c3)
-        server_cpu = _process_cpu(_fork_server_pid()) - server_cpu0
+            wall = time.perf_counter() - t0
+            client_cpu = time.process_time() - c0
+        server1 = _process_cpu(_fork_server_pid())
+        server_cpu, workers_cpu = server1[0] - server0[0], server1[1] - server0[1]
         assert res.ran == args.replicates, res.ran
-        wall = (t2 - t0) + (t4 - t3)
         walls.append(wall)
-        runs = t2 - t1
         ideal = single * args.replicates / max(1, args.workers)
         print(
             f"ensemble of {args.replicates} replicates on {where}: {wall:.1f} s wall "
             f"= {wall / kernel.wall:.2f}x the kernel's wall time"
         )
         print(f"  {args.replicates / wall * 60:.1f} replicates per minute (everything included)")
-        print(
-            f"  cluster start {t1 - t0:.1f} s, replicates and files {runs:.1f} s "
-            f"({args.replicates / runs * 60:.1f} replicates per minute; includes each worker's "
-            f"first replicate), cluster stop {t4 - t3:.1f} s"
-        )
+        if args.scheduler or args.client_first:
+            print(f"  cluster start (before any replicate) {t1 - t0:.1f} s")
+        else:
+            print(
+                f"  the workers were up after {started.seconds:.1f} s; meanwhile this process "
+                f"computed {started.here} replicate(s)"
+            )
         total_cpu = client_cpu + workers_cpu + server_cpu
-        print(
-            f"  CPU: {total_cpu:.1f} s = this process {client_cpu:.1f} s + workers "
-            f"{workers_cpu:.1f} s ({workers_cpu / args.replicates:.2f} s per replicate) + fork "
-            f"server {server_cpu:.1f} s; / {args.workers} workers = {total_cpu / args.workers:.1f} s "
-            f"(the wall time on {args.workers} idle cores if everything ran in parallel)"
-        )
+        if not args.scheduler:
+            print(
+                f"  CPU: {total_cpu:.1f} s = this process {client_cpu:.1f} s + workers "
+                f"{workers_cpu:.1f} s + fork server {server_cpu:.1f} s; / {args.workers} cores = "
+                f"{total_cpu / args.workers:.1f} s (the wall time on {args.workers} idle cores "
+                "if everything ran in parallel)"
+            )
         print(
             f"  for reference: {args.replicates} x {single:.2f} s / {args.workers} workers = "
             f"{ideal:.1f} s if the workers had whole CPUs to themselves and no start-up"

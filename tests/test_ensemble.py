@@ -353,7 +353,8 @@ def test_missing_dask_gives_a_clear_message(world, tmp_path, monkeypatch, capsys
 def test_local_cluster_gives_byte_identical_results(world, tmp_path):
     a, b = two_scenarios(world)
     one = run_ensemble([a, b], replicates=4, workers=1, out=tmp_path / "one")
-    two = run_ensemble([a, b], replicates=4, workers=2, out=tmp_path / "two")
+    with ens.dask_client(2) as client:  # every replicate on the workers
+        two = run_ensemble([a, b], replicates=4, out=tmp_path / "two", client=client)
     assert two.ran == 8
     assert files(one.folder) == files(two.folder)
     assert len(files(one.folder)) == 2 * 4 + 3  # replicates + bands.csv (all and per scenario)
@@ -389,6 +390,57 @@ def test_local_workers_are_forked_with_the_model_imported_and_the_allocator_set(
             for item in (proc / "environ").read_bytes().decode(errors="replace").split("\0")
         )
         assert {k: environ.get(k) for k in MALLOC_ENV} == MALLOC_ENV
+
+
+@needs_dask
+def test_while_the_local_cluster_starts_this_process_computes_replicates(
+    world, tmp_path, monkeypatch
+):
+    """run_ensemble(workers=2) computes replicates itself, from the last, until the workers
+    are up, then sends them the rest: each replicate runs once, the files equal those of
+    an ensemble run in one process."""
+    path = world.scenario(BOMB)
+    n = 6
+    ref = run_ensemble([path], replicates=n, out=tmp_path / "one")
+
+    starts: list = []
+    real_start = ens._LocalStart.__init__
+
+    def recording_start(self, *args, **kwargs):
+        starts.append(self)
+        real_start(self, *args, **kwargs)
+
+    import sim.outputs.runner as runner
+
+    here: list[int] = []
+    real_simulate = runner.simulate
+
+    def simulate_here(scenario, seed, *args, **kwargs):
+        # In this process only (the workers were forked before; Dask sends them `execute`
+        # by name): its first replicate ends only once the workers are up, a real event
+        # whatever the speed of the machine, so the others can only go to the workers.
+        here.append(seed)
+        starts[0]._done.wait(600)
+        return real_simulate(scenario, seed, *args, **kwargs)
+
+    written: list[str] = []
+    real_write = ens.write_atomic_csv
+
+    def recording_write(df, target):
+        written.append(Path(target).name)
+        real_write(df, target)
+
+    monkeypatch.setattr(ens._LocalStart, "__init__", recording_start)
+    monkeypatch.setattr(runner, "simulate", simulate_here)
+    monkeypatch.setattr(ens, "write_atomic_csv", recording_write)
+    two = run_ensemble([path], replicates=n, workers=2, out=tmp_path / "two")
+    assert len(starts) == 1 and starts[0].error is None
+    assert here == [two.seeds[-1]]  # the last replicate, here; the other five on the workers
+    assert two.ran == n
+    assert sorted(w for w in written if w.startswith("rep-")) == [
+        f"rep-{i:04d}.csv" for i in range(n)
+    ]
+    assert files(two.folder) == files(ref.folder)
 
 
 def _hold_the_first_task(held: str, gate: str) -> None:
