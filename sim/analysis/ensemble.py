@@ -275,6 +275,9 @@ LOCAL_DASK_CONFIG = {
 WORKER_PRELOAD = ("sim.analysis.worker_preload",)
 
 
+_FACTORY_LOCK = threading.Lock()
+
+
 def start_worker_factory() -> str:
     """Start, without waiting for it, the process that forks this machine's Dask workers.
 
@@ -299,19 +302,20 @@ def start_worker_factory() -> str:
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return "spawn"  # pragma: no cover - Windows
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
-    saved = {k: os.environ.get(k) for k in MALLOC_ENV}
-    os.environ.update(MALLOC_ENV)  # inherited by the server, then by every worker it forks
-    try:
-        forkserver.ensure_running()
-    except OSError:  # pragma: no cover - no Unix sockets or no processes left
-        return "spawn"
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with _FACTORY_LOCK:  # one thread at a time changes the environment
+        multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
+        saved = {k: os.environ.get(k) for k in MALLOC_ENV}
+        os.environ.update(MALLOC_ENV)  # inherited by the server, then by every worker it forks
+        try:
+            forkserver.ensure_running()
+        except OSError:  # pragma: no cover - no Unix sockets or no processes left
+            return "spawn"
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
     return "forkserver"
 
 
