@@ -392,6 +392,13 @@ def test_local_workers_are_forked_with_the_model_imported_and_the_allocator_set(
         assert {k: environ.get(k) for k in MALLOC_ENV} == MALLOC_ENV
 
 
+def test_tasks_kept_here_spare_the_workers_a_last_round_alone():
+    assert [ens._kept_here(left, 2) for left in range(8)] == [0, 0, 0, 1, 0, 1, 0, 1]
+    assert ens._kept_here(7, 4) == 0  # three more here would outlast the workers' one round
+    assert ens._kept_here(9, 4) == 1
+    assert ens._kept_here(14, 4) == 2
+
+
 @needs_dask
 def test_while_the_local_cluster_starts_this_process_computes_replicates(
     world, tmp_path, monkeypatch
@@ -435,7 +442,9 @@ def test_while_the_local_cluster_starts_this_process_computes_replicates(
     monkeypatch.setattr(ens, "write_atomic_csv", recording_write)
     two = run_ensemble([path], replicates=n, workers=2, out=tmp_path / "two")
     assert len(starts) == 1 and starts[0].error is None
-    assert here == [two.seeds[-1]]  # the last replicate, here; the other five on the workers
+    # The last replicate here; of the five left, four for the two workers (two rounds each)
+    # and one more here, rather than a third round for one worker while the other waits.
+    assert here == [two.seeds[-1], two.seeds[-2]]
     assert two.ran == n
     assert sorted(w for w in written if w.startswith("rep-")) == [
         f"rep-{i:04d}.csv" for i in range(n)

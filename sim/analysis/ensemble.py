@@ -588,30 +588,32 @@ def _map_while_starting(workers: int, tasks, out, on_result, bar) -> None:
 
     Starting the cluster is mostly the fork server importing the model (about 1.5 s on one
     core, :func:`start_worker_factory`), during which this process, which has the model
-    imported already, would otherwise wait. Once the workers are up, every task not taken
-    here is sent to them at once (from the starting thread), and this process finishes the
-    task it is computing. Each task runs in exactly one place; the tables are the same
-    wherever a task runs.
+    imported already, would otherwise wait. Once the workers are up, the tasks not taken
+    here are sent to them at once (from the starting thread), and this process finishes the
+    task it is computing, plus the few that would otherwise make one worker run a round
+    more than the others while the rest wait (:func:`_kept_here`). Each task runs in
+    exactly one place; the tables are the same wherever a task runs.
     """
     refuse_in_spawned_child("starting a Dask LocalCluster (workers > 1)")
     _import_distributed()  # its message before any work
     lock = threading.Lock()
-    here = [len(tasks)]  # tasks[here[0]:] are computed in this process
-    sent: dict[str, Any] = {}
+    here = [len(tasks)]  # tasks[here[0]:] are computed (or being computed) in this process
+    sent: dict[str, Any] = {}  # "limit": tasks[:limit] went to the workers
 
     def send(client: Any) -> None:
         check_workers(client)  # before any work: same idlibsim code everywhere
         with lock:
-            n = 0 if "stopped" in sent else here[0]
+            n = 0 if "stopped" in sent else here[0] - _kept_here(here[0], workers)
             sent["futures"], sent["index"] = _submit(client, tasks[:n]) if n else ([], {})
+            sent["limit"] = n
 
     start = _LocalStart(workers, send)
     computed = 0
     try:
         while True:
             with lock:
-                if start.done or here[0] == 0:
-                    break
+                if here[0] <= sent.get("limit", 0) or (start.done and "limit" not in sent):
+                    break  # the rest is the workers' (or the start failed: wait() says why)
                 here[0] -= 1
                 i = here[0]
             df = execute(tasks[i])
@@ -622,7 +624,7 @@ def _map_while_starting(workers: int, tasks, out, on_result, bar) -> None:
             bar.update(1)
         client = start.wait()
         log.info(
-            "local cluster of %d workers up after %.2f s; %d of %d tasks computed here meanwhile",
+            "local cluster of %d workers up after %.2f s; %d of %d tasks computed here",
             workers, start.seconds, computed, len(tasks),
             extra={"cluster_start_seconds": start.seconds, "computed_here": computed},
         )  # fmt: skip
@@ -631,6 +633,14 @@ def _map_while_starting(workers: int, tasks, out, on_result, bar) -> None:
         with lock:
             sent["stopped"] = True  # an error or Ctrl-C here: the workers get nothing
         start.close()
+
+
+def _kept_here(left: int, workers: int) -> int:
+    """Of ``left`` tasks not yet taken when the workers are up, how many more this process
+    computes after its current one: the remainder of ``left / workers`` (else one worker
+    would run a last round alone), if the workers still have as many rounds as that."""
+    extra = left % workers
+    return extra if (left - extra) // workers >= extra else 0
 
 
 def _progress(total: int, initial: int, desc: str, enabled: bool):
