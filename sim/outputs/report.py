@@ -288,7 +288,7 @@ def write_planner_outputs(
 
     if plots and workers is not None:
         (folder / "plots").mkdir(exist_ok=True)
-        workers.draw(summary)
+        workers.draw(summary, folder)
         tables()
         workers.wait()
     elif plots:
