@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -48,6 +49,12 @@ def _process_cpu(pid: int | None) -> tuple[float, float]:
         return 0.0, 0.0
     tick = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's children it has waited for (spawned workers)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _fork_server_pid() -> int | None:
@@ -135,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{head}machine: {os.cpu_count()} CPUs, load average {load:.1f} before the ensemble")
         server0 = _process_cpu(_fork_server_pid())
         with tempfile.TemporaryDirectory(prefix="bench-ensemble-") as tmp:
+            kids0 = _children_cpu()
             c0, t0 = time.process_time(), time.perf_counter()
             with (
                 dask_client(args.workers, args.scheduler)
@@ -155,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             client_cpu = time.process_time() - c0
         server1 = _process_cpu(_fork_server_pid())
         server_cpu, workers_cpu = server1[0] - server0[0], server1[1] - server0[1]
+        workers_cpu += _children_cpu() - kids0  # workers spawned by this process (no fork server)
         assert res.ran == args.replicates, res.ran
         walls.append(wall)
         ideal = single * args.replicates / max(1, args.workers)
