@@ -353,13 +353,105 @@ def test_missing_dask_gives_a_clear_message(world, tmp_path, monkeypatch, capsys
 def test_local_cluster_gives_byte_identical_results(world, tmp_path):
     a, b = two_scenarios(world)
     one = run_ensemble([a, b], replicates=4, workers=1, out=tmp_path / "one")
-    two = run_ensemble([a, b], replicates=4, workers=2, out=tmp_path / "two")
+    with ens.dask_client(2) as client:  # every replicate on the workers
+        two = run_ensemble([a, b], replicates=4, out=tmp_path / "two", client=client)
     assert two.ran == 8
     assert files(one.folder) == files(two.folder)
     assert len(files(one.folder)) == 2 * 4 + 3  # replicates + bands.csv (all and per scenario)
 
 
+#: Evaluated in a worker (``client.run(eval, ...)``: nothing of this module is imported there).
+_IMPORTED = "[m in __import__('sys').modules for m in ('mesa', 'sim.outputs.runner')]"
+_PARENT = "__import__('os').getppid()"
+
+
 @needs_dask
+def test_local_workers_are_forked_with_the_model_imported_and_the_allocator_set():
+    """Workers of a local cluster are forked by a process that imported the model once (the
+    fork server), instead of being fresh interpreters that each import it before their
+    first task; that process started with the allocator settings (what glibc reads)."""
+    import multiprocessing
+
+    from sim.memory import MALLOC_ENV
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():  # pragma: no cover
+        pytest.skip("no fork server on this platform (workers are spawned)")
+    with ens.dask_client(2) as client:
+        imported = client.run(eval, _IMPORTED)
+        parents = set(client.run(eval, _PARENT).values())
+    assert list(imported.values()) == [[True, True]] * 2  # before any task
+    assert len(parents) == 1 and os.getpid() not in parents
+    proc = Path(f"/proc/{parents.pop()}")
+    if proc.exists():  # Linux: the fork server, its preload, the environment it started with
+        cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        assert "multiprocessing.forkserver" in cmdline and "sim.analysis.worker_preload" in cmdline
+        environ = dict(
+            item.partition("=")[::2]
+            for item in (proc / "environ").read_bytes().decode(errors="replace").split("\0")
+        )
+        assert {k: environ.get(k) for k in MALLOC_ENV} == MALLOC_ENV
+
+
+def test_tasks_kept_here_spare_the_workers_a_last_round_alone():
+    assert [ens._kept_here(left, 2) for left in range(8)] == [0, 0, 0, 1, 0, 1, 0, 1]
+    assert ens._kept_here(7, 4) == 0  # three more here would outlast the workers' one round
+    assert ens._kept_here(9, 4) == 1
+    assert ens._kept_here(14, 4) == 2
+
+
+@needs_dask
+def test_while_the_local_cluster_starts_this_process_computes_replicates(
+    world, tmp_path, monkeypatch
+):
+    """run_ensemble(workers=2) computes replicates itself, from the last, until the workers
+    are up, then sends them the rest: each replicate runs once, the files equal those of
+    an ensemble run in one process."""
+    path = world.scenario(BOMB)
+    n = 6
+    ref = run_ensemble([path], replicates=n, out=tmp_path / "one")
+
+    starts: list = []
+    real_start = ens._LocalStart.__init__
+
+    def recording_start(self, *args, **kwargs):
+        starts.append(self)
+        real_start(self, *args, **kwargs)
+
+    import sim.outputs.runner as runner
+
+    here: list[int] = []
+    real_simulate = runner.simulate
+
+    def simulate_here(scenario, seed, *args, **kwargs):
+        # In this process only (the workers were forked before; Dask sends them `execute`
+        # by name): its first replicate ends only once the workers are up, a real event
+        # whatever the speed of the machine, so the others can only go to the workers.
+        here.append(seed)
+        starts[0]._done.wait(600)
+        return real_simulate(scenario, seed, *args, **kwargs)
+
+    written: list[str] = []
+    real_write = ens.write_atomic_csv
+
+    def recording_write(df, target):
+        written.append(Path(target).name)
+        real_write(df, target)
+
+    monkeypatch.setattr(ens._LocalStart, "__init__", recording_start)
+    monkeypatch.setattr(runner, "simulate", simulate_here)
+    monkeypatch.setattr(ens, "write_atomic_csv", recording_write)
+    two = run_ensemble([path], replicates=n, workers=2, out=tmp_path / "two")
+    assert len(starts) == 1 and starts[0].error is None
+    # The last replicate here; of the five left, four for the two workers (two rounds each)
+    # and one more here, rather than a third round for one worker while the other waits.
+    assert here == [two.seeds[-1], two.seeds[-2]]
+    assert two.ran == n
+    assert sorted(w for w in written if w.startswith("rep-")) == [
+        f"rep-{i:04d}.csv" for i in range(n)
+    ]
+    assert files(two.folder) == files(ref.folder)
+
+
 def _hold_the_first_task(held: str, gate: str) -> None:
     """In a Dask worker: the first replicate to start on any worker records its process id
     in ``held`` and then waits on the FIFO ``gate`` (forever: it is killed); the others run."""
@@ -379,6 +471,7 @@ def _hold_the_first_task(held: str, gate: str) -> None:
     ens.execute = execute
 
 
+@needs_dask
 def test_a_worker_killed_mid_ensemble_loses_and_duplicates_nothing(world, tmp_path, monkeypatch):
     path = world.scenario(BOMB)
     n = 10

@@ -28,7 +28,9 @@ Distributed runs
     With ``workers > 1`` the replicates run on a Dask ``LocalCluster``; with
     ``scheduler="tcp://host:8786"`` on an existing Dask cluster. Workers only compute;
     the client writes every file as results come back, so a worker that dies makes Dask
-    reschedule its task and nothing is lost or written twice. Tasks carry the scenario
+    reschedule its task and nothing is lost or written twice. While a new local cluster
+    starts (its fork server importing the model, about 1.5 s of one core), the client
+    computes replicates itself, from the last, and sends the rest once the workers are up. Tasks carry the scenario
     *file path* (plus behaviour overrides), so every worker machine needs the repository
     and data at the same path and the same installed ``idlibsim``; a task checks the
     scenario digest and refuses to run on different inputs.
@@ -45,6 +47,7 @@ import logging
 import os
 import stat
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -261,6 +264,61 @@ def _import_distributed():
     return distributed
 
 
+#: Dask's own diagnostics, for a dashboard the local cluster does not start.
+LOCAL_DASK_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+
+#: Preloaded by the process that forks the local Dask workers (start_worker_factory).
+WORKER_PRELOAD = ("sim.analysis.worker_preload",)
+
+
+_FACTORY_LOCK = threading.Lock()
+
+
+def start_worker_factory() -> str:
+    """Start, without waiting for it, the process that forks this machine's Dask workers.
+
+    Returns the start method for ``LocalCluster`` workers: ``"forkserver"`` where the
+    platform has it (Linux, macOS), else ``"spawn"``. The fork server imports
+    :data:`WORKER_PRELOAD` (Dask, pandas, Mesa, the model: about 1 s of CPU) once, in the
+    background, with the allocator settings of :data:`sim.memory.MALLOC_ENV` in its
+    environment; each worker forked from it starts with all of it imported, where a
+    spawned worker imports it all again before its first replicate (issue 16: 1-1.5 s of
+    each worker's CPU in a 20-replicate ensemble). Calling it early (as
+    :func:`run_ensemble` does) lets those imports overlap the client's own work.
+
+    The server is multiprocessing's, one per process: it lives until this process ends,
+    and a server that was already running (started by other code) is used as it is. Only
+    the modules of the idlibsim it imported run in the workers, which is what they report
+    to :func:`check_workers`. The user's script is not imported in the workers.
+    """
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    from sim.memory import MALLOC_ENV
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"  # pragma: no cover - Windows
+    with _FACTORY_LOCK:  # one thread at a time changes the environment
+        multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
+        saved = {k: os.environ.get(k) for k in MALLOC_ENV}
+        os.environ.update(MALLOC_ENV)  # inherited by the server, then by every worker it forks
+        try:
+            forkserver.ensure_running()
+        except OSError:  # pragma: no cover - no Unix sockets or no processes left
+            return "spawn"
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    return "forkserver"
+
+
 def _local_memory_limit(workers: int) -> int:
     """Per-worker memory limit: ``LOCAL_WORKER_MEMORY``, or an equal share if smaller."""
     try:
@@ -311,7 +369,12 @@ def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]
     # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which makes every array of a
     # replicate a fresh mapping (page faults: a replicate twice as slow as in a plain
     # process). Its documented knob, the environment set before a worker is spawned:
-    environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in MALLOC_ENV.items()}
+    environ: dict[str, str] = {
+        f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in MALLOC_ENV.items()
+    }
+    # Workers forked from a process that has imported the model (start_worker_factory).
+    environ["distributed.worker.multiprocessing-method"] = start_worker_factory()
+    environ.update(LOCAL_DASK_CONFIG)
     with dask.config.set(environ):
         cluster = distributed.LocalCluster(
             n_workers=int(workers),
@@ -345,9 +408,10 @@ def map_runs(
 
     In this process when ``workers == 1`` and there is no ``scheduler`` or ``client``;
     otherwise on Dask (``client`` if given, else a ``LocalCluster`` of ``workers`` or the
-    cluster at ``scheduler``, opened for this call). ``on_result(i, daily)`` is called in
-    this process once per task as its result arrives (in completion order). The tables
-    are identical whichever way the tasks run.
+    cluster at ``scheduler``, opened for this call; while a new ``LocalCluster`` starts,
+    this process computes tasks itself). ``on_result(i, daily)`` is called in this
+    process once per task as its result arrives (in completion order). The tables are
+    identical whichever way the tasks run.
 
     Calibration and other modules that call this many times should open one client with
     :func:`dask_client` and pass it as ``client`` (starting a cluster takes seconds).
@@ -363,6 +427,8 @@ def map_runs(
                 if on_result is not None:
                     on_result(i, df)
                 bar.update(1)
+        elif client is None and not scheduler:
+            _map_while_starting(workers, tasks, out, on_result, bar)
         else:
             ctx = nullcontext(client) if client is not None else dask_client(workers, scheduler)
             with ctx as c:
@@ -425,14 +491,24 @@ def check_workers(client: Any) -> None:
 
 
 def _map_on_dask(client, tasks, out, on_result, bar) -> None:
-    distributed = _import_distributed()
     if not tasks:
         return
     check_workers(client)
+    futures, index = _submit(client, tasks)
+    _collect(client, futures, index, tasks, out, on_result, bar)
+
+
+def _submit(client: Any, tasks: Sequence[RunTask]) -> tuple[list[Any], dict[str, int]]:
+    """Send ``tasks`` to the workers: their futures, and each future's key -> task index."""
     token = uuid.uuid4().hex[:12]
     keys = [f"idlibsim-run-{token}-{i}" for i in range(len(tasks))]
-    index = {k: i for i, k in enumerate(keys)}
-    futures = client.map(execute, tasks, key=keys, pure=False)
+    futures = client.map(execute, list(tasks), key=keys, pure=False)
+    return futures, {k: i for i, k in enumerate(keys)}
+
+
+def _collect(client, futures, index, tasks, out, on_result, bar) -> None:
+    """Receive the results of :func:`_submit` as they arrive (each written once)."""
+    distributed = _import_distributed()
     try:
         for fut in distributed.as_completed(futures):
             i = index[fut.key]
@@ -459,6 +535,112 @@ def _map_on_dask(client, tasks, out, on_result, bar) -> None:
         pending = [f for f in futures if not f.done()]
         if pending:
             client.cancel(pending)
+
+
+class _LocalStart:
+    """A local cluster (:func:`dask_client`) coming up in a background thread.
+
+    ``on_ready(client)`` runs in that thread as soon as the workers are up; :meth:`wait`
+    returns the client (or raises what stopped the start), :meth:`close` closes it.
+    """
+
+    def __init__(self, workers: int, on_ready: Callable[[Any], None]):
+        self._cm = dask_client(workers)
+        self._on_ready = on_ready
+        self.client: Any = None
+        self.error: BaseException | None = None
+        self.seconds = 0.0  # until the workers were up
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._start, name="idlibsim-cluster", daemon=True)
+        self._t0 = time.perf_counter()
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            self.client = self._cm.__enter__()
+            self.seconds = time.perf_counter() - self._t0
+            self._on_ready(self.client)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by wait()
+            self.error = exc
+        finally:
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self) -> Any:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.client
+
+    def close(self) -> None:
+        self._thread.join()
+        if self.client is not None:
+            self.client = None
+            self._cm.__exit__(None, None, None)
+
+
+def _map_while_starting(workers: int, tasks, out, on_result, bar) -> None:
+    """Tasks on a new local cluster of ``workers``; until its workers are up, this process
+    computes tasks itself, from the end of the list.
+
+    Starting the cluster is mostly the fork server importing the model (about 1.5 s on one
+    core, :func:`start_worker_factory`), during which this process, which has the model
+    imported already, would otherwise wait. Once the workers are up, the tasks not taken
+    here are sent to them at once (from the starting thread), and this process finishes the
+    task it is computing, plus the few that would otherwise make one worker run a round
+    more than the others while the rest wait (:func:`_kept_here`). Each task runs in
+    exactly one place; the tables are the same wherever a task runs.
+    """
+    refuse_in_spawned_child("starting a Dask LocalCluster (workers > 1)")
+    _import_distributed()  # its message before any work
+    lock = threading.Lock()
+    here = [len(tasks)]  # tasks[here[0]:] are computed (or being computed) in this process
+    sent: dict[str, Any] = {}  # "limit": tasks[:limit] went to the workers
+
+    def send(client: Any) -> None:
+        check_workers(client)  # before any work: same idlibsim code everywhere
+        with lock:
+            n = 0 if "stopped" in sent else here[0] - _kept_here(here[0], workers)
+            sent["futures"], sent["index"] = _submit(client, tasks[:n]) if n else ([], {})
+            sent["limit"] = n
+
+    start = _LocalStart(workers, send)
+    computed = 0
+    try:
+        while True:
+            with lock:
+                if here[0] <= sent.get("limit", 0) or (start.done and "limit" not in sent):
+                    break  # the rest is the workers' (or the start failed: wait() says why)
+                here[0] -= 1
+                i = here[0]
+            df = execute(tasks[i])
+            out[i] = df
+            computed += 1
+            if on_result is not None:
+                on_result(i, df)
+            bar.update(1)
+        client = start.wait()
+        log.info(
+            "local cluster of %d workers up after %.2f s; %d of %d tasks computed here",
+            workers, start.seconds, computed, len(tasks),
+            extra={"cluster_start_seconds": start.seconds, "computed_here": computed},
+        )  # fmt: skip
+        _collect(client, sent["futures"], sent["index"], tasks, out, on_result, bar)
+    finally:
+        with lock:
+            sent["stopped"] = True  # an error or Ctrl-C here: the workers get nothing
+        start.close()
+
+
+def _kept_here(left: int, workers: int) -> int:
+    """Of ``left`` tasks not yet taken when the workers are up, how many more this process
+    computes after its current one: the remainder of ``left / workers`` (else one worker
+    would run a last round alone), if the workers still have as many rounds as that."""
+    extra = left % workers
+    return extra if (left - extra) // workers >= extra else 0
 
 
 def _progress(total: int, initial: int, desc: str, enabled: bool):
@@ -895,10 +1077,14 @@ def run_ensemble(
     the user fixed (the scenario's ``[behaviour]`` table, ``with_behaviour``, ``fix``) are
     not drawn.
     """
+    t0 = time.perf_counter()
+    if client is None and not scheduler and int(workers) > 1:
+        refuse_in_spawned_child("starting a Dask LocalCluster (workers > 1)")
+        _import_distributed()  # its message before any work
+        start_worker_factory()  # the workers' imports overlap this process's own (Mesa)
     from sim.model.model import population_weight  # lazy: compare reads ensembles without Mesa
     from sim.outputs.runner import check_population_scale
 
-    t0 = time.perf_counter()
     if int(replicates) < 1:
         raise ValueError("replicates must be at least 1")
     population_weight(population_scale)  # ValueError for scales that are not 1/k
@@ -981,8 +1167,9 @@ def run_ensemble(
             done, sum(done.values()), int(workers), scheduler, command, t0, records, notes,
             uncertainty, draws,
         )  # fmt: skip
-        remote = bool(todo) and client is None and (plan.workers > 1 or bool(scheduler))
-        # Connect first, so that an unreachable cluster leaves nothing behind.
+        remote = bool(todo) and client is None and bool(scheduler)
+        # Connect first, so that an unreachable cluster leaves nothing behind. A local
+        # cluster starts while this process computes the first replicates (map_runs).
         with dask_client(workers, scheduler) if remote else nullcontext(client) as dask:
             return _carry_out(plan, dask, progress)
 
@@ -1056,7 +1243,8 @@ def _carry_out(plan: _Plan, client: Any, progress: bool) -> EnsembleResult:
             bar.update(1)
 
         try:
-            map_runs([t for _, _, t in plan.todo], client=client, on_result=save)
+            tasks = [t for _, _, t in plan.todo]
+            map_runs(tasks, plan.workers if client is None else 1, client=client, on_result=save)
         finally:
             bar.close()
 
