@@ -413,9 +413,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from sim.outputs.report import format_summary
-    from sim.outputs.runner import run
-
     from .scenario.loading import load_scenario
 
     scenario = load_scenario(args.scenario)
@@ -424,6 +421,22 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             scenario = scenario.truncated(args.days)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    workers = None
+    if not args.no_plots:
+        from sim.outputs import figure_workers
+
+        if figure_workers.available():
+            # forked before the model's imports (Mesa, pandas: about a second), so that
+            # Matplotlib and the empty figures load meanwhile on the other core, which is
+            # then free for the model's own helper (sim.model.lookahead) while it runs
+            workers = figure_workers.FigureWorkers(None, scenario)
+    try:
+        from sim.outputs.report import format_summary
+        from sim.outputs.runner import run
+    except BaseException:
+        if workers is not None:
+            workers.close()
+        raise
     res = run(
         scenario,
         seed=args.seed,
@@ -434,6 +447,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         check=True if args.check else None,
         progress=not args.quiet and sys.stderr.isatty(),
         command=["idlibsim", *argv],
+        workers=workers,  # closed by run() whatever happens
     )
     if not args.quiet:
         print(format_summary(res.summary))

@@ -20,7 +20,14 @@ SIM = Path(__file__).resolve().parent.parent / "sim"
 #: The scenario files and the model share a floor (the scenario checks names against the
 #: model's geography; the model reads the scenario); cycles are caught module by module.
 FLOORS: dict[str, tuple[str, ...]] = {
-    "base": ("sim.errors", "sim.safety", "sim.provenance", "sim.observed", "sim.memory"),
+    "base": (
+        "sim.errors",
+        "sim.safety",
+        "sim.provenance",
+        "sim.observed",
+        "sim.memory",
+        "sim.forking",
+    ),
     "model": ("sim.model", "sim.scenario", "sim.schema_doc"),
     "outputs": ("sim.outputs",),
     "analysis": ("sim.analysis",),

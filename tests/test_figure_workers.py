@@ -153,3 +153,31 @@ def test_a_killed_worker_takes_its_helper_with_it(a_run, monkeypatch):
         for fd in (started_w, never_r, never_w, alive_r):
             os.close(fd)
     assert worker in pids and len(pids) == 2
+
+
+@needs_fork
+def test_workers_forked_before_the_folder_is_known_draw_into_the_folder_given_later(
+    a_run, tmp_path
+):
+    """`idlibsim run` forks the workers before it imports the model (and before its folder
+    exists): the folder comes with the summary, and the figures are the same bytes."""
+    scenario, out, summary = a_run
+    with figure_workers.FigureWorkers(out, scenario) as workers:
+        workers.draw(summary)
+        workers.wait()
+    later = tmp_path / "later"
+    later.mkdir()
+    for name in ("daily.csv", "locations.csv", "routes.csv", "summary.json"):
+        (later / name).write_bytes((out / name).read_bytes())
+    (later / "plots").mkdir()
+    with figure_workers.FigureWorkers(None, scenario) as workers:
+        with pytest.raises(ValueError, match="without a folder"):
+            workers.draw(summary)
+        workers.draw(summary, later)
+        workers.wait()
+    names = sorted(p.name for p in (out / "plots").iterdir())
+    assert names == sorted(figure_workers.FIGURE_ORDER)
+    assert sorted(p.name for p in (later / "plots").iterdir()) == names
+    for name in names:
+        assert (later / "plots" / name).read_bytes() == (out / "plots" / name).read_bytes(), name
+    assert mp.active_children() == []

@@ -20,7 +20,7 @@ from sim.model import movement as movement_module
 from sim.model import rng
 from sim.model.model import DisplacementModel
 from sim.model.population import ABROAD, IN_INFORMAL, ON_THE_MOVE
-from sim.model.rowsets import RowSet, sorted_unique
+from sim.model.rowsets import RowSet, sorted_unique, unique_inverse
 from sim.scenario.loading import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,3 +231,27 @@ def test_day_keys_made_together_are_numpys_seed_sequence():
             for day in (0, 1, 17, 255, 256, 1000):
                 seq = np.random.SeedSequence(entropy=seed, spawn_key=(rng._key(stream), day))
                 assert rng._day_key(seed, stream, day) == seq.generate_state(1, np.uint64)[0]
+
+
+def test_unique_inverse_is_numpys_unique():
+    gen = np.random.default_rng(11)
+    for n in (0, 1, 2, 7, 300):
+        keys = gen.integers(0, 40, n) * 65 + gen.integers(0, 65, n)
+        got = unique_inverse(keys)
+        want = np.unique(keys, return_inverse=True)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_attractiveness_of_places_without_room_is_zero_and_silent():
+    n = 4
+    cost = np.array([[0, 10, 20, np.inf], [10, 0, 5, 30], [20, 5, 0, 8], [np.inf, 30, 8, 0.0]])
+    room = np.array([3.0, 0.0, 2.0, 1.0])
+    with np.errstate(all="raise"):  # a log(0) warning would raise here
+        prob = rules.attractiveness(
+            cost, np.zeros(n), np.ones(n), room, np.ones(n, bool), 50.0, 8.0, 100.0
+        )
+    assert (prob[:, 1] == 0).all()
+    assert np.allclose(prob.sum(axis=1), 1.0)
+    w = np.exp(-cost[0] / 50.0 - 1 / 100.0) * room  # by hand, from place 0
+    w[0] = 0.0
+    assert np.allclose(prob[0], w / w.sum())

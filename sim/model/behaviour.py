@@ -179,13 +179,14 @@ def attractiveness(
     if origins is not None:
         origins = np.asarray(origins, dtype=np.intp)
         cost_km = cost_km[origins]
-    with np.errstate(divide="ignore"):
-        logw = (
-            -cost_km / scale
-            + safety_weight * np.log1p(-np.minimum(fear, 1.0 - 1e-12))[None, :]
-            - (border_km / border_pull_km)[None, :]
-            + np.log(room)[None, :]
-        )
+    # log(0) = -inf without the divide warning (and without an errstate context per call)
+    log_room = np.log(room, out=np.full(np.shape(room), -np.inf), where=room != 0)
+    logw = (
+        -cost_km / scale
+        + safety_weight * np.log1p(-np.minimum(fear, 1.0 - 1e-12))[None, :]
+        - (border_km / border_pull_km)[None, :]
+        + log_room[None, :]
+    )
     ok = cand & np.isfinite(cost_km)
     if origins is None:
         np.fill_diagonal(ok, False)
@@ -240,6 +241,9 @@ def choose(prob: np.ndarray, origin: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.where(total > 0, j, -1)
 
 
+_INT16_MAX = int(np.iinfo(np.int16).max)
+
+
 def _rank(group: np.ndarray, order_key: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
     """``np.lexsort((tiebreak, order_key, group))``, about five times faster.
 
@@ -249,15 +253,11 @@ def _rank(group: np.ndarray, order_key: np.ndarray, tiebreak: np.ndarray) -> np.
     """
     group = np.asarray(group)
     order_key = np.asarray(order_key)
-    if (
-        len(group) < 2
-        or not np.issubdtype(order_key.dtype, np.floating)
-        or np.isnan(order_key).any()
-    ):
+    if len(group) < 2 or order_key.dtype.kind != "f" or np.isnan(order_key).any():
         return np.lexsort((tiebreak, order_key, group))
     order = np.argsort(order_key)
     g = group[order]
-    if np.issubdtype(g.dtype, np.integer) and g.min() >= 0 and g.max() <= np.iinfo(np.int16).max:
+    if g.dtype.kind in "iu" and g.min() >= 0 and g.max() <= _INT16_MAX:
         g = g.astype(np.int16)  # a stable sort of 16-bit integers is a radix sort
     order = order[np.argsort(g, kind="stable")]
     g, k = group[order], order_key[order]
@@ -298,7 +298,9 @@ def fill_in_order(
             break
         gg, ss = g[idx], s[idx]
         c = np.cumsum(ss)
-        first = np.r_[True, gg[1:] != gg[:-1]]
+        first = np.empty(len(gg), bool)
+        first[0] = True
+        np.not_equal(gg[1:], gg[:-1], out=first[1:])
         base = np.maximum.accumulate(np.where(first, c - ss, 0.0))
         running = c - base  # people up to and including this household, within its place
         t_sorted[idx[running <= np.maximum(f[gg], 0.0)]] = t

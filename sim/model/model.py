@@ -9,6 +9,7 @@ import networkx as nx
 import numpy as np
 from mesa.discrete_space import FixedAgent, Network
 
+from sim.forking import cpus_available
 from sim.model import geography
 from sim.model.conflict import Conditions, compile_timeline
 from sim.model.geography import POPULATED_KINDS
@@ -297,15 +298,31 @@ class DisplacementModel(mesa.Model):
             movement.__dict__.clear()
         self.population = self.movement = self.history = None
 
-    def run(self, progress: bool = False) -> DisplacementModel:
-        """Simulate every day of the scenario."""
+    def run(self, progress: bool = False, draw_ahead: bool | None = None) -> DisplacementModel:
+        """Simulate every day of the scenario.
+
+        ``draw_ahead``: draw who may flee from home on the coming days in a forked helper
+        process, on another core (:mod:`sim.model.lookahead`; the same numbers either
+        way), where this process can fork. ``None`` (default): when this process may use
+        more than one CPU.
+        """
         days = range(self.day, self.config.n_days)
+        if draw_ahead is None:
+            draw_ahead = cpus_available() > 1
+        # (the helper's conditions are its fork's copy of the model's, as they stand now)
+        ahead = self.movement.draw_ahead(days, self.conditions) if draw_ahead else None
         if progress:
             from tqdm import tqdm
 
             days = tqdm(days, desc=self.config.name, unit="day", leave=False)
-        for _ in days:
-            self.step()
+        self.movement.lookahead = ahead
+        try:
+            for _ in days:
+                self.step()
+        finally:
+            self.movement.lookahead = None
+            if ahead is not None:
+                ahead.close()
         return self
 
     # ----------------------------------------------------------------------------------

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.forking import can_fork
 from sim.model import behaviour as rules
 from sim.model.conflict import Conditions
 from sim.model.geography import DESTINATION_KINDS, World
 from sim.model.history import History
+from sim.model.lookahead import FlightLookahead
 from sim.model.population import (
     ABROAD,
     IN_CAMP,
@@ -44,7 +46,7 @@ from sim.model.population import (
     Population,
 )
 from sim.model.rng import below, below_ranges, uniforms
-from sim.model.rowsets import RowSet, sorted_unique
+from sim.model.rowsets import RowSet, sorted_unique, unique_inverse
 from sim.scenario.schema import Behaviour
 
 #: Flight from a place whose bound ``max(propensity) * hazard`` is above this compares each
@@ -105,6 +107,8 @@ class Movement:
             REACH_QUANTILES,
         )
         self.next_hop = self.cost = self.km = None
+        #: flight candidates drawn ahead while a run is under way (:meth:`draw_ahead`)
+        self.lookahead: FlightLookahead | None = None
         # Live tallies, kept up to date by every change (checked against a recount in check mode):
         self.counts = population.counts(n)  # person-rows by place and status
         self._index(population)
@@ -269,7 +273,9 @@ class Movement:
         places = np.flatnonzero(threat & filled)
         if self._by_home is None and self._ids_are_rows:  # all places in one call (issue 16)
             leave += [self._flight_at_home(day, p, 0.0, 0.0, True) for p in places[gov[places]]]
-            maybe.append(self._flight_at_homes(day, places[~gov[places]], hazard, place_bound))
+            # drawn ahead on another core (sim.model.lookahead), or now
+            found = None if self.lookahead is None else self.lookahead.take(day)
+            maybe.append(self.candidates_at_home(day, cond) if found is None else found)
         else:
             for p in places.tolist():
                 found = self._flight_at_home(day, p, hazard[p], place_bound[p], gov[p])
@@ -351,6 +357,34 @@ class Movement:
             ids = hh.id[start:stop] if block is None else hh.id[block]
             pos = below(self.seed, "flee", day, bound, ids=ids, factor=factor)
         return pos + start if block is None else block[pos]
+
+    def candidates_at_home(self, day: int, cond: Conditions) -> np.ndarray:
+        """Rows of the households whose home is in a threatened place not held by the
+        government that may flee on ``day`` if they are at home: those whose uniform is
+        below a bound of their ``propensity * hazard`` (:meth:`_flight_at_home`).
+
+        Depends only on the seed, ``day`` and ``cond`` (the day's conditions, which come
+        from the scenario's timeline), not on where anyone is: so it can be drawn ahead
+        (:class:`sim.model.lookahead.FlightLookahead`). Rows stored by home, ids = rows.
+        """
+        hazard = self.flight_hazard(cond)
+        filled = self._home_start[1:] > self._home_start[:-1]
+        places = np.flatnonzero((hazard > 0) & ~cond.government & filled)
+        place_bound = self._home_top_propensity() * hazard
+        return self._flight_at_homes(day, places, hazard, place_bound)
+
+    def draw_ahead(self, days: range, conditions: Conditions) -> FlightLookahead | None:
+        """Start drawing :meth:`candidates_at_home` for ``days`` in a forked helper process
+        (:class:`sim.model.lookahead.FlightLookahead`), from ``conditions`` as they stand
+        before the first of them; None where it cannot fork (:func:`sim.forking.can_fork`)
+        or the households are not stored by home with ids = rows. Use the result as a
+        context manager, set as :attr:`lookahead` while the days run."""
+        if not (self._by_home is None and self._ids_are_rows) or len(days) == 0:
+            return None
+        if not can_fork():
+            return None
+        self._home_top_propensity()  # cached before the fork: computed once, for both
+        return FlightLookahead(self.candidates_at_home, conditions, days)
 
     def _flight_at_homes(
         self, day: int, places: np.ndarray, hazard: np.ndarray, bound: np.ndarray
@@ -496,9 +530,7 @@ class Movement:
             matrix, :func:`sim.model.behaviour.attractiveness`)."""
             if len(members) == 0:
                 return np.empty(0, dtype=np.intp)
-            keys, row = np.unique(
-                reach[members].astype(np.intp) * n + origin[members], return_inverse=True
-            )
+            keys, row = unique_inverse(reach[members].astype(np.intp) * n + origin[members])
             k, place = np.divmod(keys, n)
             prob = rules.attractiveness(
                 self.cost,

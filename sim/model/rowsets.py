@@ -80,3 +80,17 @@ def sorted_unique(rows: np.ndarray) -> np.ndarray:
         np.not_equal(rows[1:], rows[:-1], out=first[1:])
         rows = rows[first]
     return rows
+
+
+def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` for integers, by one stable sort (a few
+    times faster for the small arrays of a day's movers)."""
+    keys = np.asarray(keys)
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    first = np.empty(len(ordered), bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    inverse = np.empty(len(keys), np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse

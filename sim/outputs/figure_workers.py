@@ -22,6 +22,7 @@ import multiprocessing as mp
 import os
 import signal
 import threading
+import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -43,6 +44,13 @@ FIGURE_ORDER = (
     "displaced_by_setting.png",
     "displaced_by_district.png",
 )
+
+
+#: Seconds after its fork during which the worker prepares the run's figures (what is not
+#: prepared then is made when drawn). `idlibsim run` forks it before it imports and builds
+#: the model (about 1.3 s for the 2019 scenario); the other core then belongs to the
+#: model's own helper (:mod:`sim.model.lookahead`). Preparing takes about 0.6 s of CPU.
+PREPARE_SECONDS = 1.2
 
 
 #: How long :meth:`FigureWorkers.close` waits for a worker to end on SIGTERM (its handler ends
@@ -94,18 +102,24 @@ def _send(conn: Connection, obj: Any) -> None:
 
 def _worker(conn: Connection, folder: Path, scenario: Any, names: tuple[str, ...]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
+    started = time.monotonic()
+
+    def stop_preparing() -> bool:  # the tables are there, or the model runs by now
+        return conn.poll() or time.monotonic() - started > PREPARE_SECONDS
+
     try:
         try:
-            _warm_up(scenario, stop=conn.poll)  # stops preparing when the tables are there
+            _warm_up(scenario, stop=stop_preparing)
         except Exception:  # noqa: BLE001 - a real problem shows again when drawing, reported then
             pass
         try:
-            summary = conn.recv()
+            message = conn.recv()
         except EOFError:  # the parent gave up before the figures
             return
-        if summary is None:
+        if message is None:
             return
-        draw_shared(folder, scenario, summary, names)
+        summary, given = message  # the run's folder, when forked before it was known
+        draw_shared(Path(given) if given is not None else folder, scenario, summary, names)
         _send(conn, None)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, raised there
         try:
@@ -244,13 +258,14 @@ class FigureWorkers:
             workers.wait()  # raises a worker's error here
     """
 
-    def __init__(self, folder: Path, scenario: Any, names: tuple[str, ...] = FIGURE_ORDER):
+    def __init__(self, folder: Path | None, scenario: Any, names: tuple[str, ...] = FIGURE_ORDER):
         ctx = mp.get_context("fork")
+        self._folder = folder
         self._workers: list[tuple[Any, Connection]] = []
         parent_end, child_end = ctx.Pipe()
         proc = ctx.Process(
             target=_worker,
-            args=(child_end, Path(folder), scenario, tuple(names)),
+            args=(child_end, None if folder is None else Path(folder), scenario, tuple(names)),
             name="idlibsim-figures",
             daemon=True,
         )
@@ -258,10 +273,14 @@ class FigureWorkers:
         child_end.close()
         self._workers.append((proc, parent_end))
 
-    def draw(self, summary: dict[str, Any]) -> None:
-        """Start drawing: the run's tables are in the folder now."""
+    def draw(self, summary: dict[str, Any], folder: Path | None = None) -> None:
+        """Start drawing: the run's tables are in the folder now (``folder``, or the one
+        given when the workers were forked: ``None`` there lets a command fork them before
+        it knows its folder, so that Matplotlib loads while it imports the model)."""
+        if folder is None and self._folder is None:
+            raise ValueError("the figure workers were forked without a folder: give draw() one")
         for _, conn in self._workers:
-            conn.send(summary)
+            conn.send((summary, None if folder is None else str(folder)))
 
     def wait(self) -> None:
         """Wait until every figure is written; raise the first worker's error."""

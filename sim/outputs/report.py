@@ -351,7 +351,7 @@ def write_planner_outputs(
     """
     if plots and workers is not None:  # the figures first: they take longest
         (folder / "plots").mkdir(exist_ok=True)
-        workers.draw(summary)
+        workers.draw(summary, folder)
     daily = pd.read_csv(folder / "daily.csv")
     locations = pd.read_csv(folder / "locations.csv")
 

@@ -81,8 +81,14 @@ def run(
     progress: bool = False,
     results_root: Path | str | None = None,
     command: list[str] | None = None,
+    workers: figure_workers.FigureWorkers | None = None,
 ) -> RunResult:
     """Run a scenario and write ``results/<scenario>/<run-id>/`` (or ``out``) atomically.
+
+    ``workers``: figure workers the caller forked already (without a folder: the command
+    line forks them before it imports the model, so that Matplotlib loads meanwhile on the
+    other core); they are closed here whatever happens. Else, with ``plots``, they are
+    forked here.
 
     Before anything is simulated, the output folder is checked (:mod:`sim.safety`): an
     existing ``out`` is replaced only with ``force`` and only if it is a results folder
@@ -90,14 +96,24 @@ def run(
     the same folder is refused; the files go to a temporary folder beside it, renamed
     into place when complete (an interrupted run leaves the previous one intact).
     """
-    refuse_in_spawned_child("sim.run()")
-    check_population_scale(scenario, population_scale)
-    target = Path(out) if out else default_run_dir(scenario, seed, population_scale, results_root)
-    writer = FolderWriter(target, force=force, protected=tuple(Path(p) for p in scenario.files))
-    workers = None
+    try:
+        refuse_in_spawned_child("sim.run()")
+        check_population_scale(scenario, population_scale)
+        target = (
+            Path(out) if out else default_run_dir(scenario, seed, population_scale, results_root)
+        )
+        protected = tuple(Path(p) for p in scenario.files)
+        writer = FolderWriter(target, force=force, protected=protected)
+    except BaseException:
+        if workers is not None:
+            workers.close()
+        raise
+    if not plots and workers is not None:
+        workers.close()
+        workers = None
     try:
         tmp = writer.open()  # refuses a bad target, locks it, proves it is writable
-        if plots and figure_workers.available():
+        if plots and workers is None and figure_workers.available():
             # forked now, small: they import Matplotlib on the other core while the model runs
             workers = figure_workers.FigureWorkers(tmp, scenario)
         res = simulate(scenario, seed, population_scale, check=check, progress=progress)
