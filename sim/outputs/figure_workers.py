@@ -21,6 +21,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -44,6 +45,13 @@ FIGURE_ORDER = (
     "displaced_by_setting.png",
     "displaced_by_district.png",
 )
+
+
+#: Seconds after its fork during which the worker prepares the run's figures (what is not
+#: prepared then is made when drawn). `idlibsim run` forks it before it imports and builds
+#: the model (about 1.3 s for the 2019 scenario); the other core then belongs to the
+#: model's own helper (:mod:`sim.model.lookahead`). Preparing takes about 0.6 s of CPU.
+PREPARE_SECONDS = 1.2
 
 
 #: How long :meth:`FigureWorkers.close` waits for a worker to end on SIGTERM (its handler ends
@@ -94,9 +102,14 @@ def _send(conn: Connection, obj: Any) -> None:
 
 def _worker(conn: Connection, folder: Path, scenario: Any, names: tuple[str, ...]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
+    started = time.monotonic()
+
+    def stop_preparing() -> bool:  # the tables are there, or the model runs by now
+        return conn.poll() or time.monotonic() - started > PREPARE_SECONDS
+
     try:
         try:
-            _warm_up(scenario, stop=conn.poll)  # stops preparing when the tables are there
+            _warm_up(scenario, stop=stop_preparing)
         except Exception:  # noqa: BLE001 - a real problem shows again when drawing, reported then
             pass
         try:
