@@ -17,6 +17,7 @@ identical tables) into a run folder's ``plots/``.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import re
 import struct
@@ -275,7 +276,6 @@ def _panels(
     height: float,
     nrows: int = 1,
     ncols: int = 1,
-    sharex: bool = False,
     grid_axis: str = "y",
     ticks: bool = True,
 ) -> tuple[Figure, np.ndarray]:
@@ -284,7 +284,7 @@ def _panels(
     and, with ``ticks``, the tick marks and labels made now rather than at the first
     draw (each made as a copy of the first: the same ticks, sooner)."""
     fig = _new_figure(width, height, layout=None)
-    axes = fig.subplots(nrows, ncols, sharex=sharex, squeeze=False)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat:
         _style_axes(ax, grid_axis)
         if ticks:
@@ -293,32 +293,25 @@ def _panels(
     return fig, axes
 
 
-def _empty_figure(
-    width: float,
-    height: float,
-    nrows: int = 1,
-    ncols: int = 1,
-    sharex: bool = False,
-    grid_axis: str = "y",
-    ticks: bool = True,
-) -> tuple[Figure, np.ndarray]:
+def _panels_key(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+    """The arguments of :func:`_panels` as one key, defaults filled in: the same figure
+    asked for in different words is the same prepared figure."""
+    bound = inspect.signature(_panels).bind(*args, **kwargs)
+    bound.apply_defaults()
+    width, height, *rest = bound.args
+    return (float(width), float(height), *rest)
+
+
+def _empty_figure(*args: Any, **kwargs: Any) -> tuple[Figure, np.ndarray]:
     """:func:`_panels` of these arguments, prepared ahead if it was (:func:`prepare_panels`)."""
-    args = (float(width), float(height), nrows, ncols, sharex, grid_axis, ticks)
-    return _made(("panels", *args), lambda: _panels(*args))
+    key = _panels_key(*args, **kwargs)
+    return _made(("panels", *key), lambda: _panels(*key))
 
 
-def prepare_panels(
-    width: float,
-    height: float,
-    nrows: int = 1,
-    ncols: int = 1,
-    sharex: bool = False,
-    grid_axis: str = "y",
-    ticks: bool = True,
-) -> None:
+def prepare_panels(*args: Any, **kwargs: Any) -> None:
     """Make :func:`_panels` of these arguments now, for the figure that will ask for it."""
-    args = (float(width), float(height), nrows, ncols, sharex, grid_axis, ticks)
-    prepare(("panels", *args), lambda: _panels(*args))
+    key = _panels_key(*args, **kwargs)
+    prepare(("panels", *key), lambda: _panels(*key))
 
 
 @functools.lru_cache(maxsize=8192)
