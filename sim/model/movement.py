@@ -269,14 +269,14 @@ class Movement:
         # bound can flee); then those staying away from home (settled displaced).
         leave, maybe = [], []
         filled = self._home_start[1:] > self._home_start[:-1]
-        place_bound = self._home_top_propensity() * hazard
         places = np.flatnonzero(threat & filled)
         if self._by_home is None and self._ids_are_rows:  # all places in one call (issue 16)
             leave += [self._flight_at_home(day, p, 0.0, 0.0, True) for p in places[gov[places]]]
             # drawn ahead on another core (sim.model.lookahead), or now
             found = None if self.lookahead is None else self.lookahead.take(day)
-            maybe.append(self.candidates_at_home(day, cond) if found is None else found)
+            maybe.append(self.candidates_at_home(day, cond, hazard) if found is None else found)
         else:
+            place_bound = self._home_top_propensity() * hazard
             for p in places.tolist():
                 found = self._flight_at_home(day, p, hazard[p], place_bound[p], gov[p])
                 (leave if gov[p] else maybe).append(found)
@@ -358,16 +358,20 @@ class Movement:
             pos = below(self.seed, "flee", day, bound, ids=ids, factor=factor)
         return pos + start if block is None else block[pos]
 
-    def candidates_at_home(self, day: int, cond: Conditions) -> np.ndarray:
+    def candidates_at_home(
+        self, day: int, cond: Conditions, hazard: np.ndarray | None = None
+    ) -> np.ndarray:
         """Rows of the households whose home is in a threatened place not held by the
         government that may flee on ``day`` if they are at home: those whose uniform is
         below a bound of their ``propensity * hazard`` (:meth:`_flight_at_home`).
+        ``hazard``: :meth:`flight_hazard` of ``cond``, if the caller has it.
 
         Depends only on the seed, ``day`` and ``cond`` (the day's conditions, which come
         from the scenario's timeline), not on where anyone is: so it can be drawn ahead
         (:class:`sim.model.lookahead.FlightLookahead`). Rows stored by home, ids = rows.
         """
-        hazard = self.flight_hazard(cond)
+        if hazard is None:
+            hazard = self.flight_hazard(cond)
         filled = self._home_start[1:] > self._home_start[:-1]
         places = np.flatnonzero((hazard > 0) & ~cond.government & filled)
         place_bound = self._home_top_propensity() * hazard
