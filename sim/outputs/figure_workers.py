@@ -72,18 +72,18 @@ def _warm_up(scenario: Any = None, stop: Any = lambda: False) -> None:
     """Import Matplotlib and the figure modules, draw a scrap of text (loads the fonts) and,
     given the ``scenario``, prepare the run's figures until ``stop()`` is true
     (:func:`sim.outputs.report.prepare_figures`: empty figures, measured labels)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from sim.outputs import (
         maps,  # noqa: F401 - imported now, while the model runs
         plots,
     )
+    from sim.outputs.canvas import Canvas
     from sim.outputs.geo import load_boundaries
 
     load_boundaries()
     fig = Figure(figsize=(1, 1), dpi=plots.DPI)
-    FigureCanvasAgg(fig)
+    Canvas(fig)
     fig.text(0.1, 0.5, "1 May 0.5M", fontsize=plots.TICK_PT, weight="bold")
     fig.text(0.1, 0.2, "1 May 0.5M", fontsize=plots.TICK_PT)
     fig.canvas.draw()

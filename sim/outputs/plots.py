@@ -45,6 +45,7 @@ from matplotlib.textpath import TextToPath
 from matplotlib.ticker import Formatter, FuncFormatter, Locator, MaxNLocator
 
 from sim.observed import drawn_at, load_observed
+from sim.outputs.canvas import Canvas
 from sim.outputs.folders import RunFolder
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ def save_png(
     The figure is not cleared afterwards: a figure made without pyplot is freed with its
     last reference, and clearing one of many panels costs a tenth of a second for nothing.
     """
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else Canvas(fig)
     fig.dpi = DPI
     canvas.draw()
     if compress_level is not None:
@@ -236,7 +237,7 @@ def write_png(
 def _new_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
     """A figure on an Agg canvas, constrained layout by default (no pyplot involved)."""
     fig = Figure(figsize=(width, height), dpi=DPI, layout=layout)
-    FigureCanvasAgg(fig)
+    Canvas(fig)
     return fig
 
 
@@ -448,7 +449,7 @@ PAD_IN = 3 / 72
 @functools.lru_cache(maxsize=1)
 def _measuring_figure() -> Figure:
     fig = Figure(figsize=(1, 1), dpi=DPI)
-    FigureCanvasAgg(fig)
+    Canvas(fig)
     return fig
 
 
