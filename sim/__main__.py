@@ -15,6 +15,6 @@ def _quiet_exit(signum, frame):  # pragma: no cover - only during start-up
 signal.signal(signal.SIGINT, _quiet_exit)
 signal.signal(signal.SIGTERM, _quiet_exit)
 
-from .cli import main  # noqa: E402 - after the handlers, on purpose
+from .cli import console  # noqa: E402 - after the handlers, on purpose
 
-sys.exit(main())
+sys.exit(console())
