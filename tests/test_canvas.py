@@ -74,3 +74,35 @@ def test_the_canvas_keeps_its_renderer_while_the_size_stays():
     assert canvas.get_renderer() is first
     fig.set_size_inches(3, 1)
     assert canvas.get_renderer() is not first
+
+
+@pytest.mark.parametrize("weight", ["normal", "bold"])
+@pytest.mark.parametrize(
+    "text", ["250k", "Movements since 26 Apr: 645,642 by 31 Aug", "Idlib → Atmeh"]
+)
+def test_measures_are_matplotlibs(text, weight):
+    from matplotlib.font_manager import FontProperties
+
+    prop = FontProperties(size=8.5, weight=weight)
+    ours = C.Canvas(Figure(dpi=150)).get_renderer()
+    theirs = FigureCanvasAgg(Figure(dpi=150)).get_renderer()
+    assert ours.get_text_width_height_descent(
+        text, prop, False
+    ) == theirs.get_text_width_height_descent(text, prop, False)
+
+
+def test_a_line_is_laid_out_once_for_every_figure_of_the_process():
+    from matplotlib.font_manager import FontProperties
+
+    C._line.cache_clear()
+    prop = FontProperties(size=9)
+    for _ in range(3):  # three figures, each with its own renderer
+        renderer = C.Canvas(Figure(dpi=150)).get_renderer()
+        renderer.get_text_width_height_descent("Sarmada 41.2k", prop, False)
+    assert C._line.cache_info().misses == 1
+    assert C._line.cache_info().hits == 2
+    # another size, or another resolution, is another layout
+    C.Canvas(Figure(dpi=100)).get_renderer().get_text_width_height_descent(
+        "Sarmada 41.2k", prop, False
+    )
+    assert C._line.cache_info().misses == 2

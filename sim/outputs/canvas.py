@@ -11,26 +11,37 @@ measure the text, so the drawn text matches the measured extents), and the rende
 blends that one image. The glyphs are the same; only their sub-pixel placement differs, by
 less than a pixel.
 
+Measuring a line (FreeType lays it out: about 20 microseconds a character) is the other
+half of the text's cost, and Matplotlib keeps its measures per renderer, so each new figure
+measured its tick labels, titles and legends again (about 700 layouts for the nine figures).
+:class:`Renderer` keeps a line's measures and its rendered image for the life of the
+process (:func:`_line`, the most recent few thousand): what the figure worker measured while
+it prepared the figures, and what one figure measured, serve every later figure, in the
+worker and in the helper it forks.
+
 Anything else (mathtext, TeX, characters outside Latin-1, text with font features or a
-language set, or a Matplotlib whose internals differ from those checked at import) is
-drawn by Matplotlib's own method.
+language set, text drawn without antialiasing, or a Matplotlib whose internals differ from
+those checked at import) is measured and drawn by Matplotlib's own methods.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
+from matplotlib.font_manager import fontManager, get_font
 from matplotlib.ft2font import FT2Font
 
-#: Whether this Matplotlib has what the one-pass text needs (3.11's private
-#: ``RendererAgg._prepare_font`` and FreeType's whole-string rendering); else every text is
-#: drawn by Matplotlib's own method.
+#: Whether this Matplotlib has what the one-pass text needs (FreeType's whole-string layout
+#: and rendering, and the font manager's private ``_find_fonts_by_props``, which Matplotlib's
+#: renderer calls for the same fonts); else all text is Matplotlib's.
 ONE_PASS_TEXT = all(
     hasattr(FT2Font, name)
     for name in ("set_text", "draw_glyphs_to_bitmap", "get_image", "get_bitmap_offset")
-) and hasattr(RendererAgg, "_prepare_font")
+) and hasattr(fontManager, "_find_fonts_by_props")
 
 
 def _plain(s: str) -> bool:
@@ -41,8 +52,48 @@ def _plain(s: str) -> bool:
     return True
 
 
+class _Line(NamedTuple):
+    """A line of text as FreeType lays it out and renders it (pixels)."""
+
+    width: float
+    height: float
+    descent: float
+    #: where the image's top left corner lies from the line's origin, 1/64 pixel
+    offset: tuple[int, int]
+    #: the glyphs' coverage, rows x columns, 0-255 (antialiased)
+    image: np.ndarray
+
+
+@functools.lru_cache(maxsize=4096)
+def _line(s: str, fonts: tuple[Any, ...], size: float, dpi: float, flags: Any) -> _Line:
+    """Lay out and render ``s`` in ``fonts`` (the first, with the rest as fallbacks) at
+    ``size`` points and ``dpi``."""
+    font = get_font(list(fonts))
+    font.clear()
+    font.set_size(size, dpi)
+    font.set_text(s, 0.0, flags=flags)
+    width, height = font.get_width_height()
+    descent = font.get_descent()
+    font.draw_glyphs_to_bitmap(antialiased=True)
+    image = np.array(font.get_image(), dtype=np.uint8)  # a copy: the font's buffer is reused
+    return _Line(width / 64.0, height / 64.0, descent / 64.0, font.get_bitmap_offset(), image)
+
+
 class Renderer(RendererAgg):
-    """Matplotlib's Agg renderer, with each line of plain text drawn in one pass."""
+    """Matplotlib's Agg renderer, with each line of plain text measured once per process
+    and drawn in one pass."""
+
+    def _one_pass(self, s: str, prop: Any) -> _Line:
+        fonts = tuple(fontManager._find_fonts_by_props(prop))
+        return _line(s, fonts, prop.get_size_in_points(), self.dpi, get_hinting_flag())
+
+    def get_text_width_height_descent(
+        self, s: str, prop: Any, ismath: Any
+    ) -> tuple[float, float, float]:
+        if ismath or not ONE_PASS_TEXT or not _plain(s):
+            return super().get_text_width_height_descent(s, prop, ismath)
+        line = self._one_pass(s, prop)
+        return line.width, line.height, line.descent
 
     def draw_text(
         self,
@@ -58,6 +109,7 @@ class Renderer(RendererAgg):
         if (
             ismath
             or not ONE_PASS_TEXT
+            or not gc.get_antialiased()
             or not _plain(s)
             or (
                 mtext is not None
@@ -69,16 +121,12 @@ class Renderer(RendererAgg):
         ):
             super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
             return
-        font = self._prepare_font(prop)
-        # angle 0 here: draw_text_image rotates the rendered image
-        font.set_text(s, 0, flags=get_hinting_flag())
-        font.draw_glyphs_to_bitmap(antialiased=gc.get_antialiased())
-        descent = font.get_descent() / 64.0
-        xo, yo = font.get_bitmap_offset()
+        line = self._one_pass(s, prop)  # laid out at angle 0: the image is rotated
+        xo, yo = line.offset
         radians = math.radians(angle)
-        x = round(x + xo / 64.0 + descent * math.sin(radians))
-        y = round(y + yo / 64.0 + descent * math.cos(radians))
-        self._renderer.draw_text_image(font.get_image(), x, y + 1, angle, gc)
+        x = round(x + xo / 64.0 + line.descent * math.sin(radians))
+        y = round(y + yo / 64.0 + line.descent * math.cos(radians))
+        self._renderer.draw_text_image(line.image, x, y + 1, angle, gc)
 
 
 class Canvas(FigureCanvasAgg):
