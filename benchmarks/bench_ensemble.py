@@ -7,7 +7,7 @@
     python benchmarks/bench_ensemble.py --scheduler tcp://host:8786
 
 First times the kernel (``benchmarks/kernel.py``: one random number per person per day
-for the full population) in this process, and prints the ensemble's wall time as a ratio
+for the full population) in a new process (kernel.py says why), and prints the ensemble's wall time as a ratio
 to it too. Goals (issue 16): 20 replicates at scale 0.1 on 2 workers in <= 7 s; 8
 full-population replicates on 2 workers <= 1.5x the kernel.
 

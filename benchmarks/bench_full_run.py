@@ -1,7 +1,7 @@
 """Benchmark: the 2019 scenario at full population (4 million people), against a kernel.
 
 Times the kernel (``benchmarks/kernel.py``: one random number per person per day, 4
-million x the scenario's days) in this process before each repeat; every goal is printed
+million x the scenario's days) in a new process before each repeat, as each command runs; every goal is printed
 as seconds (wall and CPU) and as a ratio to the kernel of the same repeat (median and
 best over the repeats), so that figures measured on a loaded or slower machine can be
 compared. Goals (issue 16): the whole command <= 0.8x the kernel, ``--no-plots``
@@ -169,10 +169,9 @@ def main() -> None:
     # PYTHONDONTWRITEBYTECODE is set (as on the development machine) every start would
     # otherwise compile sim/ again (50 ms of a 0.3 s `validate`).
     compileall.compile_dir(ROOT / "sim", quiet=1)
-    # The kernel is timed again before each repeat and each command is compared with the
-    # kernel of its own repeat: the same machine ran the kernel in 4.5 s and in 6.6 s within
-    # an hour (other virtual machines on the host, clock speeds), so one kernel at the start
-    # would make the ratios of later commands wrong by as much.
+    # The kernel is timed again before each repeat, in a new process as each command runs
+    # (kernel.py says why), and each command is compared with the kernel of its own
+    # repeat: other virtual machines on the host move both within an hour.
     kernels: list[Timing] = []
 
     with tempfile.TemporaryDirectory() as tmp:
