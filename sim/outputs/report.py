@@ -29,7 +29,7 @@ from sim.observed import load_observed
 from sim.outputs.geo import load_boundaries, place_pcodes
 from sim.outputs.needs import NEED_MEASURES, daily_totals, needs_table, standards
 from sim.outputs.places import place_table, places_geojson, sub_district_table, weekly_table
-from sim.outputs.results import write_csv
+from sim.outputs.results import versions, write_csv
 from sim.scenario.schema import NeedsSection
 from sim.scenario.types import extra_of, unit_of
 
@@ -370,6 +370,11 @@ def write_planner_outputs(
 
     if plots and workers is not None:
         tables()
+        # while the workers draw: what the manifest records of the software (both cached)
+        from sim.provenance import source_info
+
+        versions()
+        source_info()
         workers.wait()
     elif plots:
         (folder / "plots").mkdir(exist_ok=True)
