@@ -353,3 +353,22 @@ def test_camps_full_within_days_of_each_other_are_named_apart():
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert min(a.x1, b.x1) <= max(a.x0, b.x0) or min(a.y1, b.y1) <= max(a.y0, b.y0)
+
+
+def test_map_labels_stay_off_the_names_already_on_the_map():
+    """A place label does not cover a sea or country name drawn before it (the 2019 run's
+    "Madiq Castle" label sat on "Mediterranean Sea")."""
+    from sim.outputs import plots as P
+
+    fig = P._new_figure(4, 4, layout=None)
+    ax = fig.add_axes((0.1, 0.1, 0.8, 0.8))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    sea = ax.text(5.3, 4.9, "Mediterranean\nSea", fontsize=7)
+    # the label's first choice, right of its marker, is where the sea's name is
+    P._place_labels(fig, ax, [(5.0, 5.0, "Madiq Castle 36.4k", 0.5)], [(5.0, 5.0, 0.5)])
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    (label,) = [t for t in ax.texts if t is not sea]
+    a, b = label.get_window_extent(r), sea.get_window_extent(r)
+    assert min(a.x1, b.x1) <= max(a.x0, b.x0) or min(a.y1, b.y1) <= max(a.y0, b.y0)

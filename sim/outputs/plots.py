@@ -1327,8 +1327,8 @@ def _place_labels(
 
     ``items``: (x, y, text, marker radius in points), most important first; ``obstacles``:
     (x, y, radius in points) of every marker. Each label takes the first position, nearest
-    ring first, that overlaps no marker and no earlier label and stays inside the axes
-    (or the least bad one).
+    ring first, that overlaps no marker, no earlier label and no text already on the axes,
+    and stays inside the axes (or the least bad one).
     """
     if fig.get_layout_engine() is not None:
         fig.draw_without_rendering()  # the layout engine places the axes
@@ -1353,7 +1353,16 @@ def _place_labels(
         )
         return np.where((w > 0) & (h > 0), w * h, 0.0).sum(axis=1)
 
-    placed = np.empty((0, 4))
+    # text already on the axes (a map's sea and country names, labels placed before) is
+    # avoided as the labels placed here are
+    placed = np.array(
+        [
+            t.get_window_extent(renderer).extents
+            for t in ax.texts
+            if t.get_visible() and t.get_text()
+        ],
+        dtype=float,
+    ).reshape(-1, 4)
     directions = [  # unit offset, ha, va
         ((1, 0), "left", "center"),
         ((-1, 0), "right", "center"),
