@@ -345,3 +345,26 @@ def test_every_figure_keeps_its_text_on_the_page_and_apart(run_dir, monkeypatch)
         for i, a in enumerate(panels):
             assert not any(_overlap(a, b) for b in panels[i + 1 :]), name
             assert not any(_overlap(a, b) for b in frame), name
+
+
+def test_daily_series_reshaped_is_the_pivot(run_dir, monkeypatch):
+    """A run's locations table is reshaped into the day x place series; any other table
+    (rows shuffled, a place missing a day) is pivoted: the same frames either way."""
+    from sim.outputs import places
+
+    loc = pd.read_csv(run_dir / "locations.csv")
+    shuffled = loc.sample(frac=1.0, random_state=3)
+    gap = loc.drop(index=loc.index[5])
+    assert places._day_by_place(loc, {"x": loc["residents"]}, loc["location"].nunique())
+    for table in (shuffled, gap):
+        assert (
+            places._day_by_place(table, {"x": table["residents"]}, loc["location"].nunique())
+            is None
+        )
+    fast = {k: places.daily_series(t) for k, t in (("run", loc), ("shuffled", shuffled))}
+    monkeypatch.setattr(places, "_day_by_place", lambda *a: None)
+    for key, table in (("run", loc), ("shuffled", shuffled)):
+        pivoted = places.daily_series(table)
+        assert fast[key].keys() == pivoted.keys()
+        for s in pivoted:
+            pd.testing.assert_frame_equal(fast[key][s], pivoted[s], check_exact=True)

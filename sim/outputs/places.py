@@ -35,22 +35,44 @@ def daily_series(locations: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """``{series: DataFrame indexed by date, one column per place}`` (people)."""
     loc = locations
     staying = loc["in_host_community"] + loc["in_camp"] + loc["in_informal_site"]
-    frame = pd.DataFrame(
-        {
-            "date": loc["date"],
-            "location": loc["location"],
-            "displaced_from": loc["displaced_from_here"],
-            "staying": staying,
-            "on_the_move": loc["on_the_move"],
-        }
-    )
+    values = {
+        "displaced_from": loc["displaced_from_here"],
+        "staying": staying,
+        "on_the_move": loc["on_the_move"],
+    }
     order = list(dict.fromkeys(loc["location"]))
-    out = {}
-    for s in SERIES:
-        wide = frame.pivot(index="date", columns="location", values=s)
-        out[s] = wide[order].sort_index()
+    out = _day_by_place(loc, values, len(order))
+    if out is None:
+        frame = pd.DataFrame({"date": loc["date"], "location": loc["location"], **values})
+        out = {}
+        for s in SERIES:
+            wide = frame.pivot(index="date", columns="location", values=s)
+            out[s] = wide[order].sort_index()
     out["staying_net"] = out["staying"] - out["staying"].iloc[0]
     return out
+
+
+def _day_by_place(
+    loc: pd.DataFrame, values: dict[str, pd.Series], n_places: int
+) -> dict[str, pd.DataFrame] | None:
+    """The series of :func:`daily_series` reshaped, when ``loc`` is a run's table as written
+    (every place every day, days in order, places in the same order each day): the same
+    frames as pivoting, in a fraction of the time. None for any other table."""
+    n = len(loc)
+    if n_places == 0 or n % n_places:
+        return None
+    names = loc["location"].to_numpy().reshape(-1, n_places)
+    dates = loc["date"].to_numpy().reshape(-1, n_places)
+    if not ((names == names[:1]).all() and (dates == dates[:, :1]).all()):
+        return None
+    index = pd.Index(loc["date"].iloc[::n_places], name="date")
+    if not (index.is_unique and index.is_monotonic_increasing):
+        return None
+    columns = pd.Index(loc["location"].iloc[:n_places], name="location")
+    return {
+        s: pd.DataFrame(v.to_numpy().reshape(-1, n_places), index=index, columns=columns)
+        for s, v in values.items()
+    }
 
 
 def by_sub_district(wide: pd.DataFrame, pcodes: dict[str, str], known: set[str]) -> pd.DataFrame:
