@@ -368,3 +368,31 @@ def test_daily_series_reshaped_is_the_pivot(run_dir, monkeypatch):
         assert fast[key].keys() == pivoted.keys()
         for s in pivoted:
             pd.testing.assert_frame_equal(fast[key][s], pivoted[s], check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "coast_lon, named", [(5.0, True), (0.3, False), (None, False)], ids=["sea", "sliver", "none"]
+)
+def test_the_sea_is_named_only_at_sea(coast_lon, named):
+    """The sea's name lies west of the coast at its height and inside the map, or nowhere
+    (the 2019 maps wrote "Mediterranean Sea" on the land of Latakia)."""
+    import numpy as np
+
+    from sim.outputs import maps as M
+    from sim.outputs import plots as P
+    from sim.outputs.geo import Boundaries
+
+    coast = () if coast_lon is None else (np.array([[coast_lon, -1.0], [coast_lon, 11.0]]),)
+    bounds = Boundaries(sub_districts={}, border=(), coast=coast)
+    fig = P._new_figure(4, 4, layout=None)
+    ax = fig.add_axes((0.1, 0.1, 0.8, 0.8))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    assert M.name_the_sea(fig, ax, bounds) is named
+    texts = [t for t in ax.texts if t.get_text() == M.SEA_NAME]
+    assert len(texts) == int(named)
+    if named:
+        fig.canvas.draw()
+        box = texts[0].get_window_extent(fig.canvas.get_renderer())
+        (x0, y0), (x1, y1) = ax.transData.inverted().transform([(box.x0, box.y0), (box.x1, box.y1)])
+        assert 0 < x0 < x1 < coast_lon and 0 < y0 < y1 < 10

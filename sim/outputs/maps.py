@@ -236,7 +236,8 @@ def draw_base(
     extent: tuple[float, float, float, float] = EXTENT,
 ) -> None:
     """Sub-districts (filled by ``values`` keyed by pcode), border, coast, control;
-    ``names`` labels the sea and Turkey (off for small panels)."""
+    ``names`` labels Turkey (off for small panels; the sea is named once the map is placed:
+    :func:`name_the_sea`)."""
     _setup_axes(ax, extent)
     values = values or {}
     # the limits are set: nothing drawn here needs measuring (autolim=False)
@@ -267,17 +268,76 @@ def draw_base(
     )  # fmt: skip
     style = {"fontsize": 7.5, "color": "#555555", "style": "italic", "zorder": 4}
     ax.text(36.3, 36.62, "TURKEY", ha="center", **style)
-    if names:
-        ax.text(
-            35.95,
-            35.45,
-            "Mediterranean\nSea",
-            ha="left",
-            color=COAST,
-            fontsize=7,
-            style="italic",
-            zorder=4,
-        )
+
+
+#: The sea's name on the maps (:func:`name_the_sea`), 7 pt italic.
+SEA_NAME = "Mediterranean\nSea"
+SEA_NAME_PT = 7.0
+
+
+def _westmost(p: np.ndarray, q: np.ndarray, lat0: float, lat1: float) -> float | None:
+    """The westernmost longitude of the segments ``p``-``q`` (rows lon, lat) between
+    latitudes ``lat0`` and ``lat1``, or None where none reaches that band."""
+    lo, hi = np.minimum(p[:, 1], q[:, 1]), np.maximum(p[:, 1], q[:, 1])
+    m = (hi >= lat0) & (lo <= lat1)
+    if not m.any():
+        return None
+    p, q = p[m], q[m]
+    dy = q[:, 1] - p[:, 1]
+    flat = dy == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.clip(np.stack([(lat0 - p[:, 1]) / dy, (lat1 - p[:, 1]) / dy]), 0.0, 1.0)
+    t = np.where(flat, np.array([[0.0], [1.0]]), t)  # a segment along the band: both ends
+    lons = p[:, 0] + t * (q[:, 0] - p[:, 0])
+    return float(lons.min())
+
+
+def name_the_sea(fig: Figure, ax, bounds: Boundaries) -> bool:
+    """Write :data:`SEA_NAME` at sea on a map whose axes are placed: right of the map's
+    west edge and left of every point of the coast at its height, where the whole name
+    fits; nowhere when the map shows no such stretch of sea. Returns whether it was written.
+
+    Called after the layout (the name's size in degrees depends on the map's scale) and
+    before the place labels, which then keep off it.
+    """
+    ax.apply_aspect()
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    (px0, py0), (px1, py1) = ax.transData.transform([(x0, y0), (x1, y1)])
+    if px1 <= px0 or py1 <= py0 or not bounds.coast:
+        return False
+    w_pt, h_pt = P._text_size_pt(SEA_NAME, SEA_NAME_PT, linespacing=None)
+    per_pt = fig.dpi / 72.0
+    w = w_pt * per_pt * (x1 - x0) / (px1 - px0)  # degrees of longitude
+    h = h_pt * per_pt * (y1 - y0) / (py1 - py0)  # degrees of latitude
+    pad_x = 4 * per_pt * (x1 - x0) / (px1 - px0)  # 4 pt off the coast and the frame
+    pad_y = 4 * per_pt * (y1 - y0) / (py1 - py0)
+    lines = [np.asarray(c, dtype=float) for c in bounds.coast if len(c) > 1]
+    p = np.concatenate([c[:-1] for c in lines])  # the coast's segments, p to q
+    q = np.concatenate([c[1:] for c in lines])
+    best: tuple[float, float, float] | None = None  # (room, lat, coast lon)
+    for lat in np.linspace(y0 + h / 2 + pad_y, y1 - h / 2 - pad_y, 41):
+        shore = _westmost(p, q, lat - h / 2 - pad_y, lat + h / 2 + pad_y)
+        if shore is None:  # no coast at this height: land or sea, nothing says which
+            continue
+        room = shore - pad_x - w - (x0 + pad_x)
+        if room >= 0 and (best is None or room > best[0]):
+            best = (room, float(lat), shore)
+    if best is None:
+        return False
+    _room, lat, shore = best
+    ax.text(
+        shore - pad_x,
+        lat,
+        SEA_NAME,
+        ha="right",
+        va="center",
+        color=COAST,
+        fontsize=SEA_NAME_PT,
+        style="italic",
+        zorder=4,
+    )
+    return True
 
 
 def measure_place_labels(names: Sequence[str]) -> None:
@@ -451,6 +511,7 @@ def choropleth_pair(
     )
     P._fit_grid(fig, [list(axes)], bottom, top)
     for ax, vals, _sub in shown:  # where the maps are now: labels judged where they will be
+        name_the_sea(fig, ax, bounds)
         _label_largest(fig, ax, bounds, vals)
     return fig
 
@@ -568,6 +629,7 @@ def flow_map(
     P._fit_grid(fig, [[ax]], bottom, top)
     ax.apply_aspect()
     _flow_arrows(ax, arrows)
+    name_the_sea(fig, ax, bounds)
     P._place_labels(fig, ax, labels, obstacles)  # where the map is now
     return fig
 
@@ -711,6 +773,7 @@ def staying_day_map(
         legend_ncols=3,
     )
     P._fit_grid(fig, [[ax]], bottom, top)
+    name_the_sea(fig, ax, bounds)
     if wide.size:  # where the map is now
         _label_largest(fig, ax, bounds, wide.iloc[i])
     return fig
