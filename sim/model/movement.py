@@ -269,7 +269,7 @@ class Movement:
         # bound can flee); then those staying away from home (settled displaced).
         leave, maybe = [], []
         filled = self._home_start[1:] > self._home_start[:-1]
-        places = np.flatnonzero(threat & filled)
+        places = (threat & filled).nonzero()[0]
         if self._by_home is None and self._ids_are_rows:  # all places in one call (issue 16)
             leave += [self._flight_at_home(day, p, 0.0, 0.0, True) for p in places[gov[places]]]
             # drawn ahead on another core (sim.model.lookahead), or now
@@ -314,14 +314,14 @@ class Movement:
         computed only where the bounds do not decide: a few households a run.
         """
         pop = self.pop
-        maybe = np.flatnonzero(~decided & (u < pop.propensity_bound(rows) * hazard))
+        maybe = (~decided & (u < pop.propensity_bound(rows) * hazard)).nonzero()[0]
         if len(maybe) == 0:
             return maybe
         u, h, rows = u[maybe], hazard[maybe], rows[maybe]
         e = -np.log1p(-u)  # the Exponential(1) draw
         low, high = pop.propensity_bound(rows, lower=True) * h, pop.propensity_bound(rows) * h
         flee = (u < low) & (e < low)  # below x h whatever x is
-        unsure = np.flatnonzero(~flee & (e < high))
+        unsure = (~flee & (e < high)).nonzero()[0]
         if len(unsure):
             xh = pop.propensity_of(rows[unsure]) * h[unsure]
             flee[unsure] = (u[unsure] < xh) & (e[unsure] < xh)
@@ -345,7 +345,7 @@ class Movement:
         block = None if self._by_home is None else self._by_home[start:stop]
         if government:  # everyone still there leaves
             here = self.away[start:stop] if block is None else self.away[block]
-            pos = np.flatnonzero(~here)
+            pos = (~here).nonzero()[0]
             return pos + start if block is None else block[pos]
         factor = None
         if bound > _PLACE_BOUND:  # too many below the bound: each household's own bound
@@ -373,7 +373,7 @@ class Movement:
         if hazard is None:
             hazard = self.flight_hazard(cond)
         filled = self._home_start[1:] > self._home_start[:-1]
-        places = np.flatnonzero((hazard > 0) & ~cond.government & filled)
+        places = ((hazard > 0) & ~cond.government & filled).nonzero()[0]
         place_bound = self._home_top_propensity() * hazard
         return self._flight_at_homes(day, places, hazard, place_bound)
 
@@ -549,7 +549,7 @@ class Movement:
             )
             return rules.choose(prob, row, draws)
 
-        others, movers = np.flatnonzero(kind != 1), np.flatnonzero(kind == 1)
+        others, movers = (kind != 1).nonzero()[0], (kind == 1).nonzero()[0]
         choice[others] = choose(others, candidate, u[others])
         if len(movers):
             choice[movers] = choose(movers, onward_cand, u[movers])
@@ -558,13 +558,13 @@ class Movement:
         # place that turns movers away is full for the day, and those it turned away choose
         # again among the places still with room, until all have a place or none is left:
         # then they wait for a later day rather than move into another informal site.
-        mover = np.flatnonzero(ok & (kind == 1))
+        mover = (ok & (kind == 1)).nonzero()[0]
         if len(mover):
             ok[mover] = self._places_for_movers(
                 day, rows[mover], choice, mover, u[mover], free, onward_cand, choose
             )
         # No way out (new flights and travellers; a household that cannot move on stays put)
-        sub = np.flatnonzero(kind != 1)
+        sub = (kind != 1).nonzero()[0]
         if not ok[sub].all():
             ch = choice[sub]
             ok[sub] = self._no_way_out(rows[sub], ch, len(fleeing), cond)
@@ -748,7 +748,7 @@ class Movement:
         government = cond.government
         # a: positions still travelling today (budget left, not there, a road ahead); only
         # those that reached a place in a step can go on in the next one
-        a = np.flatnonzero((budget > 0) & (loc != dest) & (nxt >= 0))
+        a = ((budget > 0) & (loc != dest) & (nxt >= 0)).nonzero()[0]
         for _ in range(self.n + 1):
             if len(a) == 0:
                 break
@@ -817,7 +817,7 @@ class Movement:
 
         over = counts[:, IN_CAMP] > camp_cap + 1e-9
         if over.any():
-            rows = np.flatnonzero(hh.status == IN_CAMP)
+            rows = (hh.status == IN_CAMP).nonzero()[0]
             rows = rows[over[hh.location[rows]]]
             key = hh.displaced_on[rows] + self._uniforms("settle", day, rows)
             keep = rules.fill_in_order(

@@ -243,7 +243,7 @@ def below(
             zz ^= tt
             zz *= mult
         if factor is None and before_last is not None:
-            k = np.flatnonzero(zz < before_last)
+            k = (zz < before_last).nonzero()[0]
             if len(k):
                 y = zz[k]
                 k = k[(y ^ (y >> _S31)) < threshold]
@@ -253,12 +253,12 @@ def below(
         np.right_shift(zz, _S31, out=tt)
         zz ^= tt
         if factor is None:
-            k = np.flatnonzero(zz < threshold)
+            k = (zz < threshold).nonzero()[0]
         else:
             zz >>= _S11  # m, exact as a float64
             lim = limit_of[:m]
             np.multiply(factor[a : a + m], scaled, out=lim)
-            k = np.flatnonzero(zz < lim)
+            k = (zz < lim).nonzero()[0]
         if len(k):
             hits.append(k + a)
     if not hits:
@@ -356,7 +356,7 @@ def _below_batch(
         # bits can hash below it (below's shortcut; 2**64 - 1: every id)
         tops = [(((m << 11) - 1) >> 33) + 1 for m in limits]
         last = [(top << 33) - 1 if top < (1 << 31) else (1 << 64) - 1 for top in tops]
-        k = np.flatnonzero(z <= np.repeat(np.array(last, np.uint64), lens))
+        k = (z <= np.repeat(np.array(last, np.uint64), lens)).nonzero()[0]
         y = z[k]
         k = k[(y ^ (y >> _S31)) < threshold[k]]
     else:  # m < factor * bound * 2**53, as float64 (m < 2**53: exact)
@@ -367,7 +367,7 @@ def _below_batch(
         np.right_shift(z, _S31, out=t)
         z ^= t
         z >>= _S11
-        k = np.flatnonzero(z < lim)
+        k = (z < lim).nonzero()[0]
     return ids[k], np.repeat(runs, lens)[k]
 
 
