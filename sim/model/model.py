@@ -349,21 +349,38 @@ class DisplacementModel(mesa.Model):
     def _update_places(self, government, camp_capacity, intensity, cond=None) -> None:
         """Set every :class:`Location`'s state from today's counts and conditions
         (``cond`` None: before the first day, no fear or threat yet)."""
-        c = (self.current_counts * self.population.weight).T  # (status, place), people
-        staying = c[IN_HOST] + c[IN_CAMP] + c[IN_INFORMAL]
         none = np.zeros(len(self.places))
-        # copies: what the agents read stays today's (the agents read them: Location)
-        self._place_state = {
-            **dict(zip(STATUS_NAMES, c, strict=True)),  # attributes named as statuses
-            "residents": staying + c[AT_HOME] + c[RETURNED],
-            "displaced_staying": staying,
-            "camp_overflow": c[IN_INFORMAL] * self._camp_places,
-            "camp_capacity": np.rint(camp_capacity).astype(np.int64),
-            "intensity": np.array(intensity, dtype=float),
-            "fear": none if cond is None else cond.fear.copy(),
-            "threat": none if cond is None else cond.expected.copy(),
-            "government_held": np.array(government, dtype=bool),
-        }
+        # copies: what the agents read stays today's (the agents read them: Location);
+        # the arrays are made when first read (:attr:`_place_state`), most days never
+        self._place_today = (
+            self.current_counts,  # (a new array every day, never changed)
+            np.array(government, dtype=bool),
+            np.array(camp_capacity, dtype=float),
+            np.array(intensity, dtype=float),
+            none if cond is None else cond.fear.copy(),
+            none if cond is None else cond.expected.copy(),
+        )
+        self._place_state_made = None
+
+    @property
+    def _place_state(self) -> dict[str, np.ndarray]:
+        """Today's state of every place, by :class:`Location` attribute (arrays by place)."""
+        if self._place_state_made is None:
+            counts, government, camp_capacity, intensity, fear, threat = self._place_today
+            c = (counts * self.population.weight).T  # (status, place), people
+            staying = c[IN_HOST] + c[IN_CAMP] + c[IN_INFORMAL]
+            self._place_state_made = {
+                **dict(zip(STATUS_NAMES, c, strict=True)),  # attributes named as statuses
+                "residents": staying + c[AT_HOME] + c[RETURNED],
+                "displaced_staying": staying,
+                "camp_overflow": c[IN_INFORMAL] * self._camp_places,
+                "camp_capacity": np.rint(camp_capacity).astype(np.int64),
+                "intensity": intensity,
+                "fear": fear,
+                "threat": threat,
+                "government_held": government,
+            }
+        return self._place_state_made
 
     def check_invariants(self, d: int) -> None:
         """Raise :class:`InvariantError` if any invariant fails at the end of day ``d``."""
@@ -470,10 +487,15 @@ PLACE_TOTALS = (*STATUS_NAMES, "camp_overflow")
 
 def place_totals(model: DisplacementModel) -> dict[str, int]:
     """People summed over the :class:`Location` agents, by attribute (once per day): the
-    sums of the arrays the agents read (whole numbers: the same as adding the agents')."""
+    sums of the counts the agents' arrays are made from (whole numbers: the same as adding
+    the agents')."""
     if model._totals_day != model.day:
-        state = model._place_state
-        model._totals = {a: int(state[a].sum()) for a in PLACE_TOTALS}
+        # (from the counts: the same whole numbers, without making the agents' arrays)
+        counts = model._place_today[0]
+        people = counts.sum(axis=0) * model.population.weight
+        model._totals = dict(zip(STATUS_NAMES, people.tolist(), strict=True))
+        overflow = counts[:, IN_INFORMAL] @ model._camp_places * model.population.weight
+        model._totals["camp_overflow"] = int(overflow)
         model._totals_day = model.day
     return model._totals
 

@@ -141,6 +141,7 @@ class Movement:
             self._by_home = np.argsort(hh.home, kind="stable")
             home = hh.home[self._by_home]
         self._home_start = np.searchsorted(home, np.arange(self.n + 1))
+        self._has_homes = self._home_start[1:] > self._home_start[:-1]  # places with households
         self._ids_are_rows = self._by_home is None and np.array_equal(
             hh.id, np.arange(hh.n, dtype=hh.id.dtype)
         )
@@ -268,10 +269,12 @@ class Movement:
         # government-held place all leave; elsewhere only those whose uniform is below a
         # bound can flee); then those staying away from home (settled displaced).
         leave, maybe = [], []
-        filled = self._home_start[1:] > self._home_start[:-1]
-        places = (threat & filled).nonzero()[0]
+        places = (threat & self._has_homes).nonzero()[0]
         if self._by_home is None and self._ids_are_rows:  # all places in one call (issue 16)
-            leave += [self._flight_at_home(day, p, 0.0, 0.0, True) for p in places[gov[places]]]
+            # (a captured place where nobody stays has nobody at home: most days, all of them)
+            staying = self.counts[:, _STATIONARY].any(axis=1)
+            held = places[gov[places] & staying[places]]
+            leave += [self._flight_at_home(day, p, 0.0, 0.0, True) for p in held.tolist()]
             # drawn ahead on another core (sim.model.lookahead), or now
             found = None if self.lookahead is None else self.lookahead.take(day)
             maybe.append(self.candidates_at_home(day, cond, hazard) if found is None else found)
@@ -372,8 +375,7 @@ class Movement:
         """
         if hazard is None:
             hazard = self.flight_hazard(cond)
-        filled = self._home_start[1:] > self._home_start[:-1]
-        places = ((hazard > 0) & ~cond.government & filled).nonzero()[0]
+        places = ((hazard > 0) & ~cond.government & self._has_homes).nonzero()[0]
         place_bound = self._home_top_propensity() * hazard
         return self._flight_at_homes(day, places, hazard, place_bound)
 
@@ -743,8 +745,7 @@ class Movement:
         left = hh.km_left[rows].astype(np.float64)
         size = hh.size[rows]
         budget = np.full(len(rows), self.beh.travel_km_per_day)
-        flow = np.zeros(self.world.n_routes)
-        flow_fwd = np.zeros(self.world.n_routes)
+        steps = []  # (road, place left, positions) of each step: counted once, after
         government = cond.government
         # a: positions still travelling today (budget left, not there, a road ahead); only
         # those that reached a place in a step can go on in the next one
@@ -774,10 +775,7 @@ class Movement:
             if len(r) == 0:
                 break
             lr, nr = la[reach], na[reach]
-            rid = self.route_id[lr, nr]
-            flow += np.bincount(rid, weights=size[r], minlength=len(flow))
-            fwd = self.world.route_from[rid] == lr  # travelling the road from -> to
-            flow_fwd += np.bincount(rid[fwd], weights=size[r][fwd], minlength=len(flow))
+            steps.append((self.route_id[lr, nr], lr, r))
             loc[r] = nr
             on = nr != dest[r]
             go_on, lg = r[on], nr[on]
@@ -792,8 +790,14 @@ class Movement:
         hh.km_left[rows] = left
         waiting = rows[(hh.queued_on[rows] < 0) & self.is_crossing[loc] & self.is_abroad[dest]]
         hh.queued_on[waiting] = day
-        self.history.route_flow[day] += flow.astype(np.int64)
-        self.history.route_forward[day] += flow_fwd.astype(np.int64)
+        if steps:  # people along each road, and of them those travelling it from -> to
+            rid, left_from, r = (np.concatenate(x) for x in zip(*steps, strict=True))
+            n_routes = self.world.n_routes
+            flow = np.bincount(rid, weights=size[r], minlength=n_routes)
+            fwd = self.world.route_from[rid] == left_from
+            flow_fwd = np.bincount(rid[fwd], weights=size[r[fwd]], minlength=n_routes)
+            self.history.route_flow[day] += flow.astype(np.int64)
+            self.history.route_forward[day] += flow_fwd.astype(np.int64)
 
     # 6. settling
     def settle(self, day: int, cond: Conditions) -> None:
