@@ -514,7 +514,6 @@ class Movement:
         u = self._uniforms("destination", day, rows)
         origin = hh.location[rows]
         reach = hh.reach_class[rows]
-        choice = np.full(len(rows), -1, dtype=np.intp)
         # Who moves on looks only at places with room that are no more dangerous than
         # where it is (never toward the front): one candidate set per origin.
         onward_cand = None
@@ -528,22 +527,33 @@ class Movement:
         by_danger = rules.reach_factor(cond.expected, b.fear_tolerance, b.reach_danger_exponent)
         n = self.n
 
-        def choose(members: np.ndarray, cand: np.ndarray, draws: np.ndarray) -> np.ndarray:
-            """Destinations of the households at positions ``members`` among ``cand`` (by
-            destination ``(n,)`` or by origin and destination ``(n, n)``), with uniforms
-            ``draws``: one row of attractiveness per (reach class, place left) that one of
-            them needs, all in one call (issue 16; each row equals that row of the whole
-            matrix, :func:`sim.model.behaviour.attractiveness`)."""
+        n_keys = len(self.reach_km) * n  # (reach class, place left) pairs
+
+        def choose(
+            members: np.ndarray, draws: np.ndarray, onward: np.ndarray | None = None
+        ) -> np.ndarray:
+            """Destinations of the households at positions ``members``, with uniforms
+            ``draws``: among ``candidate``, or for those moving on among ``onward`` (by
+            origin and destination ``(n, n)``). One row of attractiveness per (moving on,
+            reach class, place left) that one of them needs, all in one call (issue 16; each
+            row equals that row of the whole matrix, :func:`sim.model.behaviour.attractiveness`)."""
             if len(members) == 0:
                 return np.empty(0, dtype=np.intp)
-            keys, row = unique_inverse(reach[members].astype(np.intp) * n + origin[members])
-            k, place = np.divmod(keys, n)
+            key = reach[members].astype(np.intp) * n + origin[members]
+            if onward is not None:
+                key += (kind[members] == 1) * n_keys
+            keys, row = unique_inverse(key)
+            moving_on, k = np.divmod(keys, n_keys)
+            k, place = np.divmod(k, n)
+            cand = candidate[None, :]
+            if onward is not None and moving_on.any():
+                cand = np.where(moving_on[:, None] == 1, onward[place], cand)
             prob = rules.attractiveness(
                 self.cost,
                 cond.expected,
                 self.border_km,
                 room,
-                cand if cand.ndim == 1 else cand[place],
+                cand,
                 self.reach_km[k] * by_danger[place],
                 b.safety_weight,
                 b.border_pull_km,
@@ -551,10 +561,7 @@ class Movement:
             )
             return rules.choose(prob, row, draws)
 
-        others, movers = (kind != 1).nonzero()[0], (kind == 1).nonzero()[0]
-        choice[others] = choose(others, candidate, u[others])
-        if len(movers):
-            choice[movers] = choose(movers, onward_cand, u[movers])
+        choice = choose(np.arange(len(rows)), u, onward_cand)
         ok = choice >= 0
         # Onward moves only up to the free places of each destination (served by draw); a
         # place that turns movers away is full for the day, and those it turned away choose
@@ -640,7 +647,7 @@ class Movement:
                 break
             full[choice[mover[turned]]] = True
             draws = uniforms(self.seed, "move_on_again", day * (self.n + 1) + attempt, ids[turned])
-            again = choose(mover[turned], cand & ~full[None, :], draws)
+            again = choose(mover[turned], draws, cand & ~full[None, :])
             choice[mover[turned]] = again
             todo = turned[again >= 0]
             draws = draws[again >= 0]
