@@ -760,9 +760,9 @@ class Movement:
         for _ in range(self.n + 1):
             if len(a) == 0:
                 break
-            la, na = loc[a], nxt[a]
+            la, na = loc[a], nxt[a]  # (a road ahead: na >= 0)
             # queue at a border crossing: the crossing admits people in phase 6
-            at_border = self.border_edge[la, np.maximum(na, 0)]
+            at_border = self.border_edge[la, na]
             if at_border.any():
                 budget[a[at_border]] = 0.0
                 keep = ~at_border
@@ -775,9 +775,8 @@ class Movement:
             if through.any():
                 ba = np.where(through, np.maximum(ba, lefta), ba)
             reach = ba >= lefta
-            part = ~reach
             budget[a] = np.where(reach, ba - lefta, 0.0)
-            left[a[part]] = lefta[part] - ba[part]
+            left[a] = np.where(reach, lefta, lefta - ba)  # (the km left on this road)
             r = a[reach]
             if len(r) == 0:
                 break
