@@ -205,14 +205,17 @@ class Movement:
         hh = self.pop.households
         n, size = self.n, hh.size[rows]
         home = hh.home[rows]
-        before = hh.location[rows] * N_STATUS + hh.status[rows]
+        loc, st = hh.location[rows], hh.status[rows]
+        before = loc * N_STATUS + st
         was_away = self.away[rows]  # (location != home) | on the move, kept up to date here
         if status is not None:
             hh.status[rows] = status
+            st = hh.status[rows] if np.ndim(status) else status  # (as stored: int8)
         if location is not None:
             hh.location[rows] = location
-        after = hh.location[rows] * N_STATUS + hh.status[rows]
-        is_away = (hh.location[rows] != home) | (hh.status[rows] == ON_THE_MOVE)
+            loc = hh.location[rows] if np.ndim(location) else location
+        after = loc * N_STATUS + st
+        is_away = (loc != home) | (st == ON_THE_MOVE)
         delta = np.bincount(
             np.concatenate((after, before)),
             weights=np.concatenate((size, -size)),
@@ -270,9 +273,9 @@ class Movement:
         # bound can flee); then those staying away from home (settled displaced).
         leave, maybe = [], []
         places = (threat & self._has_homes).nonzero()[0]
+        staying = self.counts[:, _STATIONARY].any(axis=1)  # places where anyone stays
         if self._by_home is None and self._ids_are_rows:  # all places in one call (issue 16)
             # (a captured place where nobody stays has nobody at home: most days, all of them)
-            staying = self.counts[:, _STATIONARY].any(axis=1)
             held = places[gov[places] & staying[places]]
             leave += [self._flight_at_home(day, p, 0.0, 0.0, True) for p in held.tolist()]
             # drawn ahead on another core (sim.model.lookahead), or now
@@ -286,7 +289,8 @@ class Movement:
         rows = np.concatenate(maybe) if maybe else np.empty(0, np.intp)
         rows = rows[~self.away[rows]]  # (of those whose home is there, the ones at home)
         away = self.staying_away.rows()
-        away = away[threat[hh.location[away]]]
+        if (staying & ~threat).any():  # (else all are under threat: most days)
+            away = away[threat[hh.location[away]]]
         if len(away):  # those in government-held places all leave; of the others, those
             loc = hh.location[away]  # whose uniform is below a bound of their x h
             bound = self.pop.propensity_bound(away) * hazard[loc]
@@ -722,8 +726,10 @@ class Movement:
         # settled displaced away from home: IN_HOST, IN_CAMP or IN_INFORMAL (consecutive codes)
         rows = self.staying_away.rows()
         p = p_home[hh.home[rows]]
+        quiet = p > 0  # (first: most days most homes are not quiet, and fewer rows follow)
+        rows, p = rows[quiet], p[quiet]
         st = hh.status[rows]
-        ok = (p > 0) & (st >= IN_HOST) & (st <= IN_INFORMAL)
+        ok = (st >= IN_HOST) & (st <= IN_INFORMAL)
         ok &= day - hh.displaced_on[rows] >= b.return_min_days
         rows, p = rows[ok], p[ok]
         if len(rows) == 0:
