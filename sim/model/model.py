@@ -191,7 +191,7 @@ class DisplacementModel(mesa.Model):
             self.history,
             scenario.household_size,  # an average household's worth of places: people
         )
-        self.current_counts = self.population.counts(w.n)
+        self.current_counts = self.movement.counts.copy()  # (the population's counts)
         # places with formal camps at some point: their informal sites are camp overflow
         self._camp_places = (self.timeline.camp_capacity.max(axis=0) > 0).astype(np.int64)
         #: person-rows fleeing, fleeing for the first time, setting off home and crossing,
@@ -327,8 +327,7 @@ class DisplacementModel(mesa.Model):
 
     # ----------------------------------------------------------------------------------
     def _record(self, d: int) -> None:
-        pop, h, cond = self.population, self.history, self.conditions
-        pop.sync_people(self.movement.take_touched(), d)
+        h, cond = self.history, self.conditions
         counts = self.movement.counts.copy()
         self.current_counts = counts
         h.status[d] = counts

@@ -46,7 +46,7 @@ from sim.model.population import (
     Population,
 )
 from sim.model.rng import below, below_ranges, uniforms
-from sim.model.rowsets import RowSet, sorted_unique, unique_inverse
+from sim.model.rowsets import RowSet, unique_inverse
 from sim.scenario.schema import Behaviour
 
 #: Flight from a place whose bound ``max(propensity) * hazard`` is above this compares each
@@ -133,7 +133,6 @@ class Movement:
           sites, and staying away from home (settled displaced), updated by :meth:`_change`.
         """
         hh = population.households
-        self.touched: list[np.ndarray] = []
         self.away = (hh.location != hh.home) | (hh.status == ON_THE_MOVE)
         if len(hh.home) < 2 or (hh.home[1:] >= hh.home[:-1]).all():
             self._by_home, home = None, hh.home
@@ -187,11 +186,11 @@ class Movement:
 
     def _uniforms(self, stream: str, day: int, rows: np.ndarray) -> np.ndarray:
         """Today's uniforms for ``stream`` for the household rows ``rows`` (keyed by household id)."""
-        return uniforms(self.seed, stream, day, self.pop.households.id[rows])
+        return uniforms(self.seed, stream, day, self._ids(rows))
 
-    def _touch(self, rows: np.ndarray) -> None:
-        if len(rows):
-            self.touched.append(rows)
+    def _ids(self, rows: np.ndarray) -> np.ndarray:
+        """The household ids of rows ``rows`` (the rows themselves, unless reordered)."""
+        return rows if self._ids_are_rows else self.pop.households.id[rows]
 
     def _change(
         self,
@@ -230,7 +229,6 @@ class Movement:
         self.moving.note(rows)
         self.informal.note(rows)
         self.staying_away.note(rows)
-        self._touch(rows)
 
     def _set_course(self, rows: np.ndarray) -> None:
         hh = self.pop.households
@@ -295,11 +293,11 @@ class Movement:
             loc = hh.location[away]  # whose uniform is below a bound of their x h
             bound = self.pop.propensity_bound(away) * hazard[loc]
             bound[gov[loc]] = 1.0
-            pos = below(self.seed, "flee", day, 1.0, ids=hh.id[away], factor=bound)
+            pos = below(self.seed, "flee", day, 1.0, ids=self._ids(away), factor=bound)
             rows = np.concatenate((rows, away[pos]))
         if len(rows):
             loc = hh.location[rows]
-            u = uniforms(self.seed, "flee", day, hh.id[rows])
+            u = self._uniforms("flee", day, rows)
             # everyone in a government-held place leaves; the others flee by the rule, which
             # needs their propensities only where u is below their bound (a table look-up)
             go = gov[loc]
@@ -596,7 +594,9 @@ class Movement:
             hh.times_displaced[new] += 1
             # the day of the last flight from danger: an onward move does not restart the
             # window in which a household may move on (no moving on from site to site forever)
-            hh.displaced_on[rows[kind == 0]] = day
+            fled = rows[kind == 0]
+            hh.displaced_on[fled] = day
+            hh.first_displaced_on[fled[hh.first_displaced_on[fled] < 0]] = day  # (the first)
             h.departures[day] += np.bincount(
                 hh.location[new], weights=size, minlength=self.n
             ).astype(np.int64)
@@ -605,7 +605,6 @@ class Movement:
                 first = new[~hh.fled_in_report[new]]
                 hh.fled_in_report[first] = True
                 h.new_people_displaced[day] += int(hh.size[first].sum())
-        self._touch(rows)
 
     def _places_for_movers(
         self,
@@ -694,7 +693,6 @@ class Movement:
             halted = rows[stop]
             hh.next_node[halted] = -1
             hh.km_left[halted] = 0.0
-            self._touch(halted)
         return ok
 
     def _placeholder(self, cond: Conditions) -> np.ndarray:
@@ -742,7 +740,6 @@ class Movement:
         hh.destination[go] = hh.home[go]
         self._set_course(go)
         self.history.returns_started[day] += int(hh.size[go].sum())
-        self._touch(go)
 
     # 5. travel
     def travel(self, day: int, cond: Conditions) -> None:
@@ -845,8 +842,8 @@ class Movement:
         at_goal = moving[hh.location[moving] == hh.destination[moving]]
         at_goal = at_goal[~self.is_abroad[hh.location[at_goal]]]
         back = hh.returning[at_goal]
-        home_again = at_goal[back & ~hh.pre_displaced[at_goal]]
-        arrivals = at_goal[~(back & ~hh.pre_displaced[at_goal])]
+        home = back & ~hh.pre_displaced[at_goal]
+        home_again, arrivals = at_goal[home], at_goal[~home]
         if len(at_goal):
             ret = at_goal[back]
             h.returns_home[day] += _people_by_place(hh, ret, n)
@@ -944,15 +941,6 @@ class Movement:
         hh.next_node[rows] = -1
         hh.km_left[rows] = 0.0
         hh.queued_on[rows] = -1
-        self._touch(rows)
-
-    def take_touched(self) -> np.ndarray:
-        """Rows changed since the last call (to update their people), ascending."""
-        if not self.touched:
-            return np.empty(0, np.intp)
-        rows = sorted_unique(np.concatenate(self.touched))
-        self.touched = []
-        return rows
 
 
 def _among(rows: np.ndarray, sorted_rows: np.ndarray) -> np.ndarray:
