@@ -7,6 +7,7 @@ import os
 import mesa
 import networkx as nx
 import numpy as np
+import pandas as pd
 from mesa.discrete_space import FixedAgent, Network
 
 from sim.forking import cpus_available
@@ -427,11 +428,14 @@ class DisplacementModel(mesa.Model):
     # ----------------------------------------------------------------------------------
     def daily(self):
         """The daily series (pandas DataFrame, the DataCollector's model variables), one row per reported day."""
-        df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-        start = self.config.report_from
-        df.insert(0, "day", np.arange(len(df)))
-        df.insert(0, "date", dates(start, len(df)))
-        return df.astype({c: "int64" for c in df.columns if c != "date"})
+        df = self.datacollector.get_model_vars_dataframe()
+        # one new frame of whole columns (pandas' insert and astype took 4 ms a replicate)
+        columns = {
+            "date": dates(self.config.report_from, len(df)),
+            "day": np.arange(len(df), dtype=np.int64),
+        }
+        columns.update((c, df[c].to_numpy(dtype=np.int64)) for c in df.columns)
+        return pd.DataFrame(columns)
 
     def locations(self):
         """Per reported day and place: residents, arrivals, departures, camps (DataFrame)."""

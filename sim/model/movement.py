@@ -927,7 +927,8 @@ class Movement:
         people = np.bincount(
             group * days + on, weights=hh.size[waiting], minlength=2 * n * days
         ).reshape(2 * n, days)
-        ahead = np.cumsum(people, axis=1) - people  # people displaced on earlier days
+        people = people.astype(np.int64)  # (whole numbers: a cumsum of int64 is 4x faster)
+        ahead = people.cumsum(axis=1) - people  # people displaced on earlier days
         camp = np.maximum(camp_free, 0.0)
         free = np.concatenate((camp, np.maximum(host_free, 0.0) + camp))
         # a household can be placed only with fewer than `free` people ahead of it (sizes
