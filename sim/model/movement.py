@@ -106,7 +106,7 @@ class Movement:
             behaviour.destination_distance_spread,
             REACH_QUANTILES,
         )
-        self.next_hop = self.cost = self.km = None
+        self.next_hop = self.cost = self.km = self.next_km = None
         #: flight candidates drawn ahead while a run is under way (:meth:`draw_ahead`)
         self.lookahead: FlightLookahead | None = None
         # Live tallies, kept up to date by every change (checked against a recount in check mode):
@@ -183,6 +183,10 @@ class Movement:
         self.next_hop, self.cost, self.km = rules.routes_remembered(
             self.edge_km, blocked, cond.government, self.beh.front_line_penalty_km
         )
+        # km of the first road from i toward j (0 where there is none): one look-up a step
+        first = np.maximum(self.next_hop, 0)
+        origin = np.arange(self.n)[:, None]
+        self.next_km = np.where(self.next_hop >= 0, self.edge_km[origin, first], 0.0)
 
     def _uniforms(self, stream: str, day: int, rows: np.ndarray) -> np.ndarray:
         """Today's uniforms for ``stream`` for the household rows ``rows`` (keyed by household id)."""
@@ -755,7 +759,7 @@ class Movement:
         left = hh.km_left[rows].astype(np.float64)
         size = hh.size[rows]
         budget = np.full(len(rows), self.beh.travel_km_per_day)
-        steps = []  # (road, place left, positions) of each step: counted once, after
+        steps = []  # (place left, place reached, positions) of each step: counted once, after
         government = cond.government
         # a: positions still travelling today (budget left, not there, a road ahead); only
         # those that reached a place in a step can go on in the next one
@@ -784,15 +788,15 @@ class Movement:
             if len(r) == 0:
                 break
             lr, nr = la[reach], na[reach]
-            steps.append((self.route_id[lr, nr], lr, r))
+            steps.append((lr, nr, r))
             loc[r] = nr
             on = nr != dest[r]
             go_on, lg = r[on], nr[on]
-            ng = self.next_hop[lg, dest[go_on]]
+            dg = dest[go_on]
+            ng = self.next_hop[lg, dg]
             nxt[go_on] = ng
-            ok = ng >= 0
-            left[go_on] = np.where(ok, self.edge_km[lg, np.maximum(ng, 0)], 0.0)
-            a = go_on[ok & (budget[go_on] > 0)]
+            left[go_on] = self.next_km[lg, dg]
+            a = go_on[(ng >= 0) & (budget[go_on] > 0)]
         moved = loc != loc0
         self._change(rows[moved], location=loc[moved])
         hh.next_node[rows] = nxt
@@ -800,7 +804,8 @@ class Movement:
         waiting = rows[(hh.queued_on[rows] < 0) & self.is_crossing[loc] & self.is_abroad[dest]]
         hh.queued_on[waiting] = day
         if steps:  # people along each road, and of them those travelling it from -> to
-            rid, left_from, r = (np.concatenate(x) for x in zip(*steps, strict=True))
+            left_from, to, r = (np.concatenate(x) for x in zip(*steps, strict=True))
+            rid = self.route_id[left_from, to]
             n_routes = self.world.n_routes
             flow = np.bincount(rid, weights=size[r], minlength=n_routes)
             fwd = self.world.route_from[rid] == left_from
