@@ -360,7 +360,8 @@ def front_threat(
     if front_distance_km <= 0:
         return np.zeros_like(front_km, dtype=float)
     ahead = np.maximum(front_km - lookahead_days * speed, 0.0)
-    with np.errstate(invalid="ignore"):
+    # (inf - inf where there is no front; a tiny L overflows d / L to inf: exp(-inf) = 0)
+    with np.errstate(invalid="ignore", over="ignore"):
         a = np.exp(-ahead / front_distance_km)
     return np.where(np.isfinite(front_km), a, 0.0)
 
