@@ -242,10 +242,12 @@ def choose(prob: np.ndarray, origin: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 _INT16_MAX = int(np.iinfo(np.int16).max)
+#: Up to this many households :func:`_rank` is lexsort itself (faster than two sorts there).
+_LEXSORT_MAX = 256
 
 
 def _rank(group: np.ndarray, order_key: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
-    """``np.lexsort((tiebreak, order_key, group))``, about five times faster.
+    """``np.lexsort((tiebreak, order_key, group))``, about five times faster for thousands.
 
     Sorts by ``order_key``, then (stable, a radix sort for small place numbers) by
     ``group``. ``tiebreak`` only matters between equal keys of one group, which random keys
@@ -253,7 +255,8 @@ def _rank(group: np.ndarray, order_key: np.ndarray, tiebreak: np.ndarray) -> np.
     """
     group = np.asarray(group)
     order_key = np.asarray(order_key)
-    if len(group) < 2 or order_key.dtype.kind != "f" or np.isnan(order_key).any():
+    # (lexsort itself for the day's small queues: a few us, against ~20 for two sorts)
+    if len(group) <= _LEXSORT_MAX or order_key.dtype.kind != "f" or np.isnan(order_key).any():
         return np.lexsort((tiebreak, order_key, group))
     order = np.argsort(order_key)
     g = group[order]
@@ -285,25 +288,29 @@ def fill_in_order(
     Returns the tier of each household (in the input order).
     """
     n = len(group)
-    tier = np.full(n, len(free), dtype=np.int64)
     if n == 0:
-        return tier
+        return np.empty(0, dtype=np.int64)
     order = _rank(group, order_key, tiebreak)
     g = group[order]
     s = size[order].astype(np.float64)
     t_sorted = np.full(n, len(free), dtype=np.int64)
     for t, f in enumerate(free):
-        idx = np.flatnonzero(t_sorted == len(free))  # still unplaced, in rank order
-        if len(idx) == 0:
-            break
-        gg, ss = g[idx], s[idx]
-        c = np.cumsum(ss)
+        if t == 0:  # everyone is unplaced
+            gg, ss = g, s
+        else:
+            idx = (t_sorted == len(free)).nonzero()[0]  # still unplaced, in rank order
+            if len(idx) == 0:
+                break
+            gg, ss = g[idx], s[idx]
+        c = ss.cumsum()
         first = np.empty(len(gg), bool)
         first[0] = True
         np.not_equal(gg[1:], gg[:-1], out=first[1:])
         base = np.maximum.accumulate(np.where(first, c - ss, 0.0))
         running = c - base  # people up to and including this household, within its place
-        t_sorted[idx[running <= np.maximum(f[gg], 0.0)]] = t
+        fits = running <= np.maximum(f[gg], 0.0)
+        t_sorted[fits if t == 0 else idx[fits]] = t
+    tier = np.empty(n, dtype=np.int64)
     tier[order] = t_sorted
     return tier
 
@@ -353,7 +360,8 @@ def front_threat(
     if front_distance_km <= 0:
         return np.zeros_like(front_km, dtype=float)
     ahead = np.maximum(front_km - lookahead_days * speed, 0.0)
-    with np.errstate(invalid="ignore"):
+    # (inf - inf where there is no front; a tiny L overflows d / L to inf: exp(-inf) = 0)
+    with np.errstate(invalid="ignore", over="ignore"):
         a = np.exp(-ahead / front_distance_km)
     return np.where(np.isfinite(front_km), a, 0.0)
 

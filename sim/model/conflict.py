@@ -268,17 +268,26 @@ class Conditions:
         self.expected = np.zeros(n)
         self.front_speed = np.zeros(n)
         self._front_km_by_day: list[np.ndarray] = []
+        # days whose intensity (front) is yesterday's: their danger (front distance) is too
+        same = timeline.intensity[1:] == timeline.intensity[:-1]
+        self._same_intensity = np.r_[False, same.all(axis=1)].tolist()
+        self._same_front = np.r_[
+            False, (timeline.front[1:] == timeline.front[:-1]).all(axis=1)
+        ].tolist()
 
     def update(self, day: int) -> None:
         t = self.timeline
+        after_yesterday = day == self.day + 1 and day > 0
         self.day = day
         self.intensity = t.intensity[day]
-        self.danger = rules.danger(self.intensity, self.kernel)
+        if not (after_yesterday and self._same_intensity[day]):  # (else yesterday's danger)
+            self.danger = rules.danger(self.intensity, self.kernel)
         self.fear = rules.update_fear(self.fear, self.danger, self.memory_days)
         self.sustained = rules.sustained_bombardment(
             self.sustained, t.bombardment[day], self.bombardment_memory_days
         )
-        self.front_km = rules.front_distance(self.road_km, t.front[day])
+        if not (after_yesterday and self._same_front[day]):  # (else yesterday's distances)
+            self.front_km = rules.front_distance(self.road_km, t.front[day])
         lag = max(int(round(self.lookahead_days)), 1)
         self._front_km_by_day.append(self.front_km)
         if len(self._front_km_by_day) > lag + 1:

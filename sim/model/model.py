@@ -7,6 +7,7 @@ import os
 import mesa
 import networkx as nx
 import numpy as np
+import pandas as pd
 from mesa.discrete_space import FixedAgent, Network
 
 from sim.forking import cpus_available
@@ -191,7 +192,7 @@ class DisplacementModel(mesa.Model):
             self.history,
             scenario.household_size,  # an average household's worth of places: people
         )
-        self.current_counts = self.population.counts(w.n)
+        self.current_counts = self.movement.counts.copy()  # (the population's counts)
         # places with formal camps at some point: their informal sites are camp overflow
         self._camp_places = (self.timeline.camp_capacity.max(axis=0) > 0).astype(np.int64)
         #: person-rows fleeing, fleeing for the first time, setting off home and crossing,
@@ -327,8 +328,7 @@ class DisplacementModel(mesa.Model):
 
     # ----------------------------------------------------------------------------------
     def _record(self, d: int) -> None:
-        pop, h, cond = self.population, self.history, self.conditions
-        pop.sync_people(self.movement.take_touched(), d)
+        h, cond = self.history, self.conditions
         counts = self.movement.counts.copy()
         self.current_counts = counts
         h.status[d] = counts
@@ -349,21 +349,38 @@ class DisplacementModel(mesa.Model):
     def _update_places(self, government, camp_capacity, intensity, cond=None) -> None:
         """Set every :class:`Location`'s state from today's counts and conditions
         (``cond`` None: before the first day, no fear or threat yet)."""
-        c = (self.current_counts * self.population.weight).T  # (status, place), people
-        staying = c[IN_HOST] + c[IN_CAMP] + c[IN_INFORMAL]
         none = np.zeros(len(self.places))
-        # copies: what the agents read stays today's (the agents read them: Location)
-        self._place_state = {
-            **dict(zip(STATUS_NAMES, c, strict=True)),  # attributes named as statuses
-            "residents": staying + c[AT_HOME] + c[RETURNED],
-            "displaced_staying": staying,
-            "camp_overflow": c[IN_INFORMAL] * self._camp_places,
-            "camp_capacity": np.rint(camp_capacity).astype(np.int64),
-            "intensity": np.array(intensity, dtype=float),
-            "fear": none if cond is None else cond.fear.copy(),
-            "threat": none if cond is None else cond.expected.copy(),
-            "government_held": np.array(government, dtype=bool),
-        }
+        # copies: what the agents read stays today's (the agents read them: Location);
+        # the arrays are made when first read (:attr:`_place_state`), most days never
+        self._place_today = (
+            self.current_counts,  # (a new array every day, never changed)
+            np.array(government, dtype=bool),
+            np.array(camp_capacity, dtype=float),
+            np.array(intensity, dtype=float),
+            none if cond is None else cond.fear.copy(),
+            none if cond is None else cond.expected.copy(),
+        )
+        self._place_state_made = None
+
+    @property
+    def _place_state(self) -> dict[str, np.ndarray]:
+        """Today's state of every place, by :class:`Location` attribute (arrays by place)."""
+        if self._place_state_made is None:
+            counts, government, camp_capacity, intensity, fear, threat = self._place_today
+            c = (counts * self.population.weight).T  # (status, place), people
+            staying = c[IN_HOST] + c[IN_CAMP] + c[IN_INFORMAL]
+            self._place_state_made = {
+                **dict(zip(STATUS_NAMES, c, strict=True)),  # attributes named as statuses
+                "residents": staying + c[AT_HOME] + c[RETURNED],
+                "displaced_staying": staying,
+                "camp_overflow": c[IN_INFORMAL] * self._camp_places,
+                "camp_capacity": np.rint(camp_capacity).astype(np.int64),
+                "intensity": intensity,
+                "fear": fear,
+                "threat": threat,
+                "government_held": government,
+            }
+        return self._place_state_made
 
     def check_invariants(self, d: int) -> None:
         """Raise :class:`InvariantError` if any invariant fails at the end of day ``d``."""
@@ -411,11 +428,14 @@ class DisplacementModel(mesa.Model):
     # ----------------------------------------------------------------------------------
     def daily(self):
         """The daily series (pandas DataFrame, the DataCollector's model variables), one row per reported day."""
-        df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-        start = self.config.report_from
-        df.insert(0, "day", np.arange(len(df)))
-        df.insert(0, "date", dates(start, len(df)))
-        return df.astype({c: "int64" for c in df.columns if c != "date"})
+        df = self.datacollector.get_model_vars_dataframe()
+        # one new frame of whole columns (pandas' insert and astype took 4 ms a replicate)
+        columns = {
+            "date": dates(self.config.report_from, len(df)),
+            "day": np.arange(len(df), dtype=np.int64),
+        }
+        columns.update((c, df[c].to_numpy(dtype=np.int64)) for c in df.columns)
+        return pd.DataFrame(columns)
 
     def locations(self):
         """Per reported day and place: residents, arrivals, departures, camps (DataFrame)."""
@@ -470,16 +490,25 @@ PLACE_TOTALS = (*STATUS_NAMES, "camp_overflow")
 
 def place_totals(model: DisplacementModel) -> dict[str, int]:
     """People summed over the :class:`Location` agents, by attribute (once per day): the
-    sums of the arrays the agents read (whole numbers: the same as adding the agents')."""
+    sums of the counts the agents' arrays are made from (whole numbers: the same as adding
+    the agents')."""
     if model._totals_day != model.day:
-        state = model._place_state
-        model._totals = {a: int(state[a].sum()) for a in PLACE_TOTALS}
+        # (from the counts: the same whole numbers, without making the agents' arrays)
+        counts = model._place_today[0]
+        people = counts.sum(axis=0) * model.population.weight
+        model._totals = dict(zip(STATUS_NAMES, people.tolist(), strict=True))
+        overflow = counts[:, IN_INFORMAL] @ model._camp_places * model.population.weight
+        model._totals["camp_overflow"] = int(overflow)
         model._totals_day = model.day
     return model._totals
 
 
 def _places_total(*attributes: str):
     """Reporter: people summed over the :class:`Location` agents (one or more attributes)."""
+
+    if len(attributes) == 1:  # (most columns: no generator to sum, 18 reporters a day)
+        (attribute,) = attributes
+        return lambda model: place_totals(model)[attribute]
 
     def report(model: DisplacementModel) -> int:
         totals = place_totals(model)

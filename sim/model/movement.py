@@ -20,7 +20,10 @@ Speed (issue 16): the phases read only the households that can change, through a
 kept by :meth:`Movement._change` (households by home place, and :class:`RowSet` s of
 those on the move, in informal sites and staying away from home). **Every change of a
 household's status or location must go through** :meth:`Movement._change`; check mode
-compares the index with a scan every day and names it if it is stale.
+compares the index with a scan every day and names it if it is stale. At a tenth of the
+population a day is a few thousand NumPy calls on arrays of a few hundred: their count, not
+their size, is the cost, so the rules use ``mask.nonzero()[0]`` rather than
+``np.flatnonzero`` (a Python wrapper: a microsecond a call) and skip what no one needs.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from sim.model.population import (
     Population,
 )
 from sim.model.rng import below, below_ranges, uniforms
-from sim.model.rowsets import RowSet, sorted_unique, unique_inverse
+from sim.model.rowsets import RowSet, unique_inverse
 from sim.scenario.schema import Behaviour
 
 #: Flight from a place whose bound ``max(propensity) * hazard`` is above this compares each
@@ -106,7 +109,7 @@ class Movement:
             behaviour.destination_distance_spread,
             REACH_QUANTILES,
         )
-        self.next_hop = self.cost = self.km = None
+        self.next_hop = self.cost = self.km = self.next_km = None
         #: flight candidates drawn ahead while a run is under way (:meth:`draw_ahead`)
         self.lookahead: FlightLookahead | None = None
         # Live tallies, kept up to date by every change (checked against a recount in check mode):
@@ -133,7 +136,6 @@ class Movement:
           sites, and staying away from home (settled displaced), updated by :meth:`_change`.
         """
         hh = population.households
-        self.touched: list[np.ndarray] = []
         self.away = (hh.location != hh.home) | (hh.status == ON_THE_MOVE)
         if len(hh.home) < 2 or (hh.home[1:] >= hh.home[:-1]).all():
             self._by_home, home = None, hh.home
@@ -141,10 +143,12 @@ class Movement:
             self._by_home = np.argsort(hh.home, kind="stable")
             home = hh.home[self._by_home]
         self._home_start = np.searchsorted(home, np.arange(self.n + 1))
+        self._has_homes = self._home_start[1:] > self._home_start[:-1]  # places with households
         self._ids_are_rows = self._by_home is None and np.array_equal(
             hh.id, np.arange(hh.n, dtype=hh.id.dtype)
         )
-        self._top_propensity = None  # (column read, shape, propensity bound by home place)
+        # (column read, shape, propensity bound by home place, bounds of its households)
+        self._top_propensity = None
         self.moving = RowSet("on the move", self._on_the_move, hh.n)
         self.informal = RowSet("in informal sites", self._in_informal_sites, hh.n)
         self.staying_away = RowSet("staying away from home", self._stays_away, hh.n)
@@ -183,14 +187,18 @@ class Movement:
         self.next_hop, self.cost, self.km = rules.routes_remembered(
             self.edge_km, blocked, cond.government, self.beh.front_line_penalty_km
         )
+        # km of the first road from i toward j (0 where there is none): one look-up a step
+        first = np.maximum(self.next_hop, 0)
+        origin = np.arange(self.n)[:, None]
+        self.next_km = np.where(self.next_hop >= 0, self.edge_km[origin, first], 0.0)
 
     def _uniforms(self, stream: str, day: int, rows: np.ndarray) -> np.ndarray:
         """Today's uniforms for ``stream`` for the household rows ``rows`` (keyed by household id)."""
-        return uniforms(self.seed, stream, day, self.pop.households.id[rows])
+        return uniforms(self.seed, stream, day, self._ids(rows))
 
-    def _touch(self, rows: np.ndarray) -> None:
-        if len(rows):
-            self.touched.append(rows)
+    def _ids(self, rows: np.ndarray) -> np.ndarray:
+        """The household ids of rows ``rows`` (the rows themselves, unless reordered)."""
+        return rows if self._ids_are_rows else self.pop.households.id[rows]
 
     def _change(
         self,
@@ -204,14 +212,17 @@ class Movement:
         hh = self.pop.households
         n, size = self.n, hh.size[rows]
         home = hh.home[rows]
-        before = hh.location[rows] * N_STATUS + hh.status[rows]
+        loc, st = hh.location[rows], hh.status[rows]
+        before = loc * N_STATUS + st
         was_away = self.away[rows]  # (location != home) | on the move, kept up to date here
         if status is not None:
             hh.status[rows] = status
+            st = hh.status[rows] if np.ndim(status) else status  # (as stored: int8)
         if location is not None:
             hh.location[rows] = location
-        after = hh.location[rows] * N_STATUS + hh.status[rows]
-        is_away = (hh.location[rows] != home) | (hh.status[rows] == ON_THE_MOVE)
+            loc = hh.location[rows] if np.ndim(location) else location
+        after = loc * N_STATUS + st
+        is_away = (loc != home) | (st == ON_THE_MOVE)
         delta = np.bincount(
             np.concatenate((after, before)),
             weights=np.concatenate((size, -size)),
@@ -226,7 +237,6 @@ class Movement:
         self.moving.note(rows)
         self.informal.note(rows)
         self.staying_away.note(rows)
-        self._touch(rows)
 
     def _set_course(self, rows: np.ndarray) -> None:
         hh = self.pop.households
@@ -268,10 +278,12 @@ class Movement:
         # government-held place all leave; elsewhere only those whose uniform is below a
         # bound can flee); then those staying away from home (settled displaced).
         leave, maybe = [], []
-        filled = self._home_start[1:] > self._home_start[:-1]
-        places = np.flatnonzero(threat & filled)
+        places = (threat & self._has_homes).nonzero()[0]
+        staying = self.counts[:, _STATIONARY].any(axis=1)  # places where anyone stays
         if self._by_home is None and self._ids_are_rows:  # all places in one call (issue 16)
-            leave += [self._flight_at_home(day, p, 0.0, 0.0, True) for p in places[gov[places]]]
+            # (a captured place where nobody stays has nobody at home: most days, all of them)
+            held = places[gov[places] & staying[places]]
+            leave += [self._flight_at_home(day, p, 0.0, 0.0, True) for p in held.tolist()]
             # drawn ahead on another core (sim.model.lookahead), or now
             found = None if self.lookahead is None else self.lookahead.take(day)
             maybe.append(self.candidates_at_home(day, cond, hazard) if found is None else found)
@@ -283,16 +295,17 @@ class Movement:
         rows = np.concatenate(maybe) if maybe else np.empty(0, np.intp)
         rows = rows[~self.away[rows]]  # (of those whose home is there, the ones at home)
         away = self.staying_away.rows()
-        away = away[threat[hh.location[away]]]
+        if (staying & ~threat).any():  # (else all are under threat: most days)
+            away = away[threat[hh.location[away]]]
         if len(away):  # those in government-held places all leave; of the others, those
             loc = hh.location[away]  # whose uniform is below a bound of their x h
             bound = self.pop.propensity_bound(away) * hazard[loc]
             bound[gov[loc]] = 1.0
-            pos = below(self.seed, "flee", day, 1.0, ids=hh.id[away], factor=bound)
+            pos = below(self.seed, "flee", day, 1.0, ids=self._ids(away), factor=bound)
             rows = np.concatenate((rows, away[pos]))
         if len(rows):
             loc = hh.location[rows]
-            u = uniforms(self.seed, "flee", day, hh.id[rows])
+            u = self._uniforms("flee", day, rows)
             # everyone in a government-held place leaves; the others flee by the rule, which
             # needs their propensities only where u is below their bound (a table look-up)
             go = gov[loc]
@@ -314,14 +327,14 @@ class Movement:
         computed only where the bounds do not decide: a few households a run.
         """
         pop = self.pop
-        maybe = np.flatnonzero(~decided & (u < pop.propensity_bound(rows) * hazard))
+        maybe = (~decided & (u < pop.propensity_bound(rows) * hazard)).nonzero()[0]
         if len(maybe) == 0:
             return maybe
         u, h, rows = u[maybe], hazard[maybe], rows[maybe]
         e = -np.log1p(-u)  # the Exponential(1) draw
         low, high = pop.propensity_bound(rows, lower=True) * h, pop.propensity_bound(rows) * h
         flee = (u < low) & (e < low)  # below x h whatever x is
-        unsure = np.flatnonzero(~flee & (e < high))
+        unsure = (~flee & (e < high)).nonzero()[0]
         if len(unsure):
             xh = pop.propensity_of(rows[unsure]) * h[unsure]
             flee[unsure] = (u[unsure] < xh) & (e[unsure] < xh)
@@ -345,7 +358,7 @@ class Movement:
         block = None if self._by_home is None else self._by_home[start:stop]
         if government:  # everyone still there leaves
             here = self.away[start:stop] if block is None else self.away[block]
-            pos = np.flatnonzero(~here)
+            pos = (~here).nonzero()[0]
             return pos + start if block is None else block[pos]
         factor = None
         if bound > _PLACE_BOUND:  # too many below the bound: each household's own bound
@@ -372,8 +385,7 @@ class Movement:
         """
         if hazard is None:
             hazard = self.flight_hazard(cond)
-        filled = self._home_start[1:] > self._home_start[:-1]
-        places = np.flatnonzero((hazard > 0) & ~cond.government & filled)
+        places = ((hazard > 0) & ~cond.government & self._has_homes).nonzero()[0]
         place_bound = self._home_top_propensity() * hazard
         return self._flight_at_homes(day, places, hazard, place_bound)
 
@@ -394,13 +406,19 @@ class Movement:
         self, day: int, places: np.ndarray, hazard: np.ndarray, bound: np.ndarray
     ) -> np.ndarray:
         """:meth:`_flight_at_home` of several places not held by the government, in one
-        call of :func:`sim.model.rng.below_ranges` (rows stored by home, ids = rows)."""
+        call of :func:`sim.model.rng.below_ranges` (rows stored by home, ids = rows). The
+        propensity bounds of a place's households are made the first day it needs them
+        and kept (float64: at most 8 B per household, 0.6 MB at population scale 0.1)."""
         starts, stops = self._home_start[places], self._home_start[places + 1]
         own = bound[places] > _PLACE_BOUND  # each household's own bound (see _flight_at_home)
-        factors = [
-            self.pop.propensity_bound(slice(int(a), int(b))) if o else None
-            for a, b, o in zip(starts.tolist(), stops.tolist(), own.tolist(), strict=True)
-        ]
+        self._home_top_propensity()  # (checks that the bounds kept are of today's column)
+        kept = self._top_propensity[3]  # place -> its households' bounds, made once a run
+        factors = [None] * len(places)
+        for i in own.nonzero()[0].tolist():
+            p = int(places[i])
+            if p not in kept:
+                kept[p] = self.pop.propensity_bound(slice(int(starts[i]), int(stops[i])))
+            factors[i] = kept[p]
         bounds = np.where(own, hazard[places], bound[places])
         return below_ranges(self.seed, "flee", day, starts, stops, bounds, factors)
 
@@ -420,7 +438,7 @@ class Movement:
                 most = np.maximum.reduceat(by_home, starts[filled])
                 # (the bound of the highest bucket: the bound grows with the bucket)
                 top[filled] = most if known is not None else pop.bound_of_buckets(most)
-            self._top_propensity = (column, pop.propensity_shape, top)
+            self._top_propensity = (column, pop.propensity_shape, top, {})
         return self._top_propensity[2]
 
     def onward(self, day: int, cond: Conditions, fleeing: np.ndarray) -> np.ndarray:
@@ -512,7 +530,6 @@ class Movement:
         u = self._uniforms("destination", day, rows)
         origin = hh.location[rows]
         reach = hh.reach_class[rows]
-        choice = np.full(len(rows), -1, dtype=np.intp)
         # Who moves on looks only at places with room that are no more dangerous than
         # where it is (never toward the front): one candidate set per origin.
         onward_cand = None
@@ -526,22 +543,33 @@ class Movement:
         by_danger = rules.reach_factor(cond.expected, b.fear_tolerance, b.reach_danger_exponent)
         n = self.n
 
-        def choose(members: np.ndarray, cand: np.ndarray, draws: np.ndarray) -> np.ndarray:
-            """Destinations of the households at positions ``members`` among ``cand`` (by
-            destination ``(n,)`` or by origin and destination ``(n, n)``), with uniforms
-            ``draws``: one row of attractiveness per (reach class, place left) that one of
-            them needs, all in one call (issue 16; each row equals that row of the whole
-            matrix, :func:`sim.model.behaviour.attractiveness`)."""
+        n_keys = len(self.reach_km) * n  # (reach class, place left) pairs
+
+        def choose(
+            members: np.ndarray, draws: np.ndarray, onward: np.ndarray | None = None
+        ) -> np.ndarray:
+            """Destinations of the households at positions ``members``, with uniforms
+            ``draws``: among ``candidate``, or for those moving on among ``onward`` (by
+            origin and destination ``(n, n)``). One row of attractiveness per (moving on,
+            reach class, place left) that one of them needs, all in one call (issue 16; each
+            row equals that row of the whole matrix, :func:`sim.model.behaviour.attractiveness`)."""
             if len(members) == 0:
                 return np.empty(0, dtype=np.intp)
-            keys, row = unique_inverse(reach[members].astype(np.intp) * n + origin[members])
-            k, place = np.divmod(keys, n)
+            key = reach[members].astype(np.intp) * n + origin[members]
+            if onward is not None:
+                key += (kind[members] == 1) * n_keys
+            keys, row = unique_inverse(key)
+            moving_on, k = np.divmod(keys, n_keys)
+            k, place = np.divmod(k, n)
+            cand = candidate[None, :]
+            if onward is not None and moving_on.any():
+                cand = np.where(moving_on[:, None] == 1, onward[place], cand)
             prob = rules.attractiveness(
                 self.cost,
                 cond.expected,
                 self.border_km,
                 room,
-                cand if cand.ndim == 1 else cand[place],
+                cand,
                 self.reach_km[k] * by_danger[place],
                 b.safety_weight,
                 b.border_pull_km,
@@ -549,22 +577,19 @@ class Movement:
             )
             return rules.choose(prob, row, draws)
 
-        others, movers = np.flatnonzero(kind != 1), np.flatnonzero(kind == 1)
-        choice[others] = choose(others, candidate, u[others])
-        if len(movers):
-            choice[movers] = choose(movers, onward_cand, u[movers])
+        choice = choose(np.arange(len(rows)), u, onward_cand)
         ok = choice >= 0
         # Onward moves only up to the free places of each destination (served by draw); a
         # place that turns movers away is full for the day, and those it turned away choose
         # again among the places still with room, until all have a place or none is left:
         # then they wait for a later day rather than move into another informal site.
-        mover = np.flatnonzero(ok & (kind == 1))
+        mover = (ok & (kind == 1)).nonzero()[0]
         if len(mover):
             ok[mover] = self._places_for_movers(
                 day, rows[mover], choice, mover, u[mover], free, onward_cand, choose
             )
         # No way out (new flights and travellers; a household that cannot move on stays put)
-        sub = np.flatnonzero(kind != 1)
+        sub = (kind != 1).nonzero()[0]
         if not ok[sub].all():
             ch = choice[sub]
             ok[sub] = self._no_way_out(rows[sub], ch, len(fleeing), cond)
@@ -583,7 +608,9 @@ class Movement:
             hh.times_displaced[new] += 1
             # the day of the last flight from danger: an onward move does not restart the
             # window in which a household may move on (no moving on from site to site forever)
-            hh.displaced_on[rows[kind == 0]] = day
+            fled = rows[kind == 0]
+            hh.displaced_on[fled] = day
+            hh.first_displaced_on[fled[hh.first_displaced_on[fled] < 0]] = day  # (the first)
             h.departures[day] += np.bincount(
                 hh.location[new], weights=size, minlength=self.n
             ).astype(np.int64)
@@ -592,7 +619,6 @@ class Movement:
                 first = new[~hh.fled_in_report[new]]
                 hh.fled_in_report[first] = True
                 h.new_people_displaced[day] += int(hh.size[first].sum())
-        self._touch(rows)
 
     def _places_for_movers(
         self,
@@ -638,7 +664,7 @@ class Movement:
                 break
             full[choice[mover[turned]]] = True
             draws = uniforms(self.seed, "move_on_again", day * (self.n + 1) + attempt, ids[turned])
-            again = choose(mover[turned], cand & ~full[None, :], draws)
+            again = choose(mover[turned], draws, cand & ~full[None, :])
             choice[mover[turned]] = again
             todo = turned[again >= 0]
             draws = draws[again >= 0]
@@ -681,7 +707,6 @@ class Movement:
             halted = rows[stop]
             hh.next_node[halted] = -1
             hh.km_left[halted] = 0.0
-            self._touch(halted)
         return ok
 
     def _placeholder(self, cond: Conditions) -> np.ndarray:
@@ -713,8 +738,10 @@ class Movement:
         # settled displaced away from home: IN_HOST, IN_CAMP or IN_INFORMAL (consecutive codes)
         rows = self.staying_away.rows()
         p = p_home[hh.home[rows]]
+        quiet = p > 0  # (first: most days most homes are not quiet, and fewer rows follow)
+        rows, p = rows[quiet], p[quiet]
         st = hh.status[rows]
-        ok = (p > 0) & (st >= IN_HOST) & (st <= IN_INFORMAL)
+        ok = (st >= IN_HOST) & (st <= IN_INFORMAL)
         ok &= day - hh.displaced_on[rows] >= b.return_min_days
         rows, p = rows[ok], p[ok]
         if len(rows) == 0:
@@ -727,7 +754,6 @@ class Movement:
         hh.destination[go] = hh.home[go]
         self._set_course(go)
         self.history.returns_started[day] += int(hh.size[go].sum())
-        self._touch(go)
 
     # 5. travel
     def travel(self, day: int, cond: Conditions) -> None:
@@ -743,18 +769,17 @@ class Movement:
         left = hh.km_left[rows].astype(np.float64)
         size = hh.size[rows]
         budget = np.full(len(rows), self.beh.travel_km_per_day)
-        flow = np.zeros(self.world.n_routes)
-        flow_fwd = np.zeros(self.world.n_routes)
+        steps = []  # (place left, place reached, positions) of each step: counted once, after
         government = cond.government
         # a: positions still travelling today (budget left, not there, a road ahead); only
         # those that reached a place in a step can go on in the next one
-        a = np.flatnonzero((budget > 0) & (loc != dest) & (nxt >= 0))
+        a = ((budget > 0) & (loc != dest) & (nxt >= 0)).nonzero()[0]
         for _ in range(self.n + 1):
             if len(a) == 0:
                 break
-            la, na = loc[a], nxt[a]
+            la, na = loc[a], nxt[a]  # (a road ahead: na >= 0)
             # queue at a border crossing: the crossing admits people in phase 6
-            at_border = self.border_edge[la, np.maximum(na, 0)]
+            at_border = self.border_edge[la, na]
             if at_border.any():
                 budget[a[at_border]] = 0.0
                 keep = ~at_border
@@ -767,33 +792,36 @@ class Movement:
             if through.any():
                 ba = np.where(through, np.maximum(ba, lefta), ba)
             reach = ba >= lefta
-            part = ~reach
             budget[a] = np.where(reach, ba - lefta, 0.0)
-            left[a[part]] = lefta[part] - ba[part]
+            left[a] = np.where(reach, lefta, lefta - ba)  # (the km left on this road)
             r = a[reach]
             if len(r) == 0:
                 break
             lr, nr = la[reach], na[reach]
-            rid = self.route_id[lr, nr]
-            flow += np.bincount(rid, weights=size[r], minlength=len(flow))
-            fwd = self.world.route_from[rid] == lr  # travelling the road from -> to
-            flow_fwd += np.bincount(rid[fwd], weights=size[r][fwd], minlength=len(flow))
+            steps.append((lr, nr, r))
             loc[r] = nr
             on = nr != dest[r]
             go_on, lg = r[on], nr[on]
-            ng = self.next_hop[lg, dest[go_on]]
+            dg = dest[go_on]
+            ng = self.next_hop[lg, dg]
             nxt[go_on] = ng
-            ok = ng >= 0
-            left[go_on] = np.where(ok, self.edge_km[lg, np.maximum(ng, 0)], 0.0)
-            a = go_on[ok & (budget[go_on] > 0)]
+            left[go_on] = self.next_km[lg, dg]
+            a = go_on[(ng >= 0) & (budget[go_on] > 0)]
         moved = loc != loc0
         self._change(rows[moved], location=loc[moved])
         hh.next_node[rows] = nxt
         hh.km_left[rows] = left
         waiting = rows[(hh.queued_on[rows] < 0) & self.is_crossing[loc] & self.is_abroad[dest]]
         hh.queued_on[waiting] = day
-        self.history.route_flow[day] += flow.astype(np.int64)
-        self.history.route_forward[day] += flow_fwd.astype(np.int64)
+        if steps:  # people along each road, and of them those travelling it from -> to
+            left_from, to, r = (np.concatenate(x) for x in zip(*steps, strict=True))
+            rid = self.route_id[left_from, to]
+            n_routes = self.world.n_routes
+            flow = np.bincount(rid, weights=size[r], minlength=n_routes)
+            fwd = self.world.route_from[rid] == left_from
+            flow_fwd = np.bincount(rid[fwd], weights=size[r[fwd]], minlength=n_routes)
+            self.history.route_flow[day] += flow.astype(np.int64)
+            self.history.route_forward[day] += flow_fwd.astype(np.int64)
 
     # 6. settling
     def settle(self, day: int, cond: Conditions) -> None:
@@ -817,7 +845,7 @@ class Movement:
 
         over = counts[:, IN_CAMP] > camp_cap + 1e-9
         if over.any():
-            rows = np.flatnonzero(hh.status == IN_CAMP)
+            rows = (hh.status == IN_CAMP).nonzero()[0]
             rows = rows[over[hh.location[rows]]]
             key = hh.displaced_on[rows] + self._uniforms("settle", day, rows)
             keep = rules.fill_in_order(
@@ -829,8 +857,8 @@ class Movement:
         at_goal = moving[hh.location[moving] == hh.destination[moving]]
         at_goal = at_goal[~self.is_abroad[hh.location[at_goal]]]
         back = hh.returning[at_goal]
-        home_again = at_goal[back & ~hh.pre_displaced[at_goal]]
-        arrivals = at_goal[~(back & ~hh.pre_displaced[at_goal])]
+        home = back & ~hh.pre_displaced[at_goal]
+        home_again, arrivals = at_goal[home], at_goal[~home]
         if len(at_goal):
             ret = at_goal[back]
             h.returns_home[day] += _people_by_place(hh, ret, n)
@@ -914,7 +942,8 @@ class Movement:
         people = np.bincount(
             group * days + on, weights=hh.size[waiting], minlength=2 * n * days
         ).reshape(2 * n, days)
-        ahead = np.cumsum(people, axis=1) - people  # people displaced on earlier days
+        people = people.astype(np.int64)  # (whole numbers: a cumsum of int64 is 4x faster)
+        ahead = people.cumsum(axis=1) - people  # people displaced on earlier days
         camp = np.maximum(camp_free, 0.0)
         free = np.concatenate((camp, np.maximum(host_free, 0.0) + camp))
         # a household can be placed only with fewer than `free` people ahead of it (sizes
@@ -928,15 +957,6 @@ class Movement:
         hh.next_node[rows] = -1
         hh.km_left[rows] = 0.0
         hh.queued_on[rows] = -1
-        self._touch(rows)
-
-    def take_touched(self) -> np.ndarray:
-        """Rows changed since the last call (to update their people), ascending."""
-        if not self.touched:
-            return np.empty(0, np.intp)
-        rows = sorted_unique(np.concatenate(self.touched))
-        self.touched = []
-        return rows
 
 
 def _among(rows: np.ndarray, sorted_rows: np.ndarray) -> np.ndarray:

@@ -299,18 +299,6 @@ class Population:
         prow = pos if self.member_index is None else self.member_index[pos]
         return prow, np.repeat(rows, sizes)
 
-    def sync_people(self, rows: np.ndarray, day: int) -> None:
-        """Bring the record of the given (changed) household rows up to date after ``day``.
-
-        The people read their household's columns, so only the household's own record
-        needs it: the day it first fled, for households that fled on ``day``.
-        """
-        if len(rows) == 0:
-            return
-        hh = self.households
-        fled = rows[hh.displaced_on[rows] == day]
-        hh.first_displaced_on[fled[hh.first_displaced_on[fled] < 0]] = day
-
     def counts(self, n_places: int) -> np.ndarray:
         """Person-rows by place and status, ``(n_places, N_STATUS)``, from the households."""
         hh = self.households

@@ -243,7 +243,7 @@ def below(
             zz ^= tt
             zz *= mult
         if factor is None and before_last is not None:
-            k = np.flatnonzero(zz < before_last)
+            k = (zz < before_last).nonzero()[0]
             if len(k):
                 y = zz[k]
                 k = k[(y ^ (y >> _S31)) < threshold]
@@ -253,12 +253,12 @@ def below(
         np.right_shift(zz, _S31, out=tt)
         zz ^= tt
         if factor is None:
-            k = np.flatnonzero(zz < threshold)
+            k = (zz < threshold).nonzero()[0]
         else:
             zz >>= _S11  # m, exact as a float64
             lim = limit_of[:m]
             np.multiply(factor[a : a + m], scaled, out=lim)
-            k = np.flatnonzero(zz < lim)
+            k = (zz.view(np.int64) < lim).nonzero()[0]  # (int64 converts faster than uint64)
         if len(k):
             hits.append(k + a)
     if not hits:
@@ -286,7 +286,7 @@ def below_ranges(
     ``below(seed, stream, day, bounds[r], start=starts[r], stop=stops[r],
     factor=factors[r])``. The result is the ids those calls find (``positions +
     starts[r]``), run after run: the same ids, but small runs share the passes of
-    cache-sized chunks (a day's flight asks about 30 places: a few calls instead of 30,
+    cache-sized chunks (a day's flight asks about 30 places: one pass instead of 30 calls,
     which at a tenth of the population cost more than the hashing). Runs of more than
     :data:`_SMALL_RUN` ids are handed to :func:`below`.
     """
@@ -296,78 +296,63 @@ def below_ranges(
     stops = np.asarray(stops, dtype=np.int64)
     bounds = np.asarray(bounds, dtype=np.float64)
     factors = [None] * len(starts) if factors is None else list(factors)
+    scalar = np.array([f is None for f in factors], dtype=bool)
+    lens = stops - starts
+    live = (lens > 0) & (bounds > 0)  # (not NaN: u < NaN is never true)
+    alone = live & ((lens > _SMALL_RUN) | (scalar & (bounds >= 1.0)))
     found: list[tuple[np.ndarray, np.ndarray]] = []  # (ids, their runs)
-    batches: dict[bool, list[int]] = {False: [], True: []}  # scalar bounds, factors
-    sizes = {False: 0, True: 0}
-
-    def flush(scaled: bool) -> None:
-        runs = batches[scaled]
-        if runs:
-            found.append(_below_batch(seed, stream, day, starts, stops, bounds, factors, runs))
-        runs.clear()
-        sizes[scaled] = 0
-
-    for r in range(len(starts)):
-        n = int(stops[r] - starts[r])
-        if n <= 0 or not bounds[r] > 0:
-            continue
-        scaled = factors[r] is not None
-        if n > _SMALL_RUN or (not scaled and bounds[r] >= 1.0):
-            s = int(starts[r])
-            ids = below(seed, stream, day, float(bounds[r]), start=s, stop=s + n, factor=factors[r])
-            found.append((ids + s, np.full(len(ids), r)))
-            continue
-        if sizes[scaled] + n > _CHUNK:
-            flush(scaled)
-        batches[scaled].append(r)
-        sizes[scaled] += n
-    flush(False)
-    flush(True)
+    for r in alone.nonzero()[0].tolist():
+        s, e = int(starts[r]), int(stops[r])
+        ids = below(seed, stream, day, float(bounds[r]), start=s, stop=e, factor=factors[r])
+        found.append((ids + s, np.full(len(ids), r)))
+    together = (live & ~alone).nonzero()[0]
+    if len(together):
+        found.append(_below_batch(seed, stream, day, starts, lens, bounds, factors, together))
     if not found:
         return np.empty(0, np.int64)
+    if len(found) == 1:
+        return found[0][0].astype(np.int64, copy=False)  # (runs in order already)
     ids = np.concatenate([f[0] for f in found]).astype(np.int64, copy=False)
     runs = np.concatenate([f[1] for f in found])
     return ids[np.argsort(runs, kind="stable")]  # run after run, ascending within each
 
 
 def _below_batch(
-    seed, stream, day, starts, stops, bounds, factors, runs
+    seed, stream, day, starts, lens, bounds, factors, runs
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ids of ``runs`` (bounds in (0, 1) or factors, together at most a chunk) found by
-    :func:`below`, and the run of each: the same two tests, with one limit per id."""
-    runs = np.asarray(runs, dtype=np.intp)
-    lens = (stops[runs] - starts[runs]).astype(np.int64)
+    """The ids of ``runs`` (bounds in (0, 1), or factors) found by :func:`below`, and the
+    run of each, run after run: one limit per id, ``m < factor * bound * 2**53`` as float64
+    (``m < 2**53`` exact; with no factor, ``m < bound * 2**53`` is below's ``m <
+    ceil(bound * 2**53)`` for a whole ``m``), hashed in cache-sized chunks."""
+    lens = lens[runs]
     total = int(lens.sum())
     offsets = np.cumsum(lens) - lens
     ids = np.repeat(starts[runs] - offsets, lens)
     ids += np.arange(total, dtype=np.int64)
-    z = ids.astype(np.uint64)
-    z *= _GAMMA
-    z += np.uint64(int(_day_key(seed, stream, day)))
+    scaled = bounds[runs] * np.float64(_TWO53)  # (a power of two: exact)
+    lim = np.repeat(scaled, lens)
+    for r, a, n, b in zip(runs.tolist(), offsets.tolist(), lens.tolist(), scaled, strict=True):
+        if factors[r] is not None:
+            np.multiply(factors[r], b, out=lim[a : a + n])
+    key = np.uint64(int(_day_key(seed, stream, day)))
+    z = np.empty(min(total, _CHUNK), np.uint64)
     t = np.empty_like(z)
-    for shift, mult in ((_S30, _M1), (_S27, _M2)):
-        np.right_shift(z, shift, out=t)
-        z ^= t
-        z *= mult
-    if factors[runs[0]] is None:  # scalar bounds: hash < limit * 2**11 (see below)
-        limits = [math.ceil(b * _TWO53) for b in bounds[runs].tolist()]
-        threshold = np.repeat(np.array([m << 11 for m in limits], np.uint64), lens)
-        # only ids with y below the next multiple of 2**33 above the threshold's top 31
-        # bits can hash below it (below's shortcut; 2**64 - 1: every id)
-        tops = [(((m << 11) - 1) >> 33) + 1 for m in limits]
-        last = [(top << 33) - 1 if top < (1 << 31) else (1 << 64) - 1 for top in tops]
-        k = np.flatnonzero(z <= np.repeat(np.array(last, np.uint64), lens))
-        y = z[k]
-        k = k[(y ^ (y >> _S31)) < threshold[k]]
-    else:  # m < factor * bound * 2**53, as float64 (m < 2**53: exact)
-        lim = np.empty(total, np.float64)
-        for r, a, n in zip(runs.tolist(), offsets.tolist(), lens.tolist(), strict=True):
-            scaled = np.float64(bounds[r]) * np.float64(_TWO53)
-            np.multiply(factors[r], scaled, out=lim[a : a + n])
-        np.right_shift(z, _S31, out=t)
-        z ^= t
-        z >>= _S11
-        k = np.flatnonzero(z < lim)
+    hits = []
+    for a in range(0, total, _CHUNK):
+        m = min(_CHUNK, total - a)
+        zz, tt = z[:m], t[:m]
+        zz[:] = ids[a : a + m]
+        zz *= _GAMMA
+        zz += key
+        for shift, mult in ((_S30, _M1), (_S27, _M2)):
+            np.right_shift(zz, shift, out=tt)
+            zz ^= tt
+            zz *= mult
+        np.right_shift(zz, _S31, out=tt)
+        zz ^= tt
+        zz >>= _S11  # m, exact as a float64 (compared as int64: converts faster than uint64)
+        hits.append((zz.view(np.int64) < lim[a : a + m]).nonzero()[0] + a)
+    k = hits[0] if len(hits) == 1 else np.concatenate(hits)
     return ids[k], np.repeat(runs, lens)[k]
 
 

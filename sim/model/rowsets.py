@@ -52,14 +52,16 @@ class RowSet:
             leave = changed[was & ~now]
             join = changed[now & ~was]
             current = self._rows
+            # (by masks: np.delete and np.insert are Python functions, ~15 us a call)
             if len(leave):
-                leave = sorted_unique(leave)
                 self._member[leave] = False
-                current = np.delete(current, np.searchsorted(current, leave))
+                keep = np.ones(len(current), bool)
+                keep[current.searchsorted(leave)] = False
+                current = current[keep]
             if len(join):
                 join = sorted_unique(join)
                 self._member[join] = True
-                current = np.insert(current, np.searchsorted(current, join), join)
+                current = _merge(current, join)
             self._rows = current
         return self._rows
 
@@ -69,6 +71,17 @@ class RowSet:
         if not np.array_equal(self.rows(), scan):
             return f"the index of households {self.name} disagrees with a scan"
         return None
+
+
+def _merge(current: np.ndarray, join: np.ndarray) -> np.ndarray:
+    """The ascending union of ``current`` and ``join`` (ascending, disjoint from ``current``)."""
+    out = np.empty(len(current) + len(join), current.dtype)
+    at = current.searchsorted(join) + np.arange(len(join))  # where each joins the union
+    mine = np.ones(len(out), bool)
+    mine[at] = False
+    out[at] = join
+    out[mine] = current
+    return out
 
 
 def sorted_unique(rows: np.ndarray) -> np.ndarray:
