@@ -317,6 +317,25 @@ def test_task_from_a_changed_scenario_and_input_check(world):
         map_runs([task])
 
 
+def test_tasks_of_one_file_read_it_once_until_it_changes(world, monkeypatch):
+    """A calibration or sensitivity run makes a task per seed and parameter set: the file is
+    validated once (then checked by its hashes), and again once it changed."""
+    path = world.scenario(BOMB)
+    sc = load_scenario(path)
+    reads = []
+    real = ens.load_scenario
+    monkeypatch.setattr(ens, "load_scenario", lambda p: reads.append(p) or real(p))
+    tasks = [RunTask.from_scenario(sc.with_behaviour(flee_rate=r), 1, 0.1) for r in (0.2, 0.3)]
+    tasks += [RunTask.from_scenario(sc, seed, 0.1) for seed in range(5)]
+    first = len(reads)
+    assert first <= 2  # read, and read again to be sure it did not change meanwhile
+    assert [dict(t.behaviour) for t in tasks[:3]] == [{"flee_rate": 0.2}, {"flee_rate": 0.3}, {}]
+    path.write_text(path.read_text().replace("0.5", "0.6"))
+    with pytest.raises(ValueError, match="differs from its file"):
+        RunTask.from_scenario(sc, 1, 0.1)
+    assert len(reads) > first
+
+
 def test_real_scenarios_share_seeds(tmp_path):
     scs = [
         load_scenario(SCENARIOS / "idlib_2019.toml").truncated(20),
