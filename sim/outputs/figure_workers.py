@@ -30,10 +30,10 @@ from typing import Any
 from sim.forking import can_fork, die_with_parent
 
 #: The run's figures, the slowest to draw first (CPU seconds at full scale, 2019 scenario,
-#: after the worker prepared them while the model ran: camp_occupancy 0.5, flow_map 0.4,
-#: situation_by_week 0.35, needs 0.3, each choropleth pair 0.25-0.3, the three line
-#: charts 0.2-0.3; 2.7 s in all): two processes taking the next one in turn finish within a
-#: small figure of each other.
+#: after the worker prepared them while the model ran, session 9: camp_occupancy 0.3,
+#: flow_map 0.3, situation_by_week 0.25, needs 0.15, each choropleth pair 0.15-0.17, the
+#: three line charts 0.11-0.14; about 1.7 s in all): two processes taking the next one in
+#: turn finish within a small figure of each other.
 FIGURE_ORDER = (
     "camp_occupancy.png",
     "flow_map.png",
