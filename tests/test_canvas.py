@@ -106,3 +106,33 @@ def test_a_line_is_laid_out_once_for_every_figure_of_the_process():
         "Sarmada 41.2k", prop, False
     )
     assert C._line.cache_info().misses == 2
+
+
+def test_a_renderer_that_refuses_the_one_pass_image_falls_back_to_matplotlib():
+    """A Matplotlib whose C renderer takes other arguments still gets its text drawn (by
+    Matplotlib's own method)."""
+
+    class Refuses:  # the C renderer, refusing the first text image (the one-pass one)
+        def __init__(self, inner):
+            self.inner, self.refused = inner, False
+
+        def draw_text_image(self, *args):
+            if not self.refused:
+                self.refused = True
+                raise TypeError("draw_text_image(): incompatible function arguments")
+            return self.inner.draw_text_image(*args)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    text = "Sarmada 41.2k"
+    fig = Figure(figsize=(3, 3), dpi=150)
+    canvas = C.Canvas(fig)
+    fig.text(0.3, 0.3, text, fontsize=9)
+    renderer = canvas.get_renderer()
+    renderer._renderer = Refuses(renderer._renderer)
+    canvas.draw()
+    assert renderer._renderer.refused
+    renderer._renderer = renderer._renderer.inner  # the pixels are the C renderer's buffer
+    ours = np.asarray(canvas.buffer_rgba())[..., :3].astype(int)
+    assert np.array_equal(ours, _pixels(FigureCanvasAgg, text))

@@ -124,9 +124,12 @@ class Renderer(RendererAgg):
         line = self._one_pass(s, prop)  # laid out at angle 0: the image is rotated
         xo, yo = line.offset
         radians = math.radians(angle)
-        x = round(x + xo / 64.0 + line.descent * math.sin(radians))
-        y = round(y + yo / 64.0 + line.descent * math.cos(radians))
-        self._renderer.draw_text_image(line.image, x, y + 1, angle, gc)
+        ix = round(x + xo / 64.0 + line.descent * math.sin(radians))
+        iy = round(y + yo / 64.0 + line.descent * math.cos(radians))
+        try:
+            self._renderer.draw_text_image(line.image, ix, iy + 1, angle, gc)
+        except TypeError:  # a Matplotlib whose C renderer takes other arguments
+            super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
 
 
 class Canvas(FigureCanvasAgg):
@@ -134,9 +137,12 @@ class Canvas(FigureCanvasAgg):
     :func:`sim.outputs.plots.save_png`)."""
 
     def get_renderer(self) -> RendererAgg:
+        # FigureCanvasAgg.get_renderer with our renderer (a renderer per size and dpi)
         w, h = self.get_width_height(physical=True)
         key = w, h, self.figure.dpi
-        if self._lastKey != key:
+        if getattr(self, "_lastKey", None) != key or not isinstance(
+            getattr(self, "renderer", None), Renderer
+        ):
             self.renderer = Renderer(w, h, self.figure.dpi)
             self._lastKey = key
         return self.renderer
