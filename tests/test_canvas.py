@@ -136,3 +136,12 @@ def test_a_renderer_that_refuses_the_one_pass_image_falls_back_to_matplotlib():
     renderer._renderer = renderer._renderer.inner  # the pixels are the C renderer's buffer
     ours = np.asarray(canvas.buffer_rgba())[..., :3].astype(int)
     assert np.array_equal(ours, _pixels(FigureCanvasAgg, text))
+
+
+def test_fonts_that_refuse_the_one_pass_calls_leave_the_text_to_matplotlib(monkeypatch):
+    def refuse(*a, **k):
+        raise TypeError("set_text(): incompatible function arguments")
+
+    monkeypatch.setattr(C, "_line", refuse)
+    text = "Movements since 26 Apr: 645,642"
+    assert np.array_equal(_pixels(C.Canvas, text), _pixels(FigureCanvasAgg, text))

@@ -92,7 +92,10 @@ class Renderer(RendererAgg):
     ) -> tuple[float, float, float]:
         if ismath or not ONE_PASS_TEXT or not _plain(s):
             return super().get_text_width_height_descent(s, prop, ismath)
-        line = self._one_pass(s, prop)
+        try:
+            line = self._one_pass(s, prop)
+        except (TypeError, AttributeError):  # a Matplotlib whose fonts take other arguments
+            return super().get_text_width_height_descent(s, prop, ismath)
         return line.width, line.height, line.descent
 
     def draw_text(
@@ -121,14 +124,14 @@ class Renderer(RendererAgg):
         ):
             super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
             return
-        line = self._one_pass(s, prop)  # laid out at angle 0: the image is rotated
-        xo, yo = line.offset
-        radians = math.radians(angle)
-        ix = round(x + xo / 64.0 + line.descent * math.sin(radians))
-        iy = round(y + yo / 64.0 + line.descent * math.cos(radians))
         try:
+            line = self._one_pass(s, prop)  # laid out at angle 0: the image is rotated
+            xo, yo = line.offset
+            radians = math.radians(angle)
+            ix = round(x + xo / 64.0 + line.descent * math.sin(radians))
+            iy = round(y + yo / 64.0 + line.descent * math.cos(radians))
             self._renderer.draw_text_image(line.image, ix, iy + 1, angle, gc)
-        except TypeError:  # a Matplotlib whose C renderer takes other arguments
+        except (TypeError, AttributeError):  # a Matplotlib whose internals take other arguments
             super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
 
 
