@@ -60,6 +60,21 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = (np.uint64(k) for k in (30, 27, 31, 11))
 
 
+def _rounds(z: np.ndarray, t: np.ndarray) -> None:
+    """SplitMix64's two multiply rounds on the counters ``z``, in place (``t``: scratch of
+    the same shape): ``z ^= z >> 30; z *= M1; z ^= z >> 27; z *= M2``."""
+    for shift, mult in ((_S30, _M1), (_S27, _M2)):
+        np.right_shift(z, shift, out=t)
+        z ^= t
+        z *= mult
+
+
+def _last_round(z: np.ndarray, t: np.ndarray) -> None:
+    """SplitMix64's last step, ``z ^= z >> 31``, in place: ``z`` is then the hash."""
+    np.right_shift(z, _S31, out=t)
+    z ^= t
+
+
 @functools.lru_cache(maxsize=1024)
 def _seed_sequence_key(seed: int, stream: str, day: int) -> np.uint64:
     """The key of a stream's day: the first 64-bit word of a SeedSequence (30 us)."""
@@ -164,12 +179,8 @@ def uniforms(seed: int, stream: str, day: int, ids: np.ndarray) -> np.ndarray:
     z *= _GAMMA
     z += _day_key(seed, stream, day)
     t = np.empty_like(z)
-    for shift, mult in ((_S30, _M1), (_S27, _M2)):
-        np.right_shift(z, shift, out=t)
-        z ^= t
-        z *= mult
-    np.right_shift(z, _S31, out=t)
-    z ^= t
+    _rounds(z, t)
+    _last_round(z, t)
     z >>= _S11
     out = z.view(np.int64).astype(np.float64)  # (< 2**53: exact either way, signed is faster)
     out *= 1.0 / 9007199254740992.0
@@ -238,10 +249,7 @@ def below(
             zz[:] = ids[a : a + m]
             zz *= _GAMMA
             zz += np.uint64(key)
-        for shift, mult in ((_S30, _M1), (_S27, _M2)):
-            np.right_shift(zz, shift, out=tt)
-            zz ^= tt
-            zz *= mult
+        _rounds(zz, tt)
         if factor is None and before_last is not None:
             k = (zz < before_last).nonzero()[0]
             if len(k):
@@ -250,8 +258,7 @@ def below(
             if len(k):
                 hits.append(k + a)
             continue
-        np.right_shift(zz, _S31, out=tt)
-        zz ^= tt
+        _last_round(zz, tt)
         if factor is None:
             k = (zz < threshold).nonzero()[0]
         else:
@@ -344,12 +351,8 @@ def _below_batch(
         zz[:] = ids[a : a + m]
         zz *= _GAMMA
         zz += key
-        for shift, mult in ((_S30, _M1), (_S27, _M2)):
-            np.right_shift(zz, shift, out=tt)
-            zz ^= tt
-            zz *= mult
-        np.right_shift(zz, _S31, out=tt)
-        zz ^= tt
+        _rounds(zz, tt)
+        _last_round(zz, tt)
         zz >>= _S11  # m, exact as a float64 (compared as int64: converts faster than uint64)
         hits.append((zz.view(np.int64) < lim[a : a + m]).nonzero()[0] + a)
     k = hits[0] if len(hits) == 1 else np.concatenate(hits)
